@@ -1,0 +1,188 @@
+import Dispatch
+import Foundation
+
+/// The served battery-hazard model: booster + scaler + feature order + run metadata, loaded and
+/// checked as one unit. This is the one type the HTTP layer uses.
+///
+/// Immutable once loaded, so it can be shared by every request and swapped atomically as a whole.
+public final class HazardModel: Sendable {
+    /// One reading's answer.
+    public struct Prediction: Sendable, Equatable {
+        public let probability: Float
+        /// 1 when `probability >= threshold` (Hazardous), else 0 (Normal).
+        public let label: Int
+    }
+
+    public let location: ModelLocation
+    public let booster: Booster
+    public let scaler: Scaler
+    /// Feature names in the order the scaler and booster expect (the scaler's `feature_names_in_`).
+    public let featureNames: [String]
+    /// Name -> column index.
+    public let featureIndex: [String: Int]
+    public let loadedAt: Date
+    /// Seconds spent loading and checking.
+    public let loadSeconds: Double
+    /// The checks that passed at load, for `/models/active`.
+    public let checks: [String]
+
+    public var featureCount: Int { featureNames.count }
+    public var runId: String { location.run.id }
+
+    /// Rows per call below which one thread predicts; larger batches are split across cores.
+    public static let parallelThreshold = 512
+
+    /// Resolves `reference` in `store` and loads it.
+    public static func load(from store: MLflowStore, reference: String) throws -> HazardModel {
+        try HazardModel(location: store.resolve(reference))
+    }
+
+    /// Loads the booster and scaler a location names and checks that they fit together.
+    /// - Throws: `ArtifactError` naming the first part that is missing, unsafe or inconsistent.
+    public init(location: ModelLocation) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        guard let scalerFile = location.scalerFile else {
+            throw ArtifactError(
+                .notFound,
+                "run \(location.run.id) has no scaler artifact (scaler.joblib logged with mlflow.log_artifact)",
+                path: location.run.artifactsDirectory?.path)
+        }
+        let booster = try Booster(contentsOf: location.boosterFile)
+        let scaler = try Scaler.load(contentsOf: scalerFile)
+        var checks = ["booster loaded (\(booster.file.format.rawValue), \(booster.boostedRounds) trees)", "scaler decoded (\(scaler.kind))"]
+
+        let names: [String]
+        if let fromScaler = scaler.featureNames {
+            names = fromScaler
+        } else if let columns = location.mlmodel.signatureInputs, columns.allSatisfy({ $0.name != nil }) {
+            names = columns.compactMap(\.name)
+        } else {
+            throw ArtifactError(
+                .mismatch,
+                "feature names are unknown: the scaler has no feature_names_in_ (fit it on a DataFrame) and the MLmodel signature names no columns",
+                path: scalerFile.path)
+        }
+        guard Set(names).count == names.count else {
+            throw ArtifactError(.mismatch, "feature names are not unique", path: scalerFile.path)
+        }
+        guard scaler.featureCount == names.count else {
+            throw ArtifactError(.mismatch, "the scaler has \(scaler.featureCount) features but names \(names.count)", path: scalerFile.path)
+        }
+        guard booster.featureCount == scaler.featureCount else {
+            throw ArtifactError(
+                .mismatch,
+                "the booster expects \(booster.featureCount) features but the scaler produces \(scaler.featureCount)",
+                path: location.boosterFile.path)
+        }
+        checks.append("feature count \(names.count) matches booster and scaler")
+        if let columns = location.mlmodel.signatureInputs {
+            guard columns.count == names.count else {
+                throw ArtifactError(
+                    .mismatch, "the MLmodel signature has \(columns.count) inputs but the scaler has \(names.count) features",
+                    path: location.modelDirectory.path)
+            }
+            let signatureNames = columns.compactMap(\.name)
+            if signatureNames.count == columns.count, Set(signatureNames) == Set(names) {
+                checks.append("signature names match the scaler's features")
+            } else {
+                checks.append("signature has \(columns.count) inputs")
+            }
+        }
+        if booster.baseScoreCorrected {
+            checks.append("base_score \(booster.baseScore) restored from the model file (libxgboost \(XGBoostLibrary.versionString) ignored it)")
+        }
+
+        self.location = location
+        self.booster = booster
+        self.scaler = scaler
+        self.featureNames = names
+        self.featureIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+
+        // A prediction on the scaler's centre must give one finite probability.
+        let probe = [Double](repeating: 0, count: names.count)
+        let probability = try probe.withUnsafeBufferPointer { try Self.evaluate(booster, scaler, raw: $0, rows: 1) }
+        guard probability.count == 1, probability[0].isFinite, (0...1).contains(probability[0]) else {
+            throw ArtifactError(.unsupported, "a probe prediction gave \(probability), not one probability", path: location.boosterFile.path)
+        }
+        checks.append("probe prediction is a probability")
+        self.checks = checks
+        self.loadedAt = Date()
+        self.loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+    }
+
+    /// Hazard probabilities for `rows` raw (unscaled) readings, row-major in `featureNames` order.
+    /// Large batches run on both cores; this call blocks, so callers keep it off event loops.
+    public func probabilities(raw: UnsafeBufferPointer<Double>, rows: Int) throws -> [Float] {
+        guard raw.count == rows * featureCount else {
+            throw ArtifactError(.mismatch, "expected \(rows) x \(featureCount) values, got \(raw.count)")
+        }
+        return try Self.evaluate(booster, scaler, raw: raw, rows: rows)
+    }
+
+    /// Probabilities and labels for raw readings.
+    public func predict(raw: UnsafeBufferPointer<Double>, rows: Int, threshold: Double = 0.5) throws -> [Prediction] {
+        try probabilities(raw: raw, rows: rows).map {
+            Prediction(probability: $0, label: Double($0) >= threshold ? 1 : 0)
+        }
+    }
+
+    /// Convenience for callers holding dictionaries (the CLI, tests): every feature must be present.
+    public func predict(readings: [[String: Double]], threshold: Double = 0.5) throws -> [Prediction] {
+        var raw = [Double](repeating: 0, count: readings.count * featureCount)
+        for (row, reading) in readings.enumerated() {
+            for (column, name) in featureNames.enumerated() {
+                guard let value = reading[name] else {
+                    throw ArtifactError(.mismatch, "reading \(row) has no '\(name)'")
+                }
+                raw[row * featureCount + column] = value
+            }
+        }
+        return try raw.withUnsafeBufferPointer { try predict(raw: $0, rows: readings.count, threshold: threshold) }
+    }
+
+    private static func evaluate(_ booster: Booster, _ scaler: Scaler, raw: UnsafeBufferPointer<Double>, rows: Int) throws -> [Float] {
+        let width = scaler.featureCount
+        var scaled = [Float](repeating: 0, count: rows * width)
+        let chunks = rows >= parallelThreshold ? 2 : 1
+        if chunks == 1 {
+            return try scaled.withUnsafeMutableBufferPointer { out in
+                scaler.transform(rows: raw, count: rows, into: out)
+                return try booster.predict(UnsafeBufferPointer(out), rows: rows)
+            }
+        }
+        // Split the batch: each half is scaled and predicted on its own thread (nthread = 1 each).
+        let results = ResultSlots(count: chunks)
+        scaled.withUnsafeMutableBufferPointer { out in
+            // Addresses cross into the workers as integers: both buffers outlive concurrentPerform,
+            // and the workers touch disjoint row ranges.
+            let outAddress = UInt(bitPattern: out.baseAddress)
+            let rawAddress = UInt(bitPattern: raw.baseAddress)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let outBase = UnsafeMutablePointer<Float>(bitPattern: outAddress)!
+                let rawBase = UnsafePointer<Double>(bitPattern: rawAddress)!
+                let first = rows * chunk / chunks
+                let last = rows * (chunk + 1) / chunks
+                let n = last - first
+                let input = UnsafeBufferPointer(start: rawBase + first * width, count: n * width)
+                let output = UnsafeMutableBufferPointer(start: outBase + first * width, count: n * width)
+                scaler.transform(rows: input, count: n, into: output)
+                results.set(chunk, Result { try booster.predict(UnsafeBufferPointer(output), rows: n) })
+            }
+        }
+        var probabilities: [Float] = []
+        probabilities.reserveCapacity(rows)
+        for chunk in 0..<chunks { probabilities += try results.get(chunk).get() }
+        return probabilities
+    }
+}
+
+/// Per-chunk results written by `concurrentPerform` workers (each slot written once, read after).
+private final class ResultSlots: @unchecked Sendable {
+    private var slots: [Result<[Float], any Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Result<[Float], any Error>) { lock.withLock { slots[index] = value } }
+    func get(_ index: Int) -> Result<[Float], any Error> {
+        lock.withLock { slots[index] } ?? .failure(ArtifactError(.xgboost, "prediction chunk \(index) produced nothing"))
+    }
+}
