@@ -1,0 +1,300 @@
+import Dispatch
+import Foundation
+
+/// Isolation Forest (Liu, Ting & Zhou 2008), following scikit-learn's `IsolationForest`.
+///
+/// Written by hand because no Swift package provides one, and scoring must not cross into
+/// Python. The algorithm is scikit-learn's: each tree is an extremely randomised tree grown on
+/// `max_samples` rows drawn without replacement (and, with `max_features < 1`, a random subset
+/// of the features); a node picks a random non-constant feature and a threshold uniform between
+/// that feature's min and max in the node, and stops at depth `ceil(log2(max_samples))` or one
+/// sample. A sample's path length is its leaf depth plus `c(n)` for the `n` training samples in
+/// the leaf. Scores:
+/// - `anomalyScores`: the paper's `2^(-E[h(x)] / c(psi))`, in (0, 1], higher = more anomalous;
+/// - `scoreSamples`: scikit-learn's `score_samples` (the negated paper score);
+/// - `decisionFunction`: `scoreSamples - offset` (negative = outlier), with `offset` -0.5 for
+///   `contamination = auto`, else the training-score percentile.
+///
+/// Immutable after `fit`; safe to share between tasks.
+public struct IsolationForest: Sendable {
+    public struct Parameters: Codable, Sendable, Equatable {
+        public var nEstimators: Int = 100
+        /// nil: `min(256, n)` (scikit-learn's "auto").
+        public var maxSamples: Int?
+        /// Fraction of features each tree sees (scikit-learn's float `max_features`).
+        public var maxFeatures: Double = 1.0
+        /// nil: "auto" (offset -0.5); else the expected outlier fraction in (0, 0.5].
+        public var contamination: Double?
+        public var seed: UInt64 = 42
+
+        public init(nEstimators: Int = 100, maxSamples: Int? = nil, maxFeatures: Double = 1.0, contamination: Double? = nil, seed: UInt64 = 42) {
+            self.nEstimators = nEstimators
+            self.maxSamples = maxSamples
+            self.maxFeatures = maxFeatures
+            self.contamination = contamination
+            self.seed = seed
+        }
+    }
+
+    /// One tree, as flat arrays. Internal node: `feature >= 0`, go left when `x <= threshold`.
+    /// Leaf: `feature == -1`, `threshold` holds the leaf's path length (depth + c(size)).
+    struct Tree: Sendable, Equatable {
+        var feature: [Int32] = []
+        var threshold: [Double] = []
+        var left: [Int32] = []
+        var right: [Int32] = []
+
+        func pathLength(_ row: UnsafePointer<Double>) -> Double {
+            var node = 0
+            while true {
+                let f = feature[node]
+                if f < 0 { return threshold[node] }
+                node = Int(row[Int(f)] <= threshold[node] ? left[node] : right[node])
+            }
+        }
+    }
+
+    public let parameters: Parameters
+    public let featureCount: Int
+    /// psi: rows each tree was grown on.
+    public let samplesPerTree: Int
+    /// scikit-learn's `offset_`.
+    public let offset: Double
+    let trees: [Tree]
+
+    /// Errors in the input to `fit`.
+    public struct FitError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Fits a forest on `rows` rows of `featureCount` values, row-major. Uses both cores.
+    public static func fit(_ data: [Double], rows: Int, featureCount: Int, parameters: Parameters = .init()) throws -> IsolationForest {
+        guard rows >= 2, featureCount >= 1, data.count == rows * featureCount else {
+            throw FitError(description: "need at least 2 rows of \(featureCount) features, got \(data.count) values for \(rows) rows")
+        }
+        guard data.allSatisfy(\.isFinite) else { throw FitError(description: "training data must be finite numbers") }
+        guard parameters.nEstimators >= 1, parameters.nEstimators <= 10_000 else {
+            throw FitError(description: "n_estimators must be in 1...10000")
+        }
+        guard parameters.maxFeatures > 0, parameters.maxFeatures <= 1 else { throw FitError(description: "max_features must be in (0, 1]") }
+        if let c = parameters.contamination, !(c > 0 && c <= 0.5) { throw FitError(description: "contamination must be in (0, 0.5]") }
+        let psi = min(parameters.maxSamples ?? 256, rows)
+        guard psi >= 2 else { throw FitError(description: "max_samples must be at least 2") }
+        let depthLimit = Int(ceil(log2(Double(psi))))
+        let featuresPerTree = max(1, Int(parameters.maxFeatures * Double(featureCount)))
+
+        let slots = TreeSlots(count: parameters.nEstimators)
+        data.withUnsafeBufferPointer { buffer in
+            let address = UInt(bitPattern: buffer.baseAddress)
+            let workers = min(2, parameters.nEstimators)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let base = UnsafePointer<Double>(bitPattern: address)!
+                var t = worker
+                while t < parameters.nEstimators {
+                    var rng = SplitMix64(seed: parameters.seed &+ UInt64(t) &* 0x9E37_79B9_7F4A_7C15)
+                    let sample = Self.sampleWithoutReplacement(rows, psi, &rng)
+                    var features = Array(0..<featureCount)
+                    if featuresPerTree < featureCount {
+                        features = Self.sampleWithoutReplacement(featureCount, featuresPerTree, &rng)
+                    }
+                    var builder = TreeBuilder(data: base, width: featureCount, features: features, depthLimit: depthLimit)
+                    builder.build(rows: sample, rng: &rng)
+                    slots.set(t, builder.tree)
+                    t += workers
+                }
+            }
+        }
+        var forest = IsolationForest(
+            parameters: parameters, featureCount: featureCount, samplesPerTree: psi, offset: -0.5, trees: slots.all())
+        if let contamination = parameters.contamination {
+            let scores = forest.scoreSamples(data, rows: rows)
+            forest = IsolationForest(
+                parameters: parameters, featureCount: featureCount, samplesPerTree: psi,
+                offset: Self.percentile(scores, 100 * contamination), trees: forest.trees)
+        }
+        return forest
+    }
+
+    init(parameters: Parameters, featureCount: Int, samplesPerTree: Int, offset: Double, trees: [Tree]) {
+        self.parameters = parameters
+        self.featureCount = featureCount
+        self.samplesPerTree = samplesPerTree
+        self.offset = offset
+        self.trees = trees
+    }
+
+    /// Mean path length E[h(x)] per row.
+    public func meanPathLengths(_ data: [Double], rows: Int) -> [Double] {
+        precondition(data.count == rows * featureCount, "expected \(rows) x \(featureCount) values")
+        var out = [Double](repeating: 0, count: rows)
+        let trees = self.trees
+        let width = featureCount
+        data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                let inAddress = UInt(bitPattern: input.baseAddress)
+                let outAddress = UInt(bitPattern: output.baseAddress)
+                let chunks = rows >= 256 ? 2 : 1
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    let inBase = UnsafePointer<Double>(bitPattern: inAddress)!
+                    let outBase = UnsafeMutablePointer<Double>(bitPattern: outAddress)!
+                    for r in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
+                        let row = inBase + r * width
+                        var total = 0.0
+                        for tree in trees { total += tree.pathLength(row) }
+                        outBase[r] = total / Double(trees.count)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The paper's anomaly score in (0, 1]: higher is more anomalous, ~0.5 is ordinary.
+    public func anomalyScores(_ data: [Double], rows: Int) -> [Double] {
+        let normaliser = Self.averagePathLength(samplesPerTree)
+        return meanPathLengths(data, rows: rows).map { pow(2, -$0 / normaliser) }
+    }
+
+    /// scikit-learn's `score_samples`: the negated paper score (lower = more anomalous).
+    public func scoreSamples(_ data: [Double], rows: Int) -> [Double] {
+        anomalyScores(data, rows: rows).map { -$0 }
+    }
+
+    /// scikit-learn's `decision_function`: negative for outliers.
+    public func decisionFunction(_ data: [Double], rows: Int) -> [Double] {
+        scoreSamples(data, rows: rows).map { $0 - offset }
+    }
+
+    /// The anomaly-score threshold equivalent to `offset` (a sample is an outlier above it).
+    public var scoreThreshold: Double { -offset }
+
+    /// c(n): the average path length of an unsuccessful BST search among n points.
+    public static func averagePathLength(_ n: Int) -> Double {
+        if n <= 1 { return 0 }
+        if n == 2 { return 1 }
+        let m = Double(n - 1)
+        return 2 * (log(m) + 0.5772156649015329) - 2 * m / Double(n)
+    }
+
+    /// numpy's default (linear) percentile.
+    static func percentile(_ values: [Double], _ q: Double) -> Double {
+        let sorted = values.sorted()
+        let position = q / 100 * Double(sorted.count - 1)
+        let lower = Int(position.rounded(.down))
+        let upper = min(lower + 1, sorted.count - 1)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+    }
+
+    static func sampleWithoutReplacement(_ n: Int, _ k: Int, _ rng: inout SplitMix64) -> [Int] {
+        var pool = Array(0..<n)
+        for i in 0..<k {
+            let j = i + Int(rng.next() % UInt64(n - i))
+            pool.swapAt(i, j)
+        }
+        return Array(pool.prefix(k))
+    }
+}
+
+/// Grows one isolation tree.
+private struct TreeBuilder {
+    let data: UnsafePointer<Double>
+    let width: Int
+    let features: [Int]
+    let depthLimit: Int
+    var tree = IsolationForest.Tree()
+
+    init(data: UnsafePointer<Double>, width: Int, features: [Int], depthLimit: Int) {
+        self.data = data
+        self.width = width
+        self.features = features
+        self.depthLimit = depthLimit
+    }
+
+    mutating func build(rows: [Int], rng: inout SplitMix64) {
+        var rows = rows
+        _ = grow(&rows, 0, rows.count, depth: 0, rng: &rng)
+    }
+
+    private mutating func addNode() -> Int {
+        tree.feature.append(-1)
+        tree.threshold.append(0)
+        tree.left.append(-1)
+        tree.right.append(-1)
+        return tree.feature.count - 1
+    }
+
+    /// Grows the subtree for `rows[start..<end]`; returns its node index.
+    private mutating func grow(_ rows: inout [Int], _ start: Int, _ end: Int, depth: Int, rng: inout SplitMix64) -> Int {
+        let node = addNode()
+        let count = end - start
+        if depth >= depthLimit || count <= 1 {
+            tree.threshold[node] = Double(depth) + IsolationForest.averagePathLength(count)
+            return node
+        }
+        // Random order over the features; the first non-constant one splits (as scikit-learn's
+        // random splitter with max_features=1 does: constant features are skipped).
+        var order = features
+        var chosen: (feature: Int, low: Double, high: Double)?
+        var remaining = order.count
+        while remaining > 0, chosen == nil {
+            let pick = Int(rng.next() % UInt64(remaining))
+            let f = order[pick]
+            order.swapAt(pick, remaining - 1)
+            remaining -= 1
+            var low = Double.infinity, high = -Double.infinity
+            for k in start..<end {
+                let v = data[rows[k] * width + f]
+                low = min(low, v)
+                high = max(high, v)
+            }
+            if high > low { chosen = (f, low, high) }
+        }
+        guard let (f, low, high) = chosen else {
+            tree.threshold[node] = Double(depth) + IsolationForest.averagePathLength(count)
+            return node
+        }
+        var threshold = low + (high - low) * rng.nextUnit()
+        if threshold >= high { threshold = low }
+        // Partition: x <= threshold to the left.
+        var i = start, j = end - 1
+        while i <= j {
+            if data[rows[i] * width + f] <= threshold {
+                i += 1
+            } else {
+                rows.swapAt(i, j)
+                j -= 1
+            }
+        }
+        tree.feature[node] = Int32(f)
+        tree.threshold[node] = threshold
+        let left = grow(&rows, start, i, depth: depth + 1, rng: &rng)
+        let right = grow(&rows, i, end, depth: depth + 1, rng: &rng)
+        tree.left[node] = Int32(left)
+        tree.right[node] = Int32(right)
+        return node
+    }
+}
+
+/// Trees written by `concurrentPerform` workers, each slot once.
+private final class TreeSlots: @unchecked Sendable {
+    private var trees: [IsolationForest.Tree]
+    private let lock = NSLock()
+    init(count: Int) { trees = Array(repeating: .init(), count: count) }
+    func set(_ i: Int, _ tree: IsolationForest.Tree) { lock.withLock { trees[i] = tree } }
+    func all() -> [IsolationForest.Tree] { lock.withLock { trees } }
+}
+
+/// SplitMix64: small, fast, seedable; good enough for randomised trees and reproducible runs.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}

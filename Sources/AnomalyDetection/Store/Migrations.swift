@@ -1,0 +1,126 @@
+/// The versioned schema shared by the PostgreSQL and SQLite stores (DESIGN.md §5).
+///
+/// Each migration runs once, inside a transaction, and is recorded in `schema_migrations`;
+/// running them again is a no-op, so every start-up applies them. Append, never edit.
+public enum Migrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        let postgres: [String]
+        let sqlite: [String]
+    }
+
+    /// Columns every back end must have, by table: the contract the repository tests check.
+    public static let expectedColumns: [String: [String]] = [
+        "anomaly_scores": [
+            "id", "tenant_id", "asset_id", "metric_name", "score", "is_anomaly", "threshold", "method", "model_id",
+            "metadata", "timestamp", "created_at",
+        ],
+        "model_metadata": [
+            "id", "tenant_id", "model_type", "model_version", "asset_id", "training_date", "metrics", "parameters",
+            "status", "artifact", "artifact_path", "metadata", "created_at",
+        ],
+        "metric_samples": ["id", "tenant_id", "asset_id", "timestamp", "metrics", "created_at"],
+    ]
+
+    public static let all: [Migration] = [
+        Migration(
+            version: 1, name: "anomaly_scores, model_metadata, metric_samples",
+            postgres: [
+                """
+                CREATE TABLE anomaly_scores (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    metric_name TEXT NOT NULL,
+                    score DOUBLE PRECISION NOT NULL,
+                    is_anomaly BOOLEAN NOT NULL,
+                    threshold DOUBLE PRECISION NOT NULL,
+                    method TEXT NOT NULL,
+                    model_id TEXT,
+                    metadata JSONB NOT NULL DEFAULT '{}'::jsonb,
+                    timestamp TIMESTAMPTZ NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX anomaly_scores_tenant_asset_time ON anomaly_scores (tenant_id, asset_id, timestamp)",
+                """
+                CREATE TABLE model_metadata (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    model_type TEXT NOT NULL,
+                    model_version TEXT NOT NULL,
+                    asset_id TEXT,
+                    training_date TIMESTAMPTZ NOT NULL,
+                    metrics JSONB NOT NULL DEFAULT '{}'::jsonb,
+                    parameters JSONB NOT NULL DEFAULT '{}'::jsonb,
+                    status TEXT NOT NULL,
+                    artifact BYTEA,
+                    artifact_path TEXT,
+                    metadata JSONB NOT NULL DEFAULT '{}'::jsonb,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX model_metadata_tenant_asset ON model_metadata (tenant_id, asset_id, status)",
+                """
+                CREATE TABLE metric_samples (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    timestamp TIMESTAMPTZ NOT NULL,
+                    metrics JSONB NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX metric_samples_tenant_asset_time ON metric_samples (tenant_id, asset_id, timestamp)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE anomaly_scores (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    metric_name TEXT NOT NULL,
+                    score REAL NOT NULL,
+                    is_anomaly INTEGER NOT NULL,
+                    threshold REAL NOT NULL,
+                    method TEXT NOT NULL,
+                    model_id TEXT,
+                    metadata TEXT NOT NULL DEFAULT '{}',
+                    timestamp TEXT NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX anomaly_scores_tenant_asset_time ON anomaly_scores (tenant_id, asset_id, timestamp)",
+                """
+                CREATE TABLE model_metadata (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    model_type TEXT NOT NULL,
+                    model_version TEXT NOT NULL,
+                    asset_id TEXT,
+                    training_date TEXT NOT NULL,
+                    metrics TEXT NOT NULL DEFAULT '{}',
+                    parameters TEXT NOT NULL DEFAULT '{}',
+                    status TEXT NOT NULL,
+                    artifact BLOB,
+                    artifact_path TEXT,
+                    metadata TEXT NOT NULL DEFAULT '{}',
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX model_metadata_tenant_asset ON model_metadata (tenant_id, asset_id, status)",
+                """
+                CREATE TABLE metric_samples (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    timestamp TEXT NOT NULL,
+                    metrics TEXT NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX metric_samples_tenant_asset_time ON metric_samples (tenant_id, asset_id, timestamp)",
+            ]),
+    ]
+}
