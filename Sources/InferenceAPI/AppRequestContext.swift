@@ -1,0 +1,10 @@
+import Hummingbird
+
+/// What a request carries through middleware to handlers.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+    }
+}

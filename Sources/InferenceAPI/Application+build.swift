@@ -1,0 +1,65 @@
+import Artifacts
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the whole application: the executable and the tests call this same function.
+///
+/// Loads the model to serve before returning, so a configured run that cannot load stops
+/// start-up with its reason.
+public func buildApplication(configuration: Configuration, logger: Logger? = nil) async throws -> some ApplicationProtocol {
+    var logger = logger ?? Logger(label: "inference-api")
+    logger.logLevel = configuration.logLevel
+
+    let store = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
+    let models = ModelService(
+        store: store, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric)
+    let reference = try models.startupReference()
+    let model = try models.activate(reference)
+    logger.info(
+        "serving model",
+        metadata: [
+            "reference": "\(reference)", "run_id": "\(model.runId)",
+            "experiment": "\(model.location.run.experimentName)",
+            "load_ms": "\(Int(model.loadSeconds * 1000))",
+        ])
+
+    let router = buildRouter(configuration: configuration, models: models)
+    let reloader = ReloadOnHangup(models: models, logger: logger)
+
+    let address = "\(configuration.host):\(configuration.port)"
+    let startupLogger = logger
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
+        services: [reloader],
+        onServerRunning: { channel in
+            let bound = channel.localAddress?.port.map { "\(configuration.host):\($0)" } ?? address
+            startupLogger.notice("listening on http://\(bound) serving run \(model.runId) (\(reference))")
+        },
+        logger: logger
+    )
+}
+
+/// Every route of the service, on one router: the application and the route-coverage test use it.
+func buildRouter(configuration: Configuration, models: ModelService) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.middlewares.add(RequestIDMiddleware())
+    router.middlewares.add(ErrorEnvelopeMiddleware())
+    HealthController(models: models).addRoutes(to: router)
+    ModelsController(models: models, threshold: configuration.hazardThreshold).addRoutes(to: router)
+    let predictions = PredictionService(models: models, threshold: configuration.hazardThreshold)
+    OpenInferenceController(
+        models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest,
+        maxBodyBytes: configuration.maxBodyBytes
+    ).addRoutes(to: router)
+    PredictController(
+        models: models,
+        predictions: predictions,
+        maxReadings: configuration.maxReadingsPerRequest,
+        maxBodyBytes: configuration.maxBodyBytes,
+        missingValues: configuration.missingValues.decoderPolicy
+    ).addRoutes(to: router)
+
+    return router
+}

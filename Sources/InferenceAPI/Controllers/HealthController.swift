@@ -1,0 +1,53 @@
+import Foundation
+import Hummingbird
+
+/// Liveness and readiness: `/health`, `/ready`.
+struct HealthController {
+    let models: ModelService
+
+    struct Health: ResponseEncodable {
+        let status: String
+    }
+
+    struct Readiness: ResponseEncodable {
+        let status: String
+        let model_loaded: Bool
+        let run_id: String?
+    }
+
+    struct ModelHealth: ResponseEncodable {
+        let status: String
+        let run_id: String
+        let model_uri: String
+        let loaded_at: String
+        let requests: Int
+        let readings: Int
+        let hazardous: Int
+        let failures: Int
+        let swaps: Int
+        let last_prediction_at: String?
+    }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/model-health") { _, _ -> ModelHealth in
+            guard let model = models.active else { throw APIError.unavailable("no model is loaded") }
+            let traffic = models.trafficSnapshot
+            return ModelHealth(
+                status: traffic.failures == 0 ? "healthy" : "degraded", run_id: model.runId, model_uri: model.location.uri,
+                loaded_at: ModelInfo.timestamp(model.loadedAt), requests: traffic.requests, readings: traffic.readings,
+                hazardous: traffic.hazardous, failures: traffic.failures, swaps: traffic.swaps,
+                last_prediction_at: traffic.lastPredictionAt.map(ModelInfo.timestamp))
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            let body = OpenAPIDocument.json(featureNames: models.active?.featureNames ?? [])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        router.get("/health") { _, _ in Health(status: "ok") }
+        router.get("/ready") { _, _ -> Readiness in
+            guard let model = models.active else {
+                throw APIError.unavailable("no model is loaded")
+            }
+            return Readiness(status: "ready", model_loaded: true, run_id: model.runId)
+        }
+    }
+}

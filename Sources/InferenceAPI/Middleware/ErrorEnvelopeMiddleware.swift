@@ -1,0 +1,47 @@
+import Hummingbird
+import Logging
+
+/// Turns every error into the JSON envelope: Hummingbird's own `HTTPError`s (404 for an unknown
+/// route, 405, 413 for a body over the limit) keep their status with a code and message of ours;
+/// anything else is a 500 that is logged and never leaks internals to the client.
+struct ErrorEnvelopeMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as any HTTPResponseError {
+            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            throw APIError(.internalServerError, code: "internal_error", message: "the server failed to answer; the request id identifies it in the logs")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: "bad_request"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 404: "not_found"
+        case 405: "method_not_allowed"
+        case 413: "payload_too_large"
+        case 415: "unsupported_media_type"
+        case 422: "unprocessable"
+        case 429: "rate_limited"
+        default: status.code >= 500 ? "internal_error" : "http_\(status.code)"
+        }
+    }
+
+    static func message(for error: any HTTPResponseError, request: Request) -> String {
+        switch error.status.code {
+        case 404: "no route for \(request.method) \(request.uri.path)"
+        case 405: "\(request.method) is not allowed on \(request.uri.path)"
+        case 413: "the request body is larger than the server accepts"
+        default:
+            if let http = error as? HTTPError, let body = http.body { body } else { error.status.reasonPhrase }
+        }
+    }
+}

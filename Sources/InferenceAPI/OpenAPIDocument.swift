@@ -1,0 +1,178 @@
+import Artifacts
+import Foundation
+
+/// The OpenAPI 3.1 description served at `GET /openapi.json`.
+///
+/// Kept true to the code by `OpenAPIDocumentTests` (every route documented, every documented path
+/// routed) and by `make check-api` (schemathesis against a live server). The `Reading` schema
+/// names the served model's features, so generated clients know them.
+enum OpenAPIDocument {
+    static func json(featureNames: [String]) -> Data {
+        var document = (try? JSONSerialization.jsonObject(with: Data(base.utf8))) as? [String: Any] ?? [:]
+        if var components = document["components"] as? [String: Any], var schemas = components["schemas"] as? [String: Any],
+            var reading = schemas["Reading"] as? [String: Any]
+        {
+            var properties = reading["properties"] as? [String: Any] ?? [:]
+            for name in featureNames { properties[name] = ["type": "number"] }
+            reading["properties"] = properties
+            reading["required"] = featureNames
+            schemas["Reading"] = reading
+            components["schemas"] = schemas
+            document["components"] = components
+        }
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data(base.utf8)
+    }
+
+    /// Paths and methods documented, for the route-coverage test.
+    static var documentedRoutes: Set<String> {
+        guard let document = try? JSONSerialization.jsonObject(with: Data(base.utf8)) as? [String: Any],
+            let paths = document["paths"] as? [String: [String: Any]]
+        else { return [] }
+        return Set(paths.flatMap { path, operations in operations.keys.map { "\($0.uppercased()) \(path)" } })
+    }
+
+    static let base = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {
+        "title": "Battery-hazard and anomaly inference service",
+        "version": "1.0.0",
+        "description": "Serves MLflow-trained XGBoost battery-hazard models with Python's exact probabilities, and EMS anomaly detection."
+      },
+      "paths": {
+        "/health": {"get": {"summary": "Liveness", "operationId": "health", "responses": {
+          "200": {"description": "alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+        "/ready": {"get": {"summary": "Readiness: a model is loaded", "operationId": "ready", "responses": {
+          "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
+          "503": {"$ref": "#/components/responses/Error"}}}},
+        "/model-health": {"get": {"summary": "The served model's state and traffic", "operationId": "modelHealth", "responses": {
+          "200": {"description": "model health", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelHealth"}}}},
+          "503": {"$ref": "#/components/responses/Error"}}}},
+        "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {
+          "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/predict": {"post": {"summary": "Hazard predictions for a batch of readings", "operationId": "predict",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
+          "responses": {
+            "200": {"description": "one prediction per reading, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
+            "400": {"$ref": "#/components/responses/Error"},
+            "413": {"$ref": "#/components/responses/Error"},
+            "415": {"$ref": "#/components/responses/Error"},
+            "503": {"$ref": "#/components/responses/Error"}}}},
+        "/models": {"get": {"summary": "Runs and registered models in the MLflow store", "operationId": "listModels", "responses": {
+          "200": {"description": "runs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunList"}}}}}}},
+        "/models/active": {"get": {"summary": "The model serving now", "operationId": "activeModel", "responses": {
+          "200": {"description": "active model", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActiveModel"}}}},
+          "503": {"$ref": "#/components/responses/Error"}}}},
+        "/models/activate": {"post": {"summary": "Load, check and atomically swap to another run", "operationId": "activateModel",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActivateRequest"}}}},
+          "responses": {
+            "200": {"description": "now serving", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActiveModel"}}}},
+            "400": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+            "413": {"$ref": "#/components/responses/Error"},
+            "415": {"$ref": "#/components/responses/Error"},
+            "422": {"$ref": "#/components/responses/Error"}}}},
+        "/v2": {"get": {"summary": "Open Inference Protocol server metadata", "operationId": "oipServerMetadata", "responses": {
+          "200": {"description": "server metadata", "content": {"application/json": {"schema": {"type": "object", "required": ["name", "version", "extensions"],
+            "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}}}}}}}},
+        "/v2/health/live": {"get": {"summary": "OIP liveness", "operationId": "oipLive", "responses": {
+          "200": {"description": "live", "content": {"application/json": {"schema": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}}}}}}}},
+        "/v2/health/ready": {"get": {"summary": "OIP readiness", "operationId": "oipReady", "responses": {
+          "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}}}},
+          "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}": {"get": {"summary": "OIP model metadata", "operationId": "oipModelMetadata",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}],
+          "responses": {"200": {"$ref": "#/components/responses/OIPModelMetadata"}, "404": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}/versions/{version}": {"get": {"summary": "OIP model metadata for a version (run id)", "operationId": "oipModelVersionMetadata",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/ModelVersion"}],
+          "responses": {"200": {"$ref": "#/components/responses/OIPModelMetadata"}, "404": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}/ready": {"get": {"summary": "OIP model readiness", "operationId": "oipModelReady",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}],
+          "responses": {"200": {"$ref": "#/components/responses/OIPModelReady"}, "404": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}/versions/{version}/ready": {"get": {"summary": "OIP model version readiness", "operationId": "oipModelVersionReady",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/ModelVersion"}],
+          "responses": {"200": {"$ref": "#/components/responses/OIPModelReady"}, "404": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}/infer": {"post": {"summary": "OIP inference: raw readings as an FP32/FP64 tensor [n, features] in scaler order", "operationId": "oipInfer",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}}},
+          "responses": {"200": {"$ref": "#/components/responses/OIPInfer"}, "400": {"$ref": "#/components/responses/OIPError"}, "404": {"$ref": "#/components/responses/OIPError"},
+            "413": {"$ref": "#/components/responses/OIPError"}, "415": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}},
+        "/v2/models/{name}/versions/{version}/infer": {"post": {"summary": "OIP inference on a version (run id)", "operationId": "oipInferVersion",
+          "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/ModelVersion"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}}},
+          "responses": {"200": {"$ref": "#/components/responses/OIPInfer"}, "400": {"$ref": "#/components/responses/OIPError"}, "404": {"$ref": "#/components/responses/OIPError"},
+            "413": {"$ref": "#/components/responses/OIPError"}, "415": {"$ref": "#/components/responses/OIPError"}, "503": {"$ref": "#/components/responses/OIPError"}}}}
+      },
+      "components": {
+        "parameters": {
+          "ModelName": {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+          "ModelVersion": {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}
+        },
+        "responses": {
+          "Error": {"description": "error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "OIPError": {"description": "Open Inference Protocol error", "content": {"application/json": {"schema": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}},
+          "OIPModelMetadata": {"description": "model metadata", "content": {"application/json": {"schema": {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
+            "properties": {"name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},
+              "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}}, "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
+              "parameters": {"type": "object"}}}}}},
+          "OIPModelReady": {"description": "model readiness", "content": {"application/json": {"schema": {"type": "object", "required": ["name", "ready"],
+            "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}}}}},
+          "OIPInfer": {"description": "inference outputs", "content": {"application/json": {"schema": {"type": "object", "required": ["model_name", "model_version", "outputs"],
+            "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+              "outputs": {"type": "array", "items": {"type": "object", "required": ["name", "datatype", "shape", "data"],
+                "properties": {"name": {"type": "string"}, "datatype": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array", "items": {"type": "number"}}}}}}}}}}
+        },
+        "schemas": {
+          "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details", "request_id"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"},
+            "details": {"type": "array", "items": {"type": "object", "required": ["problem"], "properties": {
+              "index": {"type": "integer"}, "field": {"type": "string"}, "problem": {"type": "string"}, "suggestion": {"type": "string"}}}}}}}},
+          "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+          "Readiness": {"type": "object", "required": ["status", "model_loaded"], "properties": {"status": {"type": "string"}, "model_loaded": {"type": "boolean"}, "run_id": {"type": "string"}}},
+          "ModelHealth": {"type": "object", "required": ["status", "run_id", "loaded_at", "requests", "readings", "hazardous"], "properties": {
+            "status": {"type": "string"}, "run_id": {"type": "string"}, "model_uri": {"type": "string"}, "loaded_at": {"type": "string"},
+            "requests": {"type": "integer"}, "readings": {"type": "integer"}, "hazardous": {"type": "integer"}, "failures": {"type": "integer"},
+            "last_prediction_at": {"type": ["string", "null"]}, "swaps": {"type": "integer"}}},
+          "Reading": {"type": "object", "additionalProperties": false, "properties": {
+            "module_id": {"type": ["string", "null"]}, "timestamp": {"type": ["string", "null"]}}},
+          "PredictRequest": {"type": "object", "required": ["readings"], "additionalProperties": false,
+            "properties": {"readings": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Reading"}}}},
+          "ServingModel": {"type": "object", "required": ["run_id", "experiment", "model_uri", "model_format", "loaded_at"], "properties": {
+            "run_id": {"type": "string"}, "run_name": {"type": ["string", "null"]}, "experiment": {"type": "string"}, "model_uri": {"type": "string"},
+            "model_format": {"type": "string"}, "loaded_at": {"type": "string"}}},
+          "PredictResponse": {"type": "object", "required": ["model", "predictions", "summary"], "properties": {
+            "model": {"$ref": "#/components/schemas/ServingModel"},
+            "predictions": {"type": "array", "items": {"type": "object", "required": ["index", "prediction", "label", "hazard_probability"], "properties": {
+              "index": {"type": "integer"}, "module_id": {"type": "string"}, "timestamp": {"type": "string"},
+              "prediction": {"type": "integer", "enum": [0, 1]}, "label": {"type": "string", "enum": ["Normal", "Hazardous"]},
+              "hazard_probability": {"type": "number", "minimum": 0, "maximum": 1}}}},
+            "summary": {"type": "object", "required": ["count", "hazardous", "normal", "threshold"], "properties": {
+              "count": {"type": "integer"}, "hazardous": {"type": "integer"}, "normal": {"type": "integer"},
+              "max_hazard_probability": {"type": "number"}, "threshold": {"type": "number"}}}}},
+          "ActivateRequest": {"type": "object", "properties": {"run_id": {"type": "string"}, "model_uri": {"type": "string"}},
+            "description": "exactly one of run_id and model_uri"},
+          "ActiveModel": {"type": "object", "required": ["run_id", "experiment", "model_uri", "feature_names", "scaler", "booster", "xgboost_library_version", "loaded_at", "checks"], "properties": {
+            "run_id": {"type": "string"}, "run_name": {"type": ["string", "null"]}, "experiment": {"type": "string"}, "model_uri": {"type": "string"},
+            "logged_model_id": {"type": ["string", "null"]}, "registered_model": {"type": ["object", "null"]},
+            "feature_names": {"type": "array", "items": {"type": "string"}}, "scaler": {"type": "string"}, "booster": {"type": "object"},
+            "xgboost_library_version": {"type": "string"}, "mlflow_version": {"type": ["string", "null"]}, "loaded_at": {"type": "string"},
+            "load_ms": {"type": "number"}, "checks": {"type": "array", "items": {"type": "string"}}, "threshold": {"type": "number"}}},
+          "RunList": {"type": "object", "required": ["runs", "registered_models"], "properties": {
+            "runs": {"type": "array", "items": {"type": "object", "required": ["run_id", "experiment", "status", "servable", "active"], "properties": {
+              "run_id": {"type": "string"}, "run_name": {"type": ["string", "null"]}, "experiment_id": {"type": "string"}, "experiment": {"type": "string"},
+              "status": {"type": "string"}, "start_time": {"type": ["string", "null"]}, "end_time": {"type": ["string", "null"]},
+              "params": {"type": "object"}, "metrics": {"type": "object"}, "tags": {"type": "object"}, "model_uri": {"type": ["string", "null"]},
+              "model_format": {"type": ["string", "null"]}, "servable": {"type": "boolean"}, "reason": {"type": ["string", "null"]}, "active": {"type": "boolean"}}}},
+            "registered_models": {"type": "array", "items": {"type": "object"}}}},
+          "TensorMetadata": {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+            "name": {"type": "string"}, "datatype": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}}},
+          "InferRequest": {"type": "object", "required": ["inputs"], "properties": {
+            "id": {"type": "string"},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+              "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "datatype": {"type": "string", "enum": ["FP32", "FP64"]},
+              "data": {"type": "array"}}}}}}
+        }
+      }
+    }
+    """#
+}

@@ -1,0 +1,58 @@
+import Foundation
+import NIOCore
+
+/// Writes JSON straight into a `ByteBuffer`, for answers on the hot path (`/predict`) where
+/// building `Codable` values and encoding them would cost more than the prediction.
+struct JSONWriter {
+    var buffer: ByteBuffer
+
+    init(capacity: Int) {
+        buffer = ByteBufferAllocator().buffer(capacity: capacity)
+    }
+
+    mutating func raw(_ s: StaticString) {
+        buffer.writeStaticString(s)
+    }
+
+    mutating func string(_ s: String) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var plain = true
+        for c in s.utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
+            plain = false
+            break
+        }
+        if plain {
+            buffer.writeString(s)
+        } else {
+            for c in s.utf8 {
+                switch c {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case 0x0A: buffer.writeStaticString("\\n")
+                case 0x0D: buffer.writeStaticString("\\r")
+                case 0x09: buffer.writeStaticString("\\t")
+                case ..<0x20: buffer.writeString(String(format: "\\u%04x", c))
+                default: buffer.writeInteger(c)
+                }
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    mutating func optionalString(_ s: String?) {
+        if let s { string(s) } else { raw("null") }
+    }
+
+    mutating func int(_ v: Int) {
+        buffer.writeString(String(v))
+    }
+
+    /// Shortest representation that reads back as the same Float (what the booster produced).
+    mutating func float(_ v: Float) {
+        if v.isFinite { buffer.writeString(v.description) } else { raw("null") }
+    }
+
+    mutating func double(_ v: Double) {
+        if v.isFinite { buffer.writeString(v.description) } else { raw("null") }
+    }
+}

@@ -1,0 +1,33 @@
+import Artifacts
+import Foundation
+
+/// How the serving model is described in answers.
+enum ModelInfo {
+    nonisolated(unsafe) private static let iso8601: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    static func timestamp(_ date: Date) -> String {
+        // ISO8601DateFormatter is documented thread-safe for formatting once configured.
+        iso8601.string(from: date)
+    }
+
+    /// `{"run_id", "run_name", "experiment", "model_uri", "model_format", "loaded_at"}`.
+    static func writeSummary(_ model: HazardModel, into json: inout JSONWriter) {
+        json.raw("{\"run_id\":")
+        json.string(model.runId)
+        json.raw(",\"run_name\":")
+        json.optionalString(model.location.run.name)
+        json.raw(",\"experiment\":")
+        json.string(model.location.run.experimentName)
+        json.raw(",\"model_uri\":")
+        json.string(model.location.uri)
+        json.raw(",\"model_format\":")
+        json.string(model.booster.file.format.rawValue)
+        json.raw(",\"loaded_at\":")
+        json.string(timestamp(model.loadedAt))
+        json.raw("}")
+    }
+}

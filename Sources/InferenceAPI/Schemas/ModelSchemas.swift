@@ -1,0 +1,133 @@
+import Artifacts
+import Foundation
+import Hummingbird
+
+/// `GET /models` item.
+struct RunSummary: Codable, Sendable {
+    let run_id: String
+    let run_name: String?
+    let experiment_id: String
+    let experiment: String
+    let status: String
+    let start_time: String?
+    let end_time: String?
+    let params: [String: String]
+    let metrics: [String: Double]
+    let tags: [String: String]
+    let model_uri: String?
+    let model_format: String?
+    let servable: Bool
+    let reason: String?
+    let active: Bool
+
+    init(run: Run, store: MLflowStore, activeRunId: String?) {
+        run_id = run.id
+        run_name = run.name
+        experiment_id = run.experimentId
+        experiment = run.experimentName
+        status = run.status
+        start_time = run.startTime.map { ModelInfo.timestamp(Date(timeIntervalSince1970: $0 / 1000)) }
+        end_time = run.endTime.map { ModelInfo.timestamp(Date(timeIntervalSince1970: $0 / 1000)) }
+        params = run.params
+        metrics = run.metrics.mapValues(\.value)
+        tags = run.tags.filter { !$0.key.hasPrefix("mlflow.log-model") }
+        active = run.id == activeRunId
+        do {
+            let location = try store.resolve(run.id)
+            model_uri = "runs:/\(run.id)"
+            model_format = location.mlmodel.xgboost?.modelFormat
+            servable = location.scalerFile != nil
+            reason = location.scalerFile == nil ? "no scaler artifact" : nil
+        } catch {
+            model_uri = nil
+            model_format = nil
+            servable = false
+            reason = "\(error)"
+        }
+    }
+}
+
+struct RunList: ResponseCodable {
+    let runs: [RunSummary]
+    let registered_models: [RegisteredModelSummary]
+}
+
+struct RegisteredModelSummary: Codable, Sendable {
+    struct Version: Codable, Sendable {
+        let version: Int
+        let run_id: String?
+        let source: String?
+    }
+    let name: String
+    let versions: [Version]
+    let aliases: [String: Int]
+
+    init(_ model: RegisteredModel) {
+        name = model.name
+        versions = model.versions.map { Version(version: $0.version, run_id: $0.runId, source: $0.source) }
+        aliases = model.aliases
+    }
+}
+
+/// `GET /models/active` and the answer to `POST /models/activate`.
+struct ActiveModelDescription: ResponseCodable {
+    struct Booster: Codable, Sendable {
+        let file: String
+        let format: String
+        let written_by_xgboost: String?
+        let trees: Int
+        let features: Int
+        let objective: String
+        let base_score: Double
+        let base_score_corrected: Bool
+    }
+    struct Registry: Codable, Sendable {
+        let name: String
+        let version: Int
+        let alias: String?
+    }
+
+    let run_id: String
+    let run_name: String?
+    let experiment: String
+    let model_uri: String
+    let logged_model_id: String?
+    let registered_model: Registry?
+    let feature_names: [String]
+    let scaler: String
+    let booster: Booster
+    let xgboost_library_version: String
+    let mlflow_version: String?
+    let loaded_at: String
+    let load_ms: Double
+    let checks: [String]
+    let threshold: Double
+
+    init(_ model: HazardModel, threshold: Double) {
+        run_id = model.runId
+        run_name = model.location.run.name
+        experiment = model.location.run.experimentName
+        model_uri = model.location.uri
+        logged_model_id = model.location.loggedModelId
+        registered_model = model.location.registry.map { Registry(name: $0.name, version: $0.version, alias: $0.alias) }
+        feature_names = model.featureNames
+        scaler = model.scaler.kind
+        booster = Booster(
+            file: model.location.boosterFile.lastPathComponent, format: model.booster.file.format.rawValue,
+            written_by_xgboost: model.booster.file.writerVersionString ?? model.location.mlmodel.xgboost?.xgbVersion,
+            trees: model.booster.boostedRounds, features: model.booster.featureCount, objective: model.booster.objective,
+            base_score: model.booster.baseScore, base_score_corrected: model.booster.baseScoreCorrected)
+        xgboost_library_version = XGBoostLibrary.versionString
+        mlflow_version = model.location.mlmodel.mlflowVersion
+        loaded_at = ModelInfo.timestamp(model.loadedAt)
+        load_ms = (model.loadSeconds * 1e5).rounded() / 100
+        checks = model.checks
+        self.threshold = threshold
+    }
+}
+
+/// `POST /models/activate` body: exactly one of the two.
+struct ActivateRequest: Decodable {
+    let run_id: String?
+    let model_uri: String?
+}

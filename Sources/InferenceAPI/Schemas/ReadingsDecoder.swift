@@ -1,0 +1,630 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decodes a `/predict` body, `{"readings": [{<feature>: number, ..., "module_id"?, "timestamp"?}]}`,
+/// straight into a row-major `Double` matrix in the model's feature order.
+///
+/// Why hand-written: Foundation's `JSONDecoder` builds a dictionary per reading, and at 1000
+/// readings a request that is nearly all of the request's cost (see PERFORMANCE.md). This
+/// decoder knows the feature names up front, writes numbers into their column as it reads them,
+/// and still reports every problem with the reading index and field, so a dashboard developer can
+/// act on the answer. Numbers convert exactly as Python's `json` does (correctly rounded).
+///
+/// Safe on any input: every read is bounds-checked, nesting is limited, and the reading count is
+/// checked against the limit while parsing (413 before the rest of a huge body is looked at).
+public struct ReadingsDecoder: Sendable {
+    public enum MissingValues: Sendable {
+        case reject
+        /// Missing or null features become NaN (XGBoost's missing value).
+        case nan
+        case zero
+    }
+
+    /// Decoded readings.
+    public struct Readings: Sendable {
+        public var count: Int
+        /// `count * featureCount` values, row-major, in feature order.
+        public var values: [Double]
+        /// Per reading, when any reading carried one.
+        public var moduleIds: [String?]?
+        public var timestamps: [String?]?
+    }
+
+    /// Why a body was refused.
+    public enum Failure: Error, Sendable {
+        /// Not JSON at all: message with the byte offset.
+        case syntax(String)
+        /// Well-formed JSON that breaks the contract: every problem found (capped).
+        case invalid(String, [APIError.Detail])
+        /// More readings than the limit.
+        case tooMany(limit: Int)
+    }
+
+    public let featureNames: [String]
+    public let maxReadings: Int
+    public let missingValues: MissingValues
+    public static let maxDetails = 100
+
+    private let keyBytes: [[UInt8]]
+    private let index: [[UInt8]: Int]
+
+    public init(featureNames: [String], maxReadings: Int, missingValues: MissingValues = .reject) {
+        self.featureNames = featureNames
+        self.maxReadings = maxReadings
+        self.missingValues = missingValues
+        self.keyBytes = featureNames.map { Array($0.utf8) }
+        self.index = Dictionary(uniqueKeysWithValues: featureNames.enumerated().map { (Array($1.utf8), $0) })
+    }
+
+    /// Decodes `body`. - Throws: `Failure`.
+    public func decode(_ body: UnsafeRawBufferPointer) throws(Failure) -> Readings {
+        guard let base = body.baseAddress?.assumingMemoryBound(to: UInt8.self), body.count > 0 else {
+            throw .syntax("the body is empty: send {\"readings\": [...]}")
+        }
+        var parser = Parser(decoder: self, bytes: base, end: body.count)
+        return try parser.parseBody()
+    }
+
+    public func decode(_ body: [UInt8]) throws(Failure) -> Readings {
+        let result: Result<Readings, Failure> = body.withUnsafeBytes { raw in
+            do throws(Failure) { return .success(try decode(raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// The feature name closest to `key` (edit distance), if close enough to be a likely typo.
+    func suggestion(for key: String) -> String? {
+        let lowered = key.lowercased()
+        var best: (String, Int)?
+        for name in featureNames {
+            let d = Self.editDistance(lowered, name.lowercased())
+            if d < (best?.1 ?? Int.max) { best = (name, d) }
+        }
+        guard let best, best.1 <= max(2, key.count / 3) else { return nil }
+        return best.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+
+    // MARK: - The parser
+
+    private struct Parser {
+        let decoder: ReadingsDecoder
+        let bytes: UnsafePointer<UInt8>
+        let end: Int
+        var i = 0
+        var details: [APIError.Detail] = []
+        var omittedDetails = 0
+        /// Generation stamps: `seen[f] == row + 1` when feature f was set in the current row.
+        var seen: [Int]
+        var scratch = [CChar](repeating: 0, count: 64)
+
+        init(decoder: ReadingsDecoder, bytes: UnsafePointer<UInt8>, end: Int) {
+            self.decoder = decoder
+            self.bytes = bytes
+            self.end = end
+            self.seen = [Int](repeating: 0, count: decoder.featureNames.count)
+        }
+
+        mutating func parseBody() throws(Failure) -> Readings {
+            skipSpace()
+            guard peek() == UInt8(ascii: "{") else {
+                throw .invalid("the body must be a JSON object: {\"readings\": [...]}", [])
+            }
+            i += 1
+            var readings: Readings?
+            var sawReadings = false
+            skipSpace()
+            if peek() != UInt8(ascii: "}") {
+                while true {
+                    skipSpace()
+                    let key = try parseKey()
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"))
+                    skipSpace()
+                    if key == Array("readings".utf8) {
+                        sawReadings = true
+                        if peek() == UInt8(ascii: "[") {
+                            readings = try parseReadings()
+                        } else {
+                            let kind = try skipValue()
+                            addDetail(field: "readings", problem: "must be a list of readings, got \(kind)")
+                        }
+                    } else {
+                        _ = try skipValue()
+                        let name = String(decoding: key, as: UTF8.self)
+                        addDetail(field: name, problem: "unknown key: the body has one key, 'readings'")
+                    }
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+            } else {
+                i += 1
+            }
+            skipSpace()
+            guard i == end else { throw .syntax("unexpected data after the JSON object at byte \(i)") }
+            if !sawReadings {
+                addDetail(field: "readings", problem: "is required: send {\"readings\": [{...}, ...]}")
+            }
+            if let readings, readings.count == 0, details.isEmpty {
+                throw .invalid("readings must not be empty", [APIError.Detail(field: "readings", problem: "must contain at least one reading")])
+            }
+            guard details.isEmpty, let readings else { throw failure() }
+            return readings
+        }
+
+        private func failure() -> Failure {
+            var list = details
+            if omittedDetails > 0 {
+                list.append(APIError.Detail(problem: "\(omittedDetails) more problems not listed"))
+            }
+            let total = details.count + omittedDetails
+            return .invalid("\(total) problem\(total == 1 ? "" : "s") in the request", list)
+        }
+
+        mutating func addDetail(index: Int? = nil, field: String? = nil, problem: String, suggestion: String? = nil) {
+            if details.count < ReadingsDecoder.maxDetails {
+                details.append(APIError.Detail(index: index, field: field, problem: problem, suggestion: suggestion))
+            } else {
+                omittedDetails += 1
+            }
+        }
+
+        private mutating func parseReadings() throws(Failure) -> Readings {
+            let width = decoder.featureNames.count
+            i += 1  // [
+            var out = Readings(count: 0, values: [], moduleIds: nil, timestamps: nil)
+            out.values.reserveCapacity(min(decoder.maxReadings, max(1, (end - i) / max(1, width * 12))) * width)
+            var moduleIds: [String?] = []
+            var timestamps: [String?] = []
+            var anyModule = false, anyTimestamp = false
+            skipSpace()
+            if peek() == UInt8(ascii: "]") {
+                i += 1
+                return out
+            }
+            while true {
+                let row = out.count
+                if row >= decoder.maxReadings { throw .tooMany(limit: decoder.maxReadings) }
+                out.count += 1
+                out.values.append(contentsOf: repeatElement(.nan, count: width))
+                moduleIds.append(nil)
+                timestamps.append(nil)
+                skipSpace()
+                if peek() == UInt8(ascii: "{") {
+                    var module: String?
+                    var timestamp: String?
+                    try parseReading(row: row, width: width, values: &out.values, module: &module, timestamp: &timestamp)
+                    if let module { moduleIds[row] = module; anyModule = true }
+                    if let timestamp { timestamps[row] = timestamp; anyTimestamp = true }
+                } else {
+                    let kind = try skipValue()
+                    addDetail(index: row, problem: "each reading must be an object of feature values, got \(kind)")
+                }
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "]"))
+                break
+            }
+            if anyModule { out.moduleIds = moduleIds }
+            if anyTimestamp { out.timestamps = timestamps }
+            return out
+        }
+
+        private mutating func parseReading(
+            row: Int, width: Int, values: inout [Double], module: inout String?, timestamp: inout String?
+        ) throws(Failure) {
+            i += 1  // {
+            let stamp = row + 1
+            let rowBase = row * width
+            var position = 0
+            skipSpace()
+            if peek() == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    skipSpace()
+                    let (keyStart, keyLength, escaped) = try scanString()
+                    // Fast path: keys usually arrive in the same order in every reading.
+                    var column = -1
+                    if !escaped, position < width, equal(keyStart, keyLength, decoder.keyBytes[position]) {
+                        column = position
+                    } else {
+                        let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
+                        column = decoder.index[key] ?? -1
+                        if column < 0 {
+                            skipSpace()
+                            try expect(UInt8(ascii: ":"))
+                            skipSpace()
+                            try parseExtra(key: key, row: row, module: &module, timestamp: &timestamp)
+                            position += 1
+                            skipSpace()
+                            if peek() == UInt8(ascii: ",") { i += 1; continue }
+                            try expect(UInt8(ascii: "}"))
+                            break
+                        }
+                    }
+                    position = column + 1
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"))
+                    skipSpace()
+                    if seen[column] == stamp {
+                        addDetail(index: row, field: decoder.featureNames[column], problem: "appears twice in this reading")
+                    }
+                    seen[column] = stamp
+                    try parseFeatureValue(row: row, column: column, into: &values[rowBase + column])
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+            }
+            for column in 0..<width where seen[column] != stamp {
+                switch decoder.missingValues {
+                case .reject:
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is missing")
+                case .nan: values[rowBase + column] = .nan
+                case .zero: values[rowBase + column] = 0
+                }
+            }
+        }
+
+        private mutating func parseFeatureValue(row: Int, column: Int, into slot: inout Double) throws(Failure) {
+            guard let c = peek() else { throw .syntax("unexpected end of the body") }
+            if c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
+                if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
+                    try literal("-Infinity")
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got -Infinity")
+                    return
+                }
+                let value = try parseNumber()
+                if value.isFinite {
+                    slot = value
+                } else {
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is out of range for a double")
+                }
+                return
+            }
+            if c == UInt8(ascii: "n") {
+                try literal("null")
+                switch decoder.missingValues {
+                case .reject:
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is null (MISSING_VALUES=reject)")
+                case .nan: slot = .nan
+                case .zero: slot = 0
+                }
+                return
+            }
+            if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
+                let word = c == UInt8(ascii: "N") ? "NaN" : "Infinity"
+                try literal(word)
+                addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got \(word)")
+                return
+            }
+            let kind = try skipValue()
+            addDetail(index: row, field: decoder.featureNames[column], problem: "must be a number, got \(kind)")
+        }
+
+        /// `module_id`, `timestamp`, or an unknown key.
+        private mutating func parseExtra(key: [UInt8], row: Int, module: inout String?, timestamp: inout String?) throws(Failure) {
+            let name = String(decoding: key, as: UTF8.self)
+            if name == "module_id" || name == "timestamp" {
+                if peek() == UInt8(ascii: "\"") {
+                    let (start, length, escaped) = try scanString()
+                    let text = escaped
+                        ? String(decoding: unescape(start, length), as: UTF8.self)
+                        : String(decoding: UnsafeBufferPointer(start: bytes + start, count: length), as: UTF8.self)
+                    if name == "module_id" { module = text } else { timestamp = text }
+                } else if peek() == UInt8(ascii: "n") {
+                    try literal("null")
+                } else {
+                    let kind = try skipValue()
+                    addDetail(index: row, field: name, problem: "must be a string, got \(kind)")
+                }
+                return
+            }
+            _ = try skipValue()
+            addDetail(
+                index: row, field: name, problem: "unknown key: not a feature of the served model",
+                suggestion: decoder.suggestion(for: name))
+        }
+
+        // MARK: Lexing
+
+        @inline(__always) func peek() -> UInt8? { i < end ? bytes[i] : nil }
+        @inline(__always) func peekAt(_ k: Int) -> UInt8? { i + k < end ? bytes[i + k] : nil }
+
+        @inline(__always) mutating func skipSpace() {
+            while i < end {
+                let c = bytes[i]
+                guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+                i += 1
+            }
+        }
+
+        mutating func expect(_ c: UInt8) throws(Failure) {
+            guard i < end else { throw .syntax("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
+            guard bytes[i] == c else {
+                throw .syntax("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
+            }
+            i += 1
+        }
+
+        mutating func literal(_ word: String) throws(Failure) {
+            let n = word.utf8.count
+            var k = 0
+            for c in word.utf8 {
+                guard i + k < end, bytes[i + k] == c else { throw .syntax("invalid literal at byte \(i)") }
+                k += 1
+            }
+            i += n
+        }
+
+        private func equal(_ start: Int, _ length: Int, _ key: [UInt8]) -> Bool {
+            guard length == key.count else { return false }
+            return key.withUnsafeBufferPointer { memcmp(bytes + start, $0.baseAddress!, length) == 0 }
+        }
+
+        mutating func parseKey() throws(Failure) -> [UInt8] {
+            guard peek() == UInt8(ascii: "\"") else {
+                throw .syntax("expected a key string at byte \(i)")
+            }
+            let (start, length, escaped) = try scanString()
+            return escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
+        }
+
+        /// Scans a string starting at `"`; returns the raw content range and whether it has escapes.
+        mutating func scanString() throws(Failure) -> (Int, Int, Bool) {
+            guard peek() == UInt8(ascii: "\"") else { throw .syntax("expected a string at byte \(i)") }
+            i += 1
+            let start = i
+            var escaped = false
+            while i < end {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") {
+                    let length = i - start
+                    i += 1
+                    return (start, length, escaped)
+                }
+                if c == UInt8(ascii: "\\") {
+                    escaped = true
+                    i += 2
+                    continue
+                }
+                if c < 0x20 { throw .syntax("control character in a string at byte \(i)") }
+                i += 1
+            }
+            throw .syntax("unterminated string starting at byte \(start - 1)")
+        }
+
+        /// Decodes a string's escapes (`\n`, `\"`, `\u00e9`, surrogate pairs) into UTF-8 bytes.
+        func unescape(_ start: Int, _ length: Int) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(length)
+            var k = start
+            let stop = start + length
+            while k < stop {
+                let c = bytes[k]
+                guard c == UInt8(ascii: "\\"), k + 1 < stop else {
+                    out.append(c)
+                    k += 1
+                    continue
+                }
+                let e = bytes[k + 1]
+                k += 2
+                switch e {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    var scalar = hex4(k, stop)
+                    k += 4
+                    if let high = scalar, (0xD800...0xDBFF).contains(high), k + 6 <= stop, bytes[k] == UInt8(ascii: "\\"),
+                        bytes[k + 1] == UInt8(ascii: "u"), let low = hex4(k + 2, stop), (0xDC00...0xDFFF).contains(low)
+                    {
+                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                        k += 6
+                    }
+                    let unicode = scalar.flatMap(UnicodeScalar.init) ?? "\u{FFFD}"
+                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default: out.append(e)
+                }
+            }
+            return out
+        }
+
+        private func hex4(_ k: Int, _ stop: Int) -> UInt32? {
+            guard k + 4 <= stop else { return nil }
+            var v: UInt32 = 0
+            for j in 0..<4 {
+                let c = bytes[k + j]
+                let d: UInt32
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+                default: return nil
+                }
+                v = v << 4 | d
+            }
+            return v
+        }
+
+        /// A JSON number, converted with correct rounding: exact fast path for up to 15
+        /// significant digits and small exponents, `strtod` otherwise.
+        mutating func parseNumber() throws(Failure) -> Double {
+            let start = i
+            var negative = false
+            if bytes[i] == UInt8(ascii: "-") {
+                negative = true
+                i += 1
+            }
+            var mantissa: UInt64 = 0
+            var digits = 0
+            var exponent = 0
+            guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+                throw .syntax("invalid number at byte \(start)")
+            }
+            if bytes[i] == UInt8(ascii: "0") {
+                i += 1
+                if i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                    throw .syntax("leading zero in a number at byte \(start)")
+                }
+            } else {
+                while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                    if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0")) } else { exponent += 1 }
+                    digits += 1
+                    i += 1
+                }
+            }
+            if i < end, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+                    throw .syntax("a number needs digits after '.' at byte \(start)")
+                }
+                while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                    if digits < 19 {
+                        mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0"))
+                        exponent -= 1
+                    }
+                    if mantissa != 0 || digits > 0 { digits += 1 }
+                    i += 1
+                }
+            }
+            if i < end, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                var expNegative = false
+                if i < end, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
+                    expNegative = bytes[i] == UInt8(ascii: "-")
+                    i += 1
+                }
+                guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+                    throw .syntax("a number needs digits in its exponent at byte \(start)")
+                }
+                var e = 0
+                while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                    if e < 100_000 { e = e * 10 + Int(bytes[i] - UInt8(ascii: "0")) }
+                    i += 1
+                }
+                exponent += expNegative ? -e : e
+            }
+            // Clinger's fast path: both operands exact in a double, one correctly rounded operation.
+            if digits <= 15, mantissa < (1 << 53), exponent >= -22, exponent <= 22 {
+                var value = Double(mantissa)
+                if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
+                return negative ? -value : value
+            }
+            return slowNumber(start: start, length: i - start)
+        }
+
+        private mutating func slowNumber(start: Int, length: Int) -> Double {
+            if scratch.count < length + 1 { scratch = [CChar](repeating: 0, count: length + 1) }
+            return scratch.withUnsafeMutableBufferPointer { buffer -> Double in
+                let p = buffer.baseAddress!
+                UnsafeMutableRawPointer(p).copyMemory(from: bytes + start, byteCount: length)
+                p[length] = 0
+                return strtod(p, nil)
+            }
+        }
+
+        private static let powersOfTen: [Double] = (0...22).map { pow(10.0, Double($0)) }
+
+        /// Skips any JSON value; returns its kind for messages ("a string", "an object", ...).
+        mutating func skipValue(depth: Int = 0) throws(Failure) -> String {
+            guard depth < 64 else { throw .syntax("nesting deeper than 64 levels at byte \(i)") }
+            guard let c = peek() else { throw .syntax("unexpected end of the body") }
+            switch c {
+            case UInt8(ascii: "\""):
+                _ = try scanString()
+                return "a string"
+            case UInt8(ascii: "t"):
+                try literal("true")
+                return "a boolean"
+            case UInt8(ascii: "f"):
+                try literal("false")
+                return "a boolean"
+            case UInt8(ascii: "n"):
+                try literal("null")
+                return "null"
+            case UInt8(ascii: "N"):
+                try literal("NaN")
+                return "NaN"
+            case UInt8(ascii: "I"):
+                try literal("Infinity")
+                return "Infinity"
+            case UInt8(ascii: "["):
+                i += 1
+                skipSpace()
+                if peek() == UInt8(ascii: "]") {
+                    i += 1
+                    return "a list"
+                }
+                while true {
+                    skipSpace()
+                    _ = try skipValue(depth: depth + 1)
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "]"))
+                    return "a list"
+                }
+            case UInt8(ascii: "{"):
+                i += 1
+                skipSpace()
+                if peek() == UInt8(ascii: "}") {
+                    i += 1
+                    return "an object"
+                }
+                while true {
+                    skipSpace()
+                    _ = try scanString()
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"))
+                    skipSpace()
+                    _ = try skipValue(depth: depth + 1)
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "}"))
+                    return "an object"
+                }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
+                    try literal("-Infinity")
+                    return "-Infinity"
+                }
+                _ = try parseNumber()
+                return "a number"
+            default:
+                throw .syntax("unexpected '\(Self.printable(c))' at byte \(i)")
+            }
+        }
+
+        static func printable(_ c: UInt8) -> String {
+            c >= 0x20 && c < 0x7F ? String(UnicodeScalar(c)) : String(format: "\\x%02X", c)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Artifacts
+import NIOPosix
+
+/// Runs hazard predictions on the active model, off the calling task's thread for big batches.
+struct PredictionService: Sendable {
+    let models: ModelService
+    let threshold: Double
+
+    /// Rows at or above which prediction moves to NIO's blocking thread pool, so neither event
+    /// loops nor the cooperative task pool are held by XGBoost.
+    static let offloadRows = 64
+
+    struct Outcome: Sendable {
+        let model: HazardModel
+        let probabilities: [Float]
+        let threshold: Double
+    }
+
+    /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
+    /// cannot change which model answers).
+    func predict(model: HazardModel, raw: [Double], rows: Int) async throws -> Outcome {
+        let work: @Sendable () throws -> [Float] = {
+            try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }
+        }
+        let probabilities: [Float]
+        do {
+            probabilities = rows >= Self.offloadRows ? try await NIOThreadPool.singleton.runIfActive(work) : try work()
+        } catch {
+            models.recordFailure()
+            throw error
+        }
+        var hazardous = 0
+        for p in probabilities where Double(p) >= threshold { hazardous += 1 }
+        models.record(readings: rows, hazardous: hazardous)
+        return Outcome(model: model, probabilities: probabilities, threshold: threshold)
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import InferenceAPI
+import Logging
+
+@main
+struct InferenceAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inference-api",
+        abstract: "Battery-hazard and EMS anomaly inference service.",
+        subcommands: [Serve.self, Predict.self, Models.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options shared by subcommands that read the model store; flags override the environment.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("mlruns"), help: "MLflow file store (MLRUNS_DIR).")
+    var mlruns: String?
+
+    @Option(name: .customLong("model"), help: "Run id or model URI to serve (BEST_MLFLOW_RUN_ID / MODEL_URI).")
+    var model: String?
+
+    func configuration() throws -> Configuration {
+        var configuration = try Configuration(environment: ProcessInfo.processInfo.environment)
+        if let mlruns { configuration.mlrunsDirectory = mlruns }
+        if let model { configuration.modelReference = model }
+        return configuration
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (default).")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Address to bind (HOST).")
+    var host: String?
+
+    @Option(help: "Port to bind (PORT).")
+    var port: Int?
+
+    func run() async throws {
+        var configuration: Configuration
+        do {
+            configuration = try store.configuration()
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let app = try await buildApplication(configuration: configuration)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Artifacts
+import Foundation
+import InferenceAPI
+
+/// `inference-api predict`: score a file of readings offline with the same code the server uses.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict hazard probabilities for a JSON file of readings.",
+        discussion: """
+            The input is a /predict body ({"readings": [...]}) or a fixture vector file. With a vector
+            file that holds Python's "probabilities", --check compares them and fails beyond 1e-6.
+            Without --model, a vector file's own mlruns and run_id are used.
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "JSON file with \"readings\".")
+    var input: String
+
+    @Flag(help: "Compare with the file's \"probabilities\" and exit 1 if any differs by more than --tolerance.")
+    var check = false
+
+    @Option(help: "Largest accepted |swift - python| with --check.")
+    var tolerance: Double = 1e-6
+
+    func run() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: input))
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let readings = root["readings"] as? [[String: Any]]
+        else {
+            throw ValidationError("\(input) has no \"readings\" list")
+        }
+        var configuration = try store.configuration()
+        if store.mlruns == nil, let mlruns = root["mlruns"] as? String {
+            let base = URL(fileURLWithPath: input).deletingLastPathComponent()
+            configuration.mlrunsDirectory = Self.locate(mlruns, near: base) ?? mlruns
+        }
+        if store.model == nil, let runId = root["run_id"] as? String { configuration.modelReference = runId }
+        let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
+        let reference = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow) ?? ""
+        let model = try HazardModel.load(from: mlflow, reference: reference)
+        let rows = try readings.enumerated().map { index, reading in
+            try reading.mapValues { value -> Double in
+                guard let number = value as? NSNumber else { throw ValidationError("reading \(index) has a non-number value") }
+                return number.doubleValue
+            }
+        }
+        let predictions = try model.predict(readings: rows.map { $0.filter { model.featureIndex[$0.key] != nil } }, threshold: configuration.hazardThreshold)
+        let output: [String: Any] = [
+            "run_id": model.runId, "model_uri": model.location.uri,
+            "probabilities": predictions.map { Double($0.probability) }, "predictions": predictions.map(\.label),
+        ]
+        FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        if check {
+            guard let expected = root["probabilities"] as? [Double], expected.count == predictions.count else {
+                throw ValidationError("--check needs \"probabilities\" with one value per reading in \(input)")
+            }
+            let worst = zip(predictions, expected).map { abs(Double($0.probability) - $1) }.max() ?? 0
+            FileHandle.standardError.write(Data("max |swift - python| = \(worst) over \(expected.count) readings (run \(model.runId))\n".utf8))
+            if worst > tolerance { throw ExitCode(1) }
+        }
+    }
+
+    /// Vector files name their store relative to the repository root; look upwards for it.
+    static func locate(_ relative: String, near start: URL) -> String? {
+        var directory = start
+        for _ in 0..<6 {
+            let candidate = directory.appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate.path }
+            directory = directory.deletingLastPathComponent()
+        }
+        return nil
+    }
+}
+
+/// `inference-api models`: the runs in the store and which one start-up would serve.
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the MLflow runs and registered models in the store.")
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let configuration = try store.configuration()
+        let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
+        let chosen = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow)
+        print("store: \(mlflow.root.path)")
+        print("default: \(chosen ?? "(none)")")
+        for run in try mlflow.runs() {
+            let auc = run.metrics["roc_auc"].map { String(format: "%.4f", $0.value) } ?? "-"
+            let servable = (try? mlflow.resolve(run.id)) != nil ? "servable" : "no model"
+            print("\(run.id)  \(run.experimentName)/\(run.name ?? "-")  \(run.status)  roc_auc=\(auc)  \(servable)")
+        }
+        for model in try mlflow.registeredModels() {
+            let aliases = model.aliases.sorted { $0.key < $1.key }.map { "@\($0.key)=v\($0.value)" }.joined(separator: " ")
+            print("registered \(model.name): versions \(model.versions.map(\.version)) \(aliases)")
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Artifacts
+import Foundation
+import Testing
+
+@testable import InferenceAPI
+
+@Suite("OpenAPI document")
+struct OpenAPIDocumentTests {
+    /// Every route has a documented path and method, and every documented path is routed.
+    @Test func testEveryRouteIsDocumentedAndEveryDocumentedPathIsRouted() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let models = ModelService(store: try MLflowStore(root: empty), configuredReference: nil, selectMetric: "roc_auc")
+        let router = buildRouter(configuration: Configuration(), models: models)
+        let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
+        let documented = OpenAPIDocument.documentedRoutes
+        #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented).sorted())")
+        #expect(documented.subtracting(routed).isEmpty, "documented but not routed: \(documented.subtracting(routed).sorted())")
+        #expect(routed.count >= 15)
+    }
+
+    @Test func testDocumentIsOpenAPI31AndNamesTheFeatures() throws {
+        let data = OpenAPIDocument.json(featureNames: ["a", "b"])
+        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.1.0")
+        let reading = ((document["components"] as? [String: Any])?["schemas"] as? [String: Any])?["Reading"] as? [String: Any]
+        #expect(reading?["required"] as? [String] == ["a", "b"])
+    }
+
+    /// Hummingbird prints captures as `{name}` or `:name`; OpenAPI uses `{name}`.
+    static func openAPIPath(_ path: String) -> String {
+        let withSlash = path.hasPrefix("/") ? path : "/" + path
+        return withSlash.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : String(segment)
+        }.joined(separator: "/")
+    }
+}

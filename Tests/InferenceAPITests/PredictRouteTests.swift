@@ -1,0 +1,141 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import InferenceAPI
+
+@Suite("POST /predict")
+struct PredictRouteTests {
+    @Test func testPredictReturnsPythonsProbabilitiesForTheServedRun() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let active = try await activeRunId(app)
+        let vector = try #require(try TestApp.defaultStoreVectors().first { $0.run_id == active }, "a vector for the served run")
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body(vector.readings)) { response in
+                #expect(response.status == .ok)
+                let answer = try PredictAnswer.decode(response)
+                #expect(answer.model.run_id == vector.run_id)
+                #expect(answer.predictions.count == vector.readings.count)
+                for (prediction, (expected, label)) in zip(answer.predictions, zip(vector.probabilities, vector.predictions)) {
+                    #expect(abs(prediction.hazard_probability - expected) <= 1e-6)
+                    #expect(prediction.prediction == label)
+                    #expect(prediction.label == (label == 1 ? "Hazardous" : "Normal"))
+                }
+                #expect(answer.summary.count == vector.readings.count)
+                #expect(answer.summary.hazardous == vector.predictions.reduce(0, +))
+            }
+        }
+    }
+
+    @Test func testModuleIdIsPassedThroughAndKeyOrderDoesNotMatter() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let vector = try #require(try TestApp.defaultStoreVectors().first)
+        let reading = vector.readings[0]
+        // Keys in reverse order, plus a module id.
+        let pairs = reading.keys.sorted().reversed().map { "\"\($0)\": \(reading[$0]!)" }.joined(separator: ", ")
+        let body = "{\"readings\": [{\(pairs), \"module_id\": \"M-42\"}]}"
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .ok)
+                let answer = try PredictAnswer.decode(response)
+                #expect(answer.predictions.first?.module_id == "M-42")
+            }
+        }
+    }
+
+    @Test func testValidationErrorsUseTheEnvelopeWithPerReadingDetails() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let vector = try #require(try TestApp.defaultStoreVectors().first)
+        var broken = vector.readings[0]
+        let first = vector.feature_names[0]
+        broken.removeValue(forKey: first)
+        broken[first + "x"] = 1
+        let body = TestApp.body([vector.readings[0], broken])
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: body) { response in
+                #expect(response.status == .badRequest)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == "validation_failed")
+                #expect(envelope.error.details.contains(.init(index: 1, field: first, problem: "is missing", suggestion: nil)))
+                #expect(envelope.error.details.contains { $0.index == 1 && $0.field == first + "x" && $0.suggestion == first })
+                #expect(!envelope.error.request_id.isEmpty)
+                #expect(response.headers[.init("X-Request-ID")!] == envelope.error.request_id)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("{\"readings\": []}", HTTPResponse.Status.badRequest, "validation_failed"),
+        ("{\"readings\": 5}", .badRequest, "validation_failed"),
+        ("[1, 2]", .badRequest, "validation_failed"),
+        ("{\"readings\": [", .badRequest, "invalid_json"),
+        ("", .badRequest, "invalid_json"),
+    ])
+    func testMalformedBodiesAreClientErrors(body: String, status: HTTPResponse.Status, code: String) async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == status)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == code)
+            }
+        }
+    }
+
+    @Test func testNonJSONContentTypeIs415() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .unsupportedMediaType)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == "unsupported_media_type")
+            }
+        }
+    }
+
+    @Test func testTooManyReadingsIs413() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration { $0.maxReadingsPerRequest = 3 })
+        let vector = try #require(try TestApp.defaultStoreVectors().first)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body(Array(vector.readings.prefix(4)))) { response in
+                #expect(response.status == .contentTooLarge)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == "too_many_readings")
+            }
+        }
+    }
+
+    @Test func testBodyOverTheLimitIs413() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration { $0.maxBodyBytes = 2048 })
+        let vector = try #require(try TestApp.defaultStoreVectors().first)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body(Array(vector.readings.prefix(50)))) { response in
+                #expect(response.status == .contentTooLarge)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == "payload_too_large")
+            }
+        }
+    }
+
+    @Test func testUnknownRouteIsEnvelope404() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                let envelope = try Envelope.decode(response)
+                #expect(envelope.error.code == "not_found")
+            }
+        }
+    }
+
+    func activeRunId(_ app: some ApplicationProtocol) async throws -> String {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/models/active", method: .get) { response in
+                #expect(response.status == .ok)
+                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                return object?["run_id"] as? String ?? ""
+            }
+        }
+    }
+}

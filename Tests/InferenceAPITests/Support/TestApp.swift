@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import InferenceAPI
+import Testing
+
+/// Builds the same application the executable runs, on the committed fixtures.
+enum TestApp {
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func configuration(_ change: (inout Configuration) -> Void = { _ in }) -> Configuration {
+        var configuration = Configuration()
+        configuration.mlrunsDirectory = repoRoot.appendingPathComponent("mlruns").path
+        configuration.sqlitePath = ":memory:"
+        configuration.port = 0
+        configuration.logLevel = .warning
+        change(&configuration)
+        return configuration
+    }
+
+    /// A fixture vector: Python's readings and answers for one run.
+    struct Vector: Decodable {
+        let `case`: String
+        let mlruns: String
+        let run_id: String
+        let run_name: String?
+        let feature_names: [String]
+        let readings: [[String: Double]]
+        let probabilities: [Double]
+        let predictions: [Int]
+    }
+
+    static func vectors() throws -> [Vector] {
+        let directory = repoRoot.appendingPathComponent("fixtures/vectors")
+        return try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" }
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            .map { try JSONDecoder().decode(Vector.self, from: Data(contentsOf: $0)) }
+    }
+
+    /// Vectors of the runs in the default store (`mlruns/`).
+    static func defaultStoreVectors() throws -> [Vector] {
+        try vectors().filter { $0.mlruns == "mlruns" }
+    }
+
+    static func body(_ readings: [[String: Double]]) -> ByteBuffer {
+        let data = try! JSONSerialization.data(withJSONObject: ["readings": readings])
+        return ByteBuffer(bytes: data)
+    }
+
+    static let json: HTTPFields = [.contentType: "application/json"]
+}
+
+/// The JSON error envelope every 4xx/5xx must use.
+struct Envelope: Decodable {
+    struct Body: Decodable {
+        let code: String
+        let message: String
+        let details: [Detail]
+        let request_id: String
+    }
+    struct Detail: Decodable, Equatable {
+        let index: Int?
+        let field: String?
+        let problem: String
+        let suggestion: String?
+    }
+    let error: Body
+
+    static func decode(_ response: TestResponse) throws -> Envelope {
+        try JSONDecoder().decode(Envelope.self, from: Data(buffer: response.body))
+    }
+}
+
+/// `/predict` answers.
+struct PredictAnswer: Decodable {
+    struct Model: Decodable {
+        let run_id: String
+        let experiment: String
+        let model_uri: String
+        let model_format: String
+        let loaded_at: String
+    }
+    struct Prediction: Decodable {
+        let index: Int
+        let module_id: String?
+        let prediction: Int
+        let label: String
+        let hazard_probability: Double
+    }
+    struct Summary: Decodable {
+        let count: Int
+        let hazardous: Int
+        let normal: Int
+    }
+    let model: Model
+    let predictions: [Prediction]
+    let summary: Summary
+
+    static func decode(_ response: TestResponse) throws -> PredictAnswer {
+        try JSONDecoder().decode(PredictAnswer.self, from: Data(buffer: response.body))
+    }
+}
