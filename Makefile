@@ -6,7 +6,7 @@ SWIFT ?= swift
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl
 
-.PHONY: run test build release deps deps-test fixtures clean-data
+.PHONY: run test check-cli build release deps deps-test fixtures check-api clean-data
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -15,7 +15,15 @@ run: deps release
 
 ## make test: install what is missing, start a throwaway PostgreSQL on a loopback port, run every test, stop it.
 test: deps-test
-	./scripts/with-postgres.sh $(SWIFT) test
+	$(MAKE) --no-print-directory check-cli
+	./scripts/with-postgres.sh ./scripts/swift-test.sh
+
+## The CLI scores every fixture vector with the server's code and must equal Python's answers (1e-6).
+check-cli:
+	$(SWIFT) build --product inference-api
+	@for vector in fixtures/vectors/*.json; do \
+	  ./.build/debug/inference-api predict "$$vector" --check > /dev/null || exit 1; \
+	done
 
 build: deps
 	$(SWIFT) build
@@ -32,6 +40,10 @@ deps-test:
 ## make fixtures: regenerate mlruns/, fixtures/stores/ and fixtures/vectors/ with real MLflow (Python virtualenvs).
 fixtures:
 	bash fixtures/make_all.sh
+
+## make check-api: schemathesis against a live server, from the server's own OpenAPI document.
+check-api: release
+	./scripts/check-api.sh
 
 clean-data:
 	rm -rf data

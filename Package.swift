@@ -103,6 +103,7 @@ let package = Package(
             name: "InferenceAPITests",
             dependencies: [
                 "InferenceAPI",
+                "Artifacts",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

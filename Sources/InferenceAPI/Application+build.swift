@@ -45,7 +45,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
 func buildRouter(configuration: Configuration, models: ModelService) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.middlewares.add(RequestIDMiddleware())
-    router.middlewares.add(ErrorEnvelopeMiddleware())
+    let routes = RouteTable()
+    router.middlewares.add(ErrorEnvelopeMiddleware(routes: routes))
     HealthController(models: models).addRoutes(to: router)
     ModelsController(models: models, threshold: configuration.hazardThreshold).addRoutes(to: router)
     let predictions = PredictionService(models: models, threshold: configuration.hazardThreshold)
@@ -61,5 +62,6 @@ func buildRouter(configuration: Configuration, models: ModelService) -> Router<A
         missingValues: configuration.missingValues.decoderPolicy
     ).addRoutes(to: router)
 
+    routes.load(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
     return router
 }

@@ -105,7 +105,7 @@ enum OpenAPIDocument {
       },
       "components": {
         "parameters": {
-          "ModelName": {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+          "ModelName": {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "example": "battery-hazard"},
           "ModelVersion": {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}
         },
         "responses": {
@@ -149,8 +149,10 @@ enum OpenAPIDocument {
             "summary": {"type": "object", "required": ["count", "hazardous", "normal", "threshold"], "properties": {
               "count": {"type": "integer"}, "hazardous": {"type": "integer"}, "normal": {"type": "integer"},
               "max_hazard_probability": {"type": "number"}, "threshold": {"type": "number"}}}}},
-          "ActivateRequest": {"type": "object", "properties": {"run_id": {"type": "string"}, "model_uri": {"type": "string"}},
-            "description": "exactly one of run_id and model_uri"},
+          "ActivateRequest": {"description": "exactly one of run_id and model_uri", "oneOf": [
+            {"type": "object", "required": ["run_id"], "additionalProperties": false, "properties": {"run_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}},
+            {"type": "object", "required": ["model_uri"], "additionalProperties": false, "properties": {"model_uri": {"type": "string",
+              "pattern": "^(runs:/[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}){0,4}|models:/[A-Za-z0-9_][A-Za-z0-9_. -]{0,63}(/[1-9][0-9]{0,5}|@[A-Za-z0-9_-]{1,64})|models:/m-[A-Za-z0-9_-]{1,62}|[A-Za-z0-9_-]{1,64})$"}}}]},
           "ActiveModel": {"type": "object", "required": ["run_id", "experiment", "model_uri", "feature_names", "scaler", "booster", "xgboost_library_version", "loaded_at", "checks"], "properties": {
             "run_id": {"type": "string"}, "run_name": {"type": ["string", "null"]}, "experiment": {"type": "string"}, "model_uri": {"type": "string"},
             "logged_model_id": {"type": ["string", "null"]}, "registered_model": {"type": ["object", "null"]},
@@ -170,7 +172,7 @@ enum OpenAPIDocument {
             "id": {"type": "string"},
             "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
               "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "datatype": {"type": "string", "enum": ["FP32", "FP64"]},
-              "data": {"type": "array"}}}}}}
+              "data": {"type": "array", "items": {"type": "number"}, "description": "row-major values; nested rows are accepted too"}}}}}}
         }
       }
     }

@@ -40,13 +40,18 @@ struct Predict: ParsableCommand {
         let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
         let reference = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow) ?? ""
         let model = try HazardModel.load(from: mlflow, reference: reference)
-        let rows = try readings.enumerated().map { index, reading in
-            try reading.mapValues { value -> Double in
-                guard let number = value as? NSNumber else { throw ValidationError("reading \(index) has a non-number value") }
-                return number.doubleValue
-            }
+        // The server's own decoder: exact number conversion, the same validation messages.
+        var decoder = ReadingsDecoder(featureNames: model.featureNames, maxReadings: max(1, readings.count))
+        decoder.ignoresOtherTopLevelKeys = true
+        let decoded: ReadingsDecoder.Readings
+        do {
+            decoded = try decoder.decode([UInt8](data))
+        } catch {
+            throw ValidationError("\(input): \(error)")
         }
-        let predictions = try model.predict(readings: rows.map { $0.filter { model.featureIndex[$0.key] != nil } }, threshold: configuration.hazardThreshold)
+        let predictions = try decoded.values.withUnsafeBufferPointer {
+            try model.predict(raw: $0, rows: decoded.count, threshold: configuration.hazardThreshold)
+        }
         let output: [String: Any] = [
             "run_id": model.runId, "model_uri": model.location.uri,
             "probabilities": predictions.map { Double($0.probability) }, "predictions": predictions.map(\.label),
@@ -54,7 +59,9 @@ struct Predict: ParsableCommand {
         FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]))
         FileHandle.standardOutput.write(Data("\n".utf8))
         if check {
-            guard let expected = root["probabilities"] as? [Double], expected.count == predictions.count else {
+            struct Answers: Decodable { let probabilities: [Double]? }
+            // JSONDecoder converts numbers exactly; JSONSerialization may miss by an ulp.
+            guard let expected = try JSONDecoder().decode(Answers.self, from: data).probabilities, expected.count == predictions.count else {
                 throw ValidationError("--check needs \"probabilities\" with one value per reading in \(input)")
             }
             let worst = zip(predictions, expected).map { abs(Double($0.probability) - $1) }.max() ?? 0

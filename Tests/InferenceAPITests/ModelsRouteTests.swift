@@ -1,3 +1,4 @@
+import Artifacts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -115,5 +116,23 @@ struct ModelsRouteTests {
                 #expect(answered == 100)
             }
         }
+    }
+}
+
+@Suite("SIGHUP reload")
+struct ReloadTests {
+    /// SIGHUP re-resolves the configured reference: a manual activation is replaced by what the
+    /// configuration (here the champion alias) names now.
+    @Test func testReloadReturnsToTheConfiguredReference() async throws {
+        let configuration = TestApp.configuration()
+        let store = try Artifacts.MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
+        let models = ModelService(store: store, configuredReference: nil, selectMetric: "roc_auc")
+        let champion = try models.activate(try models.startupReference())
+        let other = try #require(try TestApp.defaultStoreVectors().first { $0.run_id != champion.runId })
+        try models.activate(other.run_id)
+        #expect(models.active?.runId == other.run_id)
+        await ReloadOnHangup(models: models, logger: .init(label: "test")).reload()
+        #expect(models.active?.runId == champion.runId)
+        #expect(models.trafficSnapshot.swaps == 2)
     }
 }

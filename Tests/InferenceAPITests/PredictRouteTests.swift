@@ -139,3 +139,19 @@ struct PredictRouteTests {
         }
     }
 }
+
+@Suite("Routing errors")
+struct RoutingErrorTests {
+    @Test func testWrongMethodOnAKnownPathIs405WithAllow() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        try await app.test(.router) { client in
+            let response = try await client.execute(uri: "/predict", method: .get)
+            #expect(response.status == .methodNotAllowed)
+            #expect(response.headers[.allow] == "POST")
+            let envelope = try Envelope.decode(response)
+            #expect(envelope.error.code == "method_not_allowed")
+            let captured = try await client.execute(uri: "/v2/models/battery-hazard/infer", method: .get)
+            #expect(captured.status == .methodNotAllowed)
+        }
+    }
+}

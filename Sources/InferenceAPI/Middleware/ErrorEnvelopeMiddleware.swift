@@ -6,6 +6,7 @@ import Logging
 /// anything else is a 500 that is logged and never leaks internals to the client.
 struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -13,6 +14,16 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
         } catch let error as APIError {
             throw error
         } catch let error as any HTTPResponseError {
+            if error.status == .notFound {
+                let allowed = routes.methods(for: request.uri.path)
+                if !allowed.isEmpty {
+                    var refusal = APIError(
+                        .methodNotAllowed, code: "method_not_allowed",
+                        message: "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", "))")
+                    refusal.headers[.allow] = allowed.joined(separator: ", ")
+                    throw refusal
+                }
+            }
             throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])

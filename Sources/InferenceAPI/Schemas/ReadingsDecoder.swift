@@ -50,6 +50,9 @@ public struct ReadingsDecoder: Sendable {
     public let featureNames: [String]
     public let maxReadings: Int
     public let missingValues: MissingValues
+    /// Skip top-level keys other than `readings` instead of refusing them (files that carry
+    /// more, like the fixture vectors, read by the CLI).
+    public var ignoresOtherTopLevelKeys = false
     public static let maxDetails = 100
 
     private let keyBytes: [[UInt8]]
@@ -153,8 +156,10 @@ public struct ReadingsDecoder: Sendable {
                         }
                     } else {
                         _ = try skipValue()
-                        let name = String(decoding: key, as: UTF8.self)
-                        addDetail(field: name, problem: "unknown key: the body has one key, 'readings'")
+                        if !decoder.ignoresOtherTopLevelKeys {
+                            let name = String(decoding: key, as: UTF8.self)
+                            addDetail(field: name, problem: "unknown key: the body has one key, 'readings'")
+                        }
                     }
                     skipSpace()
                     if peek() == UInt8(ascii: ",") { i += 1; continue }
