@@ -7,8 +7,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 swift test "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-passed=$(grep -cE '^✔ Test .* passed after' "$log")
-failed=$(grep -cE '^✘ Test .* failed after' "$log")
+passed=$(grep -E '^✔ Test .* passed after' "$log" | grep -vc '^✔ Test run ')
+failed=$(grep -E '^✘ Test .* failed after' "$log" | grep -vc '^✘ Test run ')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "tests: $passed passed, $failed failed"
 exit "$status"

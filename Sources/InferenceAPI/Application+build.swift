@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
@@ -24,30 +25,33 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
             "load_ms": "\(Int(model.loadSeconds * 1000))",
         ])
 
-    let router = buildRouter(configuration: configuration, models: models)
+    let storage = try await StoreSetup.open(configuration, logger: logger)
+    let router = buildRouter(configuration: configuration, models: models, store: storage.store)
     let reloader = ReloadOnHangup(models: models, logger: logger)
 
     let address = "\(configuration.host):\(configuration.port)"
     let startupLogger = logger
-    return Application(
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-        services: [reloader],
+        services: [reloader] + storage.services,
         onServerRunning: { channel in
             let bound = channel.localAddress?.port.map { "\(configuration.host):\($0)" } ?? address
             startupLogger.notice("listening on http://\(bound) serving run \(model.runId) (\(reference))")
         },
         logger: logger
     )
+    app.beforeServerStarts { try await storage.migrate() }
+    return app
 }
 
 /// Every route of the service, on one router: the application and the route-coverage test use it.
-func buildRouter(configuration: Configuration, models: ModelService) -> Router<AppRequestContext> {
+func buildRouter(configuration: Configuration, models: ModelService, store: (any AnomalyStore)?) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.middlewares.add(RequestIDMiddleware())
     let routes = RouteTable()
     router.middlewares.add(ErrorEnvelopeMiddleware(routes: routes))
-    HealthController(models: models).addRoutes(to: router)
+    HealthController(models: models, store: store).addRoutes(to: router)
     ModelsController(models: models, threshold: configuration.hazardThreshold).addRoutes(to: router)
     let predictions = PredictionService(models: models, threshold: configuration.hazardThreshold)
     OpenInferenceController(

@@ -128,7 +128,7 @@ enum OpenAPIDocument {
             "details": {"type": "array", "items": {"type": "object", "required": ["problem"], "properties": {
               "index": {"type": "integer"}, "field": {"type": "string"}, "problem": {"type": "string"}, "suggestion": {"type": "string"}}}}}}}},
           "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
-          "Readiness": {"type": "object", "required": ["status", "model_loaded"], "properties": {"status": {"type": "string"}, "model_loaded": {"type": "boolean"}, "run_id": {"type": "string"}}},
+          "Readiness": {"type": "object", "required": ["status", "model_loaded"], "properties": {"status": {"type": "string"}, "model_loaded": {"type": "boolean"}, "run_id": {"type": "string"}, "store": {"type": "string"}}},
           "ModelHealth": {"type": "object", "required": ["status", "run_id", "loaded_at", "requests", "readings", "hazardous"], "properties": {
             "status": {"type": "string"}, "run_id": {"type": "string"}, "model_uri": {"type": "string"}, "loaded_at": {"type": "string"},
             "requests": {"type": "integer"}, "readings": {"type": "integer"}, "hazardous": {"type": "integer"}, "failures": {"type": "integer"},

@@ -12,7 +12,7 @@ struct OpenAPIDocumentTests {
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: empty) }
         let models = ModelService(store: try MLflowStore(root: empty), configuredReference: nil, selectMetric: "roc_auc")
-        let router = buildRouter(configuration: Configuration(), models: models)
+        let router = buildRouter(configuration: Configuration(), models: models, store: nil)
         let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
         let documented = OpenAPIDocument.documentedRoutes
         #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented).sorted())")

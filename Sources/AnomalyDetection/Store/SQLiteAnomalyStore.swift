@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLiteNIO
+import Synchronization
 
 /// The embedded SQLite anomaly store: one file, zero set-up, the same schema as PostgreSQL.
 ///
@@ -9,10 +10,18 @@ import SQLiteNIO
 /// a crash of the process.
 public final class SQLiteAnomalyStore: AnomalyStore {
     private let connection: SQLiteConnection
+    private let closed = Mutex(false)
     public var backend: String { "sqlite" }
 
     private init(connection: SQLiteConnection) {
         self.connection = connection
+    }
+
+    /// A store dropped without `close()` (an application that never ran its shutdown) still
+    /// closes its connection: the close runs on NIO's thread pool and keeps the connection
+    /// alive until it is done.
+    deinit {
+        if !closed.withLock({ $0 }) { _ = connection.close() }
     }
 
     /// Opens (creating if needed) the database file at `path`; `":memory:"` for a private in-memory one.
@@ -35,6 +44,7 @@ public final class SQLiteAnomalyStore: AnomalyStore {
     }
 
     public func close() async throws {
+        guard closed.withLock({ was in defer { was = true }; return !was }) else { return }
         try await connection.close()
     }
 

@@ -1,9 +1,11 @@
+import AnomalyDetection
 import Foundation
 import Hummingbird
 
 /// Liveness and readiness: `/health`, `/ready`.
 struct HealthController {
     let models: ModelService
+    let store: (any AnomalyStore)?
 
     struct Health: ResponseEncodable {
         let status: String
@@ -13,6 +15,7 @@ struct HealthController {
         let status: String
         let model_loaded: Bool
         let run_id: String?
+        let store: String?
     }
 
     struct ModelHealth: ResponseEncodable {
@@ -47,7 +50,12 @@ struct HealthController {
             guard let model = models.active else {
                 throw APIError.unavailable("no model is loaded")
             }
-            return Readiness(status: "ready", model_loaded: true, run_id: model.runId)
+            if let store {
+                do { try await store.ping() } catch {
+                    throw APIError.unavailable("the \(store.backend) store is not reachable")
+                }
+            }
+            return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: store?.backend)
         }
     }
 }
