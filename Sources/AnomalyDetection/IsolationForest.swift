@@ -83,6 +83,10 @@ public struct IsolationForest: Sendable {
         let depthLimit = Int(ceil(log2(Double(psi))))
         let featuresPerTree = max(1, Int(parameters.maxFeatures * Double(featureCount)))
 
+        // One well-mixed seed per tree, drawn from the forest's seed. (Seeding tree t with
+        // `seed + t * step` would make SplitMix streams overlap, shifted by one draw: correlated trees.)
+        var master = SplitMix64(seed: parameters.seed)
+        let treeSeeds = (0..<parameters.nEstimators).map { _ in master.next() }
         let slots = TreeSlots(count: parameters.nEstimators)
         data.withUnsafeBufferPointer { buffer in
             let address = UInt(bitPattern: buffer.baseAddress)
@@ -91,7 +95,7 @@ public struct IsolationForest: Sendable {
                 let base = UnsafePointer<Double>(bitPattern: address)!
                 var t = worker
                 while t < parameters.nEstimators {
-                    var rng = SplitMix64(seed: parameters.seed &+ UInt64(t) &* 0x9E37_79B9_7F4A_7C15)
+                    var rng = SplitMix64(seed: treeSeeds[t])
                     let sample = Self.sampleWithoutReplacement(rows, psi, &rng)
                     var features = Array(0..<featureCount)
                     if featuresPerTree < featureCount {
