@@ -1,3 +1,5 @@
+import Foundation
+
 /// The anomaly repository: one protocol, one implementation per back end (PostgreSQL, SQLite),
 /// same schema and behaviour. The same test suite runs against both.
 public protocol AnomalyStore: Sendable {
@@ -16,6 +18,28 @@ public protocol AnomalyStore: Sendable {
 
     /// A trivial round trip, for readiness checks.
     func ping() async throws
+
+    /// Writes samples and their scores in one transaction: when this returns, both are committed.
+    func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws
+
+    /// The asset's last `limit` samples strictly before `before` (all if nil), oldest first.
+    func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample]
+
+    /// The asset's samples with `from <= timestamp < to`, oldest first, at most `limit`.
+    func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample]
+
+    /// Score history, newest first.
+    func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord]
+
+    /// Saves a model as `active`, retiring the asset's previous active model of the same type, in
+    /// one transaction. Returns the stored row (with its id).
+    func saveModel(_ model: ModelRecord) async throws -> ModelRecord
+
+    /// The asset's active model of `modelType`, with its artifact.
+    func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord?
+
+    /// Model rows of a tenant (optionally one asset), newest first, without artifact bytes.
+    func models(tenantId: String, assetId: String?) async throws -> [ModelRecord]
 }
 
 /// A store operation that failed; `message` is safe to log (no row contents).

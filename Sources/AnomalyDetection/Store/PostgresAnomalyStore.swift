@@ -8,7 +8,7 @@ import PostgresNIO
 /// to proceed. Thread safety: any number of concurrent calls.
 public struct PostgresAnomalyStore: AnomalyStore {
     public let client: PostgresClient
-    private let logger: Logger
+    let logger: Logger
     public var backend: String { "postgresql" }
 
     public init(client: PostgresClient, logger: Logger) {

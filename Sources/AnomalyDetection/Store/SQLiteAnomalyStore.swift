@@ -11,6 +11,8 @@ import Synchronization
 public final class SQLiteAnomalyStore: AnomalyStore {
     private let connection: SQLiteConnection
     private let closed = Mutex(false)
+    /// One transaction at a time on the one connection.
+    private let lock = AsyncLock()
     public var backend: String { "sqlite" }
 
     private init(connection: SQLiteConnection) {
@@ -54,21 +56,15 @@ public final class SQLiteAnomalyStore: AnomalyStore {
         )
         var applied: [Int] = []
         for migration in Migrations.all {
-            _ = try await rows("BEGIN IMMEDIATE")
-            do {
-                let existing = try await rows("SELECT version FROM schema_migrations WHERE version = ?", [.integer(migration.version)])
-                if existing.isEmpty {
-                    for statement in migration.sqlite { _ = try await rows(statement) }
-                    _ = try await rows(
-                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                        [.integer(migration.version), .text(migration.name)])
-                    applied.append(migration.version)
-                }
-                _ = try await rows("COMMIT")
-            } catch {
-                _ = try? await rows("ROLLBACK")
-                throw error
+            let didApply = try await transaction { () async throws -> Bool in
+                let existing = try await self.rows("SELECT version FROM schema_migrations WHERE version = ?", [.integer(migration.version)])
+                guard existing.isEmpty else { return false }
+                for statement in migration.sqlite { _ = try await self.rows(statement) }
+                _ = try await self.rows(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [.integer(migration.version), .text(migration.name)])
+                return true
             }
+            if didApply { applied.append(migration.version) }
         }
         return applied
     }
@@ -87,5 +83,20 @@ public final class SQLiteAnomalyStore: AnomalyStore {
 
     func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         try await connection.query(sql, binds)
+    }
+
+    /// Runs `body` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), one at a time.
+    func transaction<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await lock.withLock {
+            _ = try await rows("BEGIN IMMEDIATE")
+            do {
+                let result = try await body()
+                _ = try await rows("COMMIT")
+                return result
+            } catch {
+                _ = try? await rows("ROLLBACK")
+                throw error
+            }
+        }
     }
 }
