@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "InferenceAPI",
                 "Artifacts",
+                "AnomalyDetection",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -35,17 +35,52 @@ public struct AssetDetector: Sendable {
         self.flatlineRun = flatlineRun
     }
 
-    /// Scores `samples` (rows of metric values in `metrics` order, oldest first) after `history`.
+    /// Statistics of a metric's recent window, refreshed every `refreshEvery` samples (sorting a
+    /// window per sample would make big batches quadratic).
+    static let refreshEvery = 64
+
+    private struct WindowStats {
+        var count = 0
+        var mean = 0.0
+        var std = 0.0
+        var median = 0.0
+        var mad = 0.0
+
+        init(_ values: ArraySlice<Double>) {
+            count = values.count
+            guard count > 0 else { return }
+            mean = values.reduce(0, +) / Double(count)
+            std = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count)).squareRoot()
+            let sorted = values.sorted()
+            median = StatisticalDetectors.quantile(sorted, 0.5)
+            mad = StatisticalDetectors.quantile(values.map { abs($0 - median) }.sorted(), 0.5)
+        }
+    }
+
+    /// Scores `samples` (rows of metric values in `metrics` order, oldest first; NaN = absent)
+    /// after `history`.
     public func score(history: [[Double]], samples: [[Double]]) -> [Detection] {
         var forestScores: [Double]?
         if let forest {
-            let rows = window.rows(history: history, samples: samples)
-            forestScores = forest.anomalyScores(rows, rows: samples.count)
+            forestScores = forest.anomalyScores(window.rows(history: history, samples: samples), rows: samples.count)
         }
-        var series = history.suffix(max(Self.statisticalHistory, 4 * flatlineRun))
+        let keep = max(Self.statisticalHistory, 4 * flatlineRun)
+        // Per metric: recent present values, the current run of equal values, the window stats.
+        var columns: [[Double]] = metrics.indices.map { m in Array(history.map { $0[m] }.filter { !$0.isNaN }.suffix(keep)) }
+        var runs: [Int] = columns.map { column in
+            guard let last = column.last else { return 0 }
+            return column.reversed().prefix { Self.same($0, last) }.count
+        }
+        var stats: [WindowStats] = columns.map { WindowStats($0[...]) }
         var out: [Detection] = []
         out.reserveCapacity(samples.count)
         for (index, sample) in samples.enumerated() {
+            if index > 0, index % Self.refreshEvery == 0 {
+                for m in metrics.indices {
+                    if columns[m].count > 2 * keep { columns[m].removeFirst(columns[m].count - keep) }
+                    stats[m] = WindowStats(columns[m].suffix(keep))
+                }
+            }
             var components: [String: Double] = [:]
             var best: (score: Double, method: DetectionMethod, metric: String?) = (0, forest == nil ? .zScore : .isolationForest, nil)
             if let forestScores {
@@ -53,27 +88,36 @@ public struct AssetDetector: Sendable {
                 components[DetectionMethod.isolationForest.rawValue] = forestScores[index]
             }
             for (m, name) in metrics.enumerated() {
-                let past = series.map { $0[m] }
-                if let z = StatisticalDetectors.flatlineZ(sample[m], history: past, minimumRun: flatlineRun) {
+                let value = sample[m]
+                guard !value.isNaN else { continue }
+                let run = (columns[m].last.map { Self.same($0, value) } ?? false) ? runs[m] + 1 : 1
+                // Flatline: stuck for `flatlineRun` samples although the metric normally varies.
+                if stats[m].count >= 2 * flatlineRun, stats[m].std > 0 {
+                    let z = run >= flatlineRun ? 3 * Double(run) / Double(flatlineRun) : 0
                     let s = StatisticalDetectors.score(fromZ: z)
                     components[DetectionMethod.flatline.rawValue] = max(components[DetectionMethod.flatline.rawValue] ?? 0, s)
                     if s > best.score { best = (s, .flatline, name) }
                 }
-                if forest == nil {
-                    let method: DetectionMethod = past.count >= 10 ? .mad : .zScore
-                    let z = method == .mad
-                        ? StatisticalDetectors.madZ(sample[m], history: Array(past.suffix(Self.statisticalHistory)))
-                        : StatisticalDetectors.zScore(sample[m], history: past)
-                    if let z {
-                        let s = StatisticalDetectors.score(fromZ: z)
-                        components[method.rawValue] = max(components[method.rawValue] ?? 0, s)
-                        if s > best.score || best.metric == nil && best.score == 0 { best = (s, method, name) }
+                if forest == nil, stats[m].count >= 3 {
+                    let method: DetectionMethod = stats[m].count >= 10 ? .mad : .zScore
+                    let z: Double
+                    if method == .mad {
+                        z = stats[m].mad > 0 ? 0.6745 * abs(value - stats[m].median) / stats[m].mad : (value == stats[m].median ? 0 : .infinity)
+                    } else {
+                        z = stats[m].std > 0 ? abs(value - stats[m].mean) / stats[m].std : (value == stats[m].mean ? 0 : .infinity)
                     }
+                    let s = StatisticalDetectors.score(fromZ: z)
+                    components[method.rawValue] = max(components[method.rawValue] ?? 0, s)
+                    if s > best.score || (best.metric == nil && best.score == 0) { best = (s, method, name) }
                 }
+                runs[m] = run
+                columns[m].append(value)
+                if index < Self.refreshEvery, stats[m].count < 10 { stats[m] = WindowStats(columns[m].suffix(keep)) }
             }
             out.append(Detection(score: best.score, isAnomaly: best.score >= threshold, method: best.method, metric: best.metric, components: components))
-            series.append(sample)
         }
         return out
     }
+
+    static func same(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 * max(1, abs(b)) }
 }

@@ -26,8 +26,9 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         ])
 
     let storage = try await StoreSetup.open(configuration, logger: logger)
+    let audit = ActivationAudit(store: storage.store, logger: logger)
     let router = buildRouter(configuration: configuration, models: models, store: storage.store)
-    let reloader = ReloadOnHangup(models: models, logger: logger)
+    let reloader = ReloadOnHangup(models: models, audit: audit, logger: logger)
 
     let address = "\(configuration.host):\(configuration.port)"
     let startupLogger = logger
@@ -41,7 +42,10 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         },
         logger: logger
     )
-    app.beforeServerStarts { try await storage.migrate() }
+    app.beforeServerStarts {
+        try await storage.migrate()
+        await audit.record(model, reason: "start-up")
+    }
     return app
 }
 
@@ -52,12 +56,20 @@ func buildRouter(configuration: Configuration, models: ModelService, store: (any
     let routes = RouteTable()
     router.middlewares.add(ErrorEnvelopeMiddleware(routes: routes))
     HealthController(models: models, store: store).addRoutes(to: router)
-    ModelsController(models: models, threshold: configuration.hazardThreshold).addRoutes(to: router)
+    ModelsController(
+        models: models, threshold: configuration.hazardThreshold, audit: ActivationAudit(store: store, logger: Logger(label: "inference-api"))
+    ).addRoutes(to: router)
     let predictions = PredictionService(models: models, threshold: configuration.hazardThreshold)
     OpenInferenceController(
         models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest,
         maxBodyBytes: configuration.maxBodyBytes
     ).addRoutes(to: router)
+    if let store {
+        AnomalyController(
+            service: AnomalyService(store: store, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples),
+            maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: configuration.maxBodyBytes
+        ).addRoutes(to: router)
+    }
     PredictController(
         models: models,
         predictions: predictions,

@@ -27,6 +27,7 @@ public struct Configuration: Sendable {
     public var host: String = "127.0.0.1"
     public var port: Int = 8080
     public var maxReadingsPerRequest: Int = 10_000
+    public var maxSamplesPerRequest: Int = 10_000
     public var maxBodyBytes: Int = 16 * 1024 * 1024
     public var hazardThreshold: Double = 0.5
     public var anomalyThreshold: Double = 0.6
@@ -63,6 +64,7 @@ public struct Configuration: Sendable {
         if let v = env.string("HOST") { host = v }
         port = try env.int("PORT", default: port, range: 0...65535)
         maxReadingsPerRequest = try env.int("MAX_READINGS_PER_REQUEST", default: maxReadingsPerRequest, range: 1...1_000_000)
+        maxSamplesPerRequest = try env.int("MAX_SAMPLES_PER_REQUEST", default: maxSamplesPerRequest, range: 1...1_000_000)
         maxBodyBytes = try env.int("MAX_BODY_BYTES", default: maxBodyBytes, range: 1024...1_073_741_824)
         hazardThreshold = try env.double("HAZARD_THRESHOLD", default: hazardThreshold, range: 0...1)
         anomalyThreshold = try env.double("ANOMALY_THRESHOLD", default: anomalyThreshold, range: 0...1)

@@ -72,6 +72,33 @@ enum OpenAPIDocument {
             "413": {"$ref": "#/components/responses/Error"},
             "415": {"$ref": "#/components/responses/Error"},
             "422": {"$ref": "#/components/responses/Error"}}}},
+        "/anomaly/detect": {"post": {"summary": "Score EMS metric samples of one asset; persisted rows are committed before the answer", "operationId": "anomalyDetect",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DetectRequest"}}}},
+          "responses": {
+            "200": {"description": "one result per sample, in request order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DetectResponse"}}}},
+            "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"}}}},
+        "/anomaly/train": {"post": {"summary": "Fit an Isolation Forest for an asset and make it the asset's active model", "operationId": "anomalyTrain",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TrainRequest"}}}},
+          "responses": {
+            "201": {"description": "trained and active", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TrainResponse"}}}},
+            "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+            "422": {"$ref": "#/components/responses/Error"}}}},
+        "/anomaly/scores/{asset_id}": {"get": {"summary": "Anomaly score history of an asset, newest first", "operationId": "anomalyScores",
+          "parameters": [
+            {"name": "asset_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}},
+            {"name": "hours", "in": "query", "schema": {"type": "number", "minimum": 0.001, "maximum": 87600, "default": 24}},
+            {"name": "metric", "in": "query", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}},
+            {"name": "anomalies_only", "in": "query", "schema": {"type": "boolean", "default": false}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
+          "responses": {
+            "200": {"description": "history", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoresResponse"}}}},
+            "400": {"$ref": "#/components/responses/Error"}}}},
+        "/anomaly/models": {"get": {"summary": "Model metadata rows (anomaly models and hazard-model activations)", "operationId": "anomalyModels",
+          "parameters": [{"name": "asset_id", "in": "query", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"}}],
+          "responses": {
+            "200": {"description": "models, newest first", "content": {"application/json": {"schema": {"type": "object", "required": ["models"], "properties": {
+              "models": {"type": "array", "items": {"type": "object", "required": ["model_id", "model_type", "model_version", "status", "training_date"]}}}}}}},
+            "400": {"$ref": "#/components/responses/Error"}}}},
         "/v2": {"get": {"summary": "Open Inference Protocol server metadata", "operationId": "oipServerMetadata", "responses": {
           "200": {"description": "server metadata", "content": {"application/json": {"schema": {"type": "object", "required": ["name", "version", "extensions"],
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}}}}}}}},
@@ -127,6 +154,32 @@ enum OpenAPIDocument {
             "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"},
             "details": {"type": "array", "items": {"type": "object", "required": ["problem"], "properties": {
               "index": {"type": "integer"}, "field": {"type": "string"}, "problem": {"type": "string"}, "suggestion": {"type": "string"}}}}}}}},
+          "Sample": {"type": "object", "required": ["timestamp", "metrics"], "additionalProperties": false, "properties": {
+            "timestamp": {"type": "string", "format": "date-time"},
+            "metrics": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}, "additionalProperties": {"type": "number"}}}},
+          "DetectRequest": {"type": "object", "required": ["asset_id", "samples"], "additionalProperties": false, "properties": {
+            "asset_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"},
+            "samples": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Sample"}},
+            "persist": {"type": "boolean", "default": true}}},
+          "DetectResponse": {"type": "object", "required": ["asset_id", "model_id", "threshold", "persisted", "results"], "properties": {
+            "asset_id": {"type": "string"}, "model_id": {"type": ["string", "null"]}, "threshold": {"type": "number"}, "persisted": {"type": "boolean"},
+            "results": {"type": "array", "items": {"type": "object", "required": ["timestamp", "score", "is_anomaly", "method"], "properties": {
+              "timestamp": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}, "is_anomaly": {"type": "boolean"},
+              "method": {"type": "string", "enum": ["isolation_forest", "zscore", "iqr", "mad", "flatline"]},
+              "metric": {"type": ["string", "null"]}, "scores": {"type": "object", "additionalProperties": {"type": "number"}}}}}}},
+          "TrainRequest": {"type": "object", "required": ["asset_id", "metrics"], "additionalProperties": false, "properties": {
+            "asset_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"},
+            "metrics": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}},
+            "samples": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Sample"}},
+            "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
+            "n_estimators": {"type": "integer", "minimum": 1, "maximum": 1000}, "max_samples": {"type": "integer", "minimum": 2, "maximum": 100000},
+            "max_features": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "contamination": {"oneOf": [{"const": "auto"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5}]},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2147483647}, "window": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+          "TrainResponse": {"type": "object", "required": ["asset_id", "model_id", "model_version", "status", "n_samples", "training_seconds", "score_threshold", "parameters"]},
+          "ScoresResponse": {"type": "object", "required": ["asset_id", "count", "scores"], "properties": {
+            "asset_id": {"type": "string"}, "count": {"type": "integer"},
+            "scores": {"type": "array", "items": {"type": "object", "required": ["timestamp", "metric_name", "score", "is_anomaly", "threshold", "method"]}}}},
           "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
           "Readiness": {"type": "object", "required": ["status", "model_loaded"], "properties": {"status": {"type": "string"}, "model_loaded": {"type": "boolean"}, "run_id": {"type": "string"}, "store": {"type": "string"}}},
           "ModelHealth": {"type": "object", "required": ["status", "run_id", "loaded_at", "requests", "readings", "hazardous"], "properties": {

@@ -47,6 +47,12 @@ struct ModelsRouteTests {
             #expect(byAlias.status == .ok)
             let registry = try Self.json(byAlias)["registered_model"] as? [String: Any]
             #expect(registry?["alias"] as? String == "champion")
+            // Every activation is in model_metadata, newest first, the previous ones retired.
+            let audit = try Self.json(try await client.execute(uri: "/anomaly/models", method: .get))["models"] as? [[String: Any]] ?? []
+            let hazard = audit.filter { $0["model_type"] as? String == "xgboost_hazard" }
+            #expect(hazard.count == vectors.count + 2, "start-up, each run, then the alias")
+            #expect(hazard.first?["status"] as? String == "active")
+            #expect(hazard.dropFirst().allSatisfy { $0["status"] as? String == "retired" })
         }
     }
 
@@ -128,7 +134,7 @@ struct ReloadTests {
         let other = try #require(try TestApp.defaultStoreVectors().first { $0.run_id != champion.runId })
         try models.activate(other.run_id)
         #expect(models.active?.runId == other.run_id)
-        await ReloadOnHangup(models: models, logger: .init(label: "test")).reload()
+        await ReloadOnHangup(models: models, audit: nil, logger: .init(label: "test")).reload()
         #expect(models.active?.runId == champion.runId)
         #expect(models.trafficSnapshot.swaps == 2)
     }

@@ -47,7 +47,8 @@ public final class SQLiteAnomalyStore: AnomalyStore {
 
     public func close() async throws {
         guard closed.withLock({ was in defer { was = true }; return !was }) else { return }
-        try await connection.close()
+        // The future-based close: it completes even when the calling task is cancelled.
+        try await connection.close().get()
     }
 
     public func migrate() async throws -> [Int] {

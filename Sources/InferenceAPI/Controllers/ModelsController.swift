@@ -7,6 +7,7 @@ import NIOPosix
 struct ModelsController {
     let models: ModelService
     let threshold: Double
+    let audit: ActivationAudit
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/models", use: list)
@@ -49,6 +50,7 @@ struct ModelsController {
         do {
             let model = try await NIOThreadPool.singleton.runIfActive { try models.activate(reference) }
             context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)"])
+            await audit.record(model, reason: "POST /models/activate \(reference)")
             return ActiveModelDescription(model, threshold: threshold)
         } catch let error as ArtifactError {
             context.logger.warning("activation refused", metadata: ["reference": "\(reference)", "reason": "\(error)"])

@@ -13,6 +13,7 @@ import Darwin
 /// when it loads; a failure is logged and the current model keeps serving.
 struct ReloadOnHangup: Service {
     let models: ModelService
+    var audit: ActivationAudit?
     let logger: Logger
 
     func run() async throws {
@@ -36,6 +37,7 @@ struct ReloadOnHangup: Service {
         do {
             let reference = try models.startupReference()
             let model = try await NIOThreadPool.singleton.runIfActive { try models.activate(reference) }
+            await audit?.record(model, reason: "SIGHUP \(reference)")
             logger.notice("SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)"])
         } catch {
             logger.error("SIGHUP: reload failed, the current model keeps serving", metadata: ["reason": "\(error)"])

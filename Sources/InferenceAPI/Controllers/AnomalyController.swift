@@ -1,0 +1,196 @@
+import AnomalyDetection
+import Foundation
+import Hummingbird
+
+/// EMS anomalies: `POST /anomaly/detect`, `POST /anomaly/train`, `GET /anomaly/scores/{asset_id}`,
+/// `GET /anomaly/models`.
+struct AnomalyController {
+    let service: AnomalyService
+    let maxSamples: Int
+    let maxBodyBytes: Int
+    /// Until authentication lands every caller is this tenant.
+    static let tenant = "default"
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("/anomaly/detect", use: detect)
+        router.post("/anomaly/train", use: train)
+        router.get("/anomaly/scores/{asset_id}", use: scores)
+        router.get("/anomaly/models", use: models)
+    }
+
+    struct DetectAnswer: ResponseEncodable {
+        struct Result: Encodable {
+            let timestamp: String
+            let score: Double
+            let is_anomaly: Bool
+            let method: String
+            let metric: String?
+            let scores: [String: Double]
+        }
+        let asset_id: String
+        let model_id: String?
+        let threshold: Double
+        let persisted: Bool
+        let results: [Result]
+    }
+
+    @Sendable func detect(request: Request, context: AppRequestContext) async throws -> DetectAnswer {
+        try PredictController.requireJSON(request)
+        let body = try await PredictController.collect(request, upTo: maxBodyBytes)
+        let parsed = try AnomalyRequests.detect(Data(buffer: body), maxSamples: maxSamples)
+        let scored = try await service.detect(tenantId: Self.tenant, request: parsed)
+        return DetectAnswer(
+            asset_id: parsed.assetId, model_id: scored.modelId, threshold: scored.threshold, persisted: parsed.persist,
+            results: zip(parsed.timestamps, scored.detections).map { time, d in
+                DetectAnswer.Result(
+                    timestamp: time, score: d.score, is_anomaly: d.isAnomaly, method: d.method.rawValue, metric: d.metric, scores: d.components)
+            })
+    }
+
+    struct TrainAnswer: ResponseEncodable {
+        let asset_id: String
+        let model_id: String
+        let model_version: String
+        let status: String
+        let n_samples: Int
+        let training_seconds: Double
+        let score_threshold: Double
+        let parameters: [String: JSONNumberOrList]
+    }
+
+    /// Parameters echoed back (numbers, or the metric names).
+    enum JSONNumberOrList: Encodable {
+        case number(Double)
+        case names([String])
+        case none
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .number(let d): try c.encode(d)
+            case .names(let n): try c.encode(n)
+            case .none: try c.encodeNil()
+            }
+        }
+    }
+
+    @Sendable func train(request: Request, context: AppRequestContext) async throws -> Response {
+        try PredictController.requireJSON(request)
+        let body = try await PredictController.collect(request, upTo: maxBodyBytes)
+        let parsed = try AnomalyRequests.train(Data(buffer: body), maxSamples: 1_000_000)
+        let trained = try await service.train(tenantId: Self.tenant, request: parsed)
+        context.logger.notice(
+            "anomaly model trained",
+            metadata: ["asset_id": "\(parsed.assetId)", "model_id": "\(AnomalyService.publicId(trained.record))", "samples": "\(trained.samples)"])
+        let p = parsed.parameters
+        let answer = TrainAnswer(
+            asset_id: parsed.assetId, model_id: AnomalyService.publicId(trained.record), model_version: trained.record.modelVersion,
+            status: "active", n_samples: trained.samples, training_seconds: trained.seconds, score_threshold: trained.threshold,
+            parameters: [
+                "metrics": .names(parsed.metrics), "window": .number(Double(parsed.window)), "n_estimators": .number(Double(p.nEstimators)),
+                "max_samples": p.maxSamples.map { .number(Double($0)) } ?? .none, "max_features": .number(p.maxFeatures),
+                "contamination": p.contamination.map { .number($0) } ?? .none, "seed": .number(Double(p.seed)),
+            ])
+        return try answer.response(from: request, context: context).withStatus(.created)
+    }
+
+    struct ScoresAnswer: ResponseEncodable {
+        struct Row: Encodable {
+            let id: Int64?
+            let timestamp: String
+            let metric_name: String
+            let score: Double
+            let is_anomaly: Bool
+            let threshold: Double
+            let method: String
+            let model_id: String?
+            let details: [String: Double]
+        }
+        let asset_id: String
+        let count: Int
+        let scores: [Row]
+    }
+
+    @Sendable func scores(request: Request, context: AppRequestContext) async throws -> ScoresAnswer {
+        let asset = context.parameters.get("asset_id") ?? ""
+        var details: [APIError.Detail] = []
+        if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
+        let query = request.uri.queryParameters
+        let hours = Self.number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
+        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: 100, &details))
+        var anomaliesOnly = false
+        if let flag = query["anomalies_only"].map(String.init) {
+            switch flag.lowercased() {
+            case "true", "1", "yes": anomaliesOnly = true
+            case "false", "0", "no": anomaliesOnly = false
+            default: details.append(.init(field: "anomalies_only", problem: "must be true or false"))
+            }
+        }
+        let metric = query["metric"].map(String.init)
+        if let metric, !AnomalyRequests.isMetricName(metric) && metric != "all" {
+            details.append(.init(field: "metric", problem: "is not a valid metric name"))
+        }
+        guard details.isEmpty else { throw AnomalyRequests.failure(details) }
+        let rows = try await service.store.scores(
+            ScoreQuery(
+                tenantId: Self.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), metricName: metric,
+                anomaliesOnly: anomaliesOnly, limit: limit))
+        return ScoresAnswer(
+            asset_id: asset, count: rows.count,
+            scores: rows.map { r in
+                ScoresAnswer.Row(
+                    id: r.id, timestamp: ModelInfo.timestamp(r.timestamp), metric_name: r.metricName, score: r.score, is_anomaly: r.isAnomaly,
+                    threshold: r.threshold, method: r.method, model_id: r.modelId,
+                    details: (try? JSONDecoder().decode([String: Double].self, from: Data(r.metadata.utf8))) ?? [:])
+            })
+    }
+
+    struct ModelsAnswer: ResponseEncodable {
+        struct Row: Encodable {
+            let id: Int64?
+            let model_id: String
+            let model_type: String
+            let model_version: String
+            let asset_id: String?
+            let training_date: String
+            let status: String
+            let metrics: [String: Double]
+            let parameters: String
+            let created_at: String?
+        }
+        let models: [Row]
+    }
+
+    @Sendable func models(request: Request, context: AppRequestContext) async throws -> ModelsAnswer {
+        let asset = request.uri.queryParameters["asset_id"].map(String.init)
+        if let asset, !AnomalyRequests.isAssetId(asset) {
+            throw AnomalyRequests.failure([.init(field: "asset_id", problem: "is not a valid asset id")])
+        }
+        let rows = try await service.store.models(tenantId: Self.tenant, assetId: asset)
+        return ModelsAnswer(
+            models: rows.map { r in
+                ModelsAnswer.Row(
+                    id: r.id, model_id: r.modelType == AnomalyService.modelType ? AnomalyService.publicId(r) : r.modelVersion,
+                    model_type: r.modelType, model_version: r.modelVersion, asset_id: r.assetId, training_date: ModelInfo.timestamp(r.trainingDate),
+                    status: r.status, metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(r.metrics.utf8))) ?? [:],
+                    parameters: r.parameters, created_at: r.createdAt.map(ModelInfo.timestamp))
+            })
+    }
+
+    static func number(_ text: String?, field: String, range: ClosedRange<Double>, default value: Double, _ details: inout [APIError.Detail]) -> Double {
+        guard let text else { return value }
+        guard let v = Double(text), v.isFinite, range.contains(v) else {
+            details.append(.init(field: field, problem: "must be a number in \(range.lowerBound)...\(range.upperBound)"))
+            return value
+        }
+        return v
+    }
+}
+
+extension Response {
+    func withStatus(_ status: HTTPResponse.Status) -> Response {
+        var copy = self
+        copy.status = status
+        return copy
+    }
+}

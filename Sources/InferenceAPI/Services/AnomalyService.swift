@@ -1,0 +1,125 @@
+import AnomalyDetection
+import Foundation
+import NIOPosix
+
+/// EMS anomaly detection: scores samples with the asset's model (or statistical fallbacks),
+/// persists before answering, trains and replaces models. Blocking work (fitting, scoring big
+/// batches) runs on NIO's thread pool.
+struct AnomalyService: Sendable {
+    static let modelType = "isolation_forest"
+
+    let store: any AnomalyStore
+    let threshold: Double
+    let minTrainingSamples: Int
+
+    struct Scored: Sendable {
+        let modelId: String?
+        let threshold: Double
+        let detections: [Detection]
+    }
+
+    /// The public id of a stored model.
+    static func publicId(_ record: ModelRecord) -> String { "iforest-\(record.id ?? 0)" }
+
+    func detect(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
+        let record = try await store.activeModel(tenantId: tenantId, assetId: request.assetId, modelType: Self.modelType)
+        var metrics: [String]
+        var detector: AssetDetector
+        if let record, let artifact = record.artifact {
+            let parameters = try JSONDecoder().decode(StoredParameters.self, from: Data(record.parameters.utf8))
+            let forest = try IsolationForest(serialized: artifact)
+            metrics = parameters.metrics
+            let missing = request.samples.enumerated().flatMap { i, s in
+                metrics.filter { s.metrics[$0] == nil }.map { APIError.Detail(index: i, field: "metrics.\($0)", problem: "is missing (the asset's model uses it)") }
+            }
+            guard missing.isEmpty else { throw AnomalyRequests.failure(missing) }
+            let threshold = parameters.contamination == nil ? self.threshold : forest.scoreThreshold
+            detector = AssetDetector(metrics: metrics, window: FeatureWindow(metrics: metrics, window: parameters.window), forest: forest, threshold: threshold)
+        } else {
+            metrics = Array(Set(request.samples.flatMap(\.metrics.keys))).sorted()
+            detector = AssetDetector(metrics: metrics, window: FeatureWindow(metrics: metrics, window: 0), forest: nil, threshold: threshold)
+        }
+        let first = request.samples.map(\.timestamp).min()
+        let historyCount = max(AssetDetector.statisticalHistory, detector.window.window)
+        let history = try await store.recentSamples(tenantId: tenantId, assetId: request.assetId, before: first, limit: historyCount)
+        let rows = { (samples: [MetricSample]) in samples.map { s in metrics.map { s.metrics[$0] ?? .nan } } }
+        let historyRows = rows(history), sampleRows = rows(request.samples)
+        let finalDetector = detector
+        let detections = request.samples.count >= 256
+            ? try await NIOThreadPool.singleton.runIfActive { finalDetector.score(history: historyRows, samples: sampleRows) }
+            : finalDetector.score(history: historyRows, samples: sampleRows)
+        let modelId = record.map(Self.publicId)
+        if request.persist {
+            let scores = zip(request.samples, detections).map { sample, d in
+                AnomalyScoreRecord(
+                    tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
+                    threshold: detector.threshold, method: d.method.rawValue, modelId: modelId, metadata: Self.json(d.components),
+                    timestamp: sample.timestamp)
+            }
+            try await store.recordDetection(tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores)
+        }
+        return Scored(modelId: modelId, threshold: detector.threshold, detections: detections)
+    }
+
+    struct Trained: Sendable {
+        let record: ModelRecord
+        let samples: Int
+        let seconds: Double
+        let threshold: Double
+    }
+
+    /// What a stored model needs besides its forest.
+    struct StoredParameters: Codable {
+        let metrics: [String]
+        let window: Int
+        let n_estimators: Int
+        let max_samples: Int?
+        let max_features: Double
+        let contamination: Double?
+        let seed: UInt64
+    }
+
+    func train(tenantId: String, request: AnomalyRequests.Train) async throws -> Trained {
+        let samples: [MetricSample]
+        if let given = request.samples {
+            samples = given.sorted { $0.timestamp < $1.timestamp }
+        } else {
+            samples = try await store.samples(tenantId: tenantId, assetId: request.assetId, from: request.from, to: request.to, limit: 1_000_000)
+        }
+        let usable = samples.filter { s in request.metrics.allSatisfy { s.metrics[$0] != nil } }
+        guard usable.count >= minTrainingSamples else {
+            throw APIError(
+                .unprocessableContent, code: "not_enough_samples",
+                message: "training needs at least \(minTrainingSamples) samples with every metric (MIN_TRAINING_SAMPLES); got \(usable.count)")
+        }
+        let window = FeatureWindow(metrics: request.metrics, window: request.window)
+        let rows = window.rows(history: [], samples: usable.map { s in request.metrics.map { s.metrics[$0]! } })
+        let parameters = request.parameters
+        let started = DispatchTime.now().uptimeNanoseconds
+        let forest = try await NIOThreadPool.singleton.runIfActive {
+            try IsolationForest.fit(rows, rows: usable.count, featureCount: window.featureCount, parameters: parameters)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let threshold = parameters.contamination == nil ? self.threshold : forest.scoreThreshold
+        let flagged = forest.anomalyScores(rows, rows: usable.count).filter { $0 >= threshold }.count
+        let stored = StoredParameters(
+            metrics: request.metrics, window: request.window, n_estimators: parameters.nEstimators, max_samples: forest.samplesPerTree,
+            max_features: parameters.maxFeatures, contamination: parameters.contamination, seed: parameters.seed)
+        let record = try await store.saveModel(
+            ModelRecord(
+                tenantId: tenantId, modelType: Self.modelType, modelVersion: ModelInfo.timestamp(Date()), assetId: request.assetId,
+                trainingDate: Date(),
+                metrics: Self.json(["n_samples": Double(usable.count), "training_seconds": seconds, "score_threshold": threshold,
+                                    "train_anomaly_rate": Double(flagged) / Double(usable.count)]),
+                parameters: String(decoding: try JSONEncoder().encode(stored), as: UTF8.self),
+                artifact: forest.serialized(),
+                metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])))
+        return Trained(record: record, samples: usable.count, seconds: seconds, threshold: threshold)
+    }
+
+    static func json(_ values: [String: Double]) -> String {
+        let finite = values.filter { $0.value.isFinite }
+        let data = (try? JSONSerialization.data(withJSONObject: finite, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
