@@ -6,7 +6,7 @@ SWIFT ?= swift
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl
 
-.PHONY: run test check-cli build release deps deps-test fixtures check-api clean-data
+.PHONY: run test check-cli bench-forest build release deps deps-test fixtures check-api clean-data
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -44,6 +44,14 @@ fixtures:
 ## make check-api: schemathesis against a live server, from the server's own OpenAPI document.
 check-api: release
 	./scripts/check-api.sh
+
+## make bench-forest: Isolation Forest fit/score, Swift (release) against scikit-learn, same data and parameters.
+bench-forest: release
+	@test -x fixtures/.venv-mlflow3-xgb3/bin/python || (python3 -m venv fixtures/.venv-mlflow3-xgb3 && fixtures/.venv-mlflow3-xgb3/bin/pip install -q -r fixtures/requirements-mlflow3-xgb3.txt)
+	@for set in fixtures/anomaly/*.json; do \
+	  ./.build/release/inference-api forest-timing "$$set"; \
+	  fixtures/.venv-mlflow3-xgb3/bin/python bench/forest_sklearn.py "$$set"; \
+	done
 
 clean-data:
 	rm -rf data

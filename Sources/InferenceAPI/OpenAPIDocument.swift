@@ -160,8 +160,8 @@ enum OpenAPIDocument {
           "DetectRequest": {"type": "object", "required": ["asset_id", "samples"], "additionalProperties": false, "properties": {
             "asset_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"},
             "samples": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Sample"}},
-            "persist": {"type": "boolean", "default": true}}},
-          "DetectResponse": {"type": "object", "required": ["asset_id", "model_id", "threshold", "persisted", "results"], "properties": {
+            "persist": {"type": ["boolean", "null"], "default": true}}},
+          "DetectResponse": {"type": "object", "required": ["asset_id", "threshold", "persisted", "results"], "properties": {
             "asset_id": {"type": "string"}, "model_id": {"type": ["string", "null"]}, "threshold": {"type": "number"}, "persisted": {"type": "boolean"},
             "results": {"type": "array", "items": {"type": "object", "required": ["timestamp", "score", "is_anomaly", "method"], "properties": {
               "timestamp": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}, "is_anomaly": {"type": "boolean"},
@@ -171,11 +171,11 @@ enum OpenAPIDocument {
             "asset_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"},
             "metrics": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}},
             "samples": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Sample"}},
-            "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
-            "n_estimators": {"type": "integer", "minimum": 1, "maximum": 1000}, "max_samples": {"type": "integer", "minimum": 2, "maximum": 100000},
-            "max_features": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            "contamination": {"oneOf": [{"const": "auto"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5}]},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2147483647}, "window": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+            "from": {"type": ["string", "null"], "format": "date-time"}, "to": {"type": ["string", "null"], "format": "date-time"},
+            "n_estimators": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000}, "max_samples": {"type": ["integer", "null"], "minimum": 2, "maximum": 100000},
+            "max_features": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+            "contamination": {"oneOf": [{"const": "auto"}, {"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5}]},
+            "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": 2147483647}, "window": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000}}},
           "TrainResponse": {"type": "object", "required": ["asset_id", "model_id", "model_version", "status", "n_samples", "training_seconds", "score_threshold", "parameters"]},
           "ScoresResponse": {"type": "object", "required": ["asset_id", "count", "scores"], "properties": {
             "asset_id": {"type": "string"}, "count": {"type": "integer"},
