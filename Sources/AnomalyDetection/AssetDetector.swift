@@ -14,7 +14,7 @@ public struct Detection: Sendable, Equatable {
 }
 
 /// Scores an asset's samples: the trained Isolation Forest when there is one, statistical
-/// detectors (z-score, then MAD once there is enough history) when there is not, and the
+/// detectors (z-score; MAD and IQR fences once there are 10 samples of history) when there is not, and the
 /// flatline detector always, because a forest cannot see a metric stuck at a plausible value.
 /// The sample's score is the highest; `method` names which detector gave it.
 public struct AssetDetector: Sendable {
@@ -45,6 +45,8 @@ public struct AssetDetector: Sendable {
         var std = 0.0
         var median = 0.0
         var mad = 0.0
+        var q1 = 0.0
+        var q3 = 0.0
 
         init(_ values: ArraySlice<Double>) {
             count = values.count
@@ -53,6 +55,8 @@ public struct AssetDetector: Sendable {
             std = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count)).squareRoot()
             let sorted = values.sorted()
             median = StatisticalDetectors.quantile(sorted, 0.5)
+            q1 = StatisticalDetectors.quantile(sorted, 0.25)
+            q3 = StatisticalDetectors.quantile(sorted, 0.75)
             mad = StatisticalDetectors.quantile(values.map { abs($0 - median) }.sorted(), 0.5)
         }
     }
@@ -109,6 +113,15 @@ public struct AssetDetector: Sendable {
                     let s = StatisticalDetectors.score(fromZ: z)
                     components[method.rawValue] = max(components[method.rawValue] ?? 0, s)
                     if s > best.score || (best.metric == nil && best.score == 0) { best = (s, method, name) }
+                    // IQR fences as a second opinion once the window can have quartiles.
+                    if stats[m].count >= 10 {
+                        let iqr = stats[m].q3 - stats[m].q1
+                        let beyond = max(0, stats[m].q1 - value, value - stats[m].q3)
+                        let iz = iqr > 0 ? 2 * beyond / iqr : (beyond == 0 ? 0 : .infinity)
+                        let si = StatisticalDetectors.score(fromZ: iz)
+                        components[DetectionMethod.iqr.rawValue] = max(components[DetectionMethod.iqr.rawValue] ?? 0, si)
+                        if si > best.score { best = (si, .iqr, name) }
+                    }
                 }
                 runs[m] = run
                 columns[m].append(value)

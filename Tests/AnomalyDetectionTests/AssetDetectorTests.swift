@@ -36,7 +36,8 @@ struct AssetDetectorTests {
         let results = detector.score(history: history, samples: [[55, 5.5], [55, 40]])
         #expect(results[0].isAnomaly == false)
         #expect(results[1].isAnomaly)
-        #expect(results[1].method == .mad && results[1].metric == "latency")
+        #expect([.mad, .iqr].contains(results[1].method) && results[1].metric == "latency")
+        #expect(results[1].components["mad"] != nil && results[1].components["iqr"] != nil)
         let early = detector.score(history: Array(history.prefix(5)), samples: [[55, 5.5]])
         #expect(early[0].method == .zScore)
     }

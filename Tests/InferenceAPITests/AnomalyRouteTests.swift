@@ -110,7 +110,7 @@ struct AnomalyRouteTests {
             #expect(response.status == .ok)
             #expect(answer["model_id"] is NSNull || answer["model_id"] == nil)
             let methods = Set((answer["results"] as? [[String: Any]] ?? []).compactMap { $0["method"] as? String })
-            #expect(methods.isSubset(of: ["zscore", "mad", "flatline"]) && !methods.isEmpty)
+            #expect(methods.isSubset(of: ["zscore", "mad", "iqr", "flatline"]) && !methods.isEmpty)
             let (_, scores) = try await Self.get(client, "/anomaly/scores/fresh-1?hours=1000")
             #expect(scores["count"] as? Int == 0, "persist: false writes nothing")
         }
