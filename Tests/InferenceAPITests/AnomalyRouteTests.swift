@@ -8,8 +8,6 @@ import Testing
 
 @Suite("EMS anomaly API")
 struct AnomalyRouteTests {
-    static let postgresURL = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"]
-    static let postgresEnabled = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil
 
     /// The synthetic EMS series of fixtures/anomaly, as samples ending now (5-minute steps).
     static func series(count: Int, offset: Int = 0) throws -> [[String: Any]] {
@@ -165,9 +163,9 @@ struct AnomalyRouteTests {
         try await Self.checkTenThousand(TestApp.configuration { $0.sqlitePath = directory.appendingPathComponent("db.sqlite").path })
     }
 
-    @Test(.enabled(if: postgresEnabled, "TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL"))
+    @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testTenThousandSamplesPersistExactlyInPostgreSQL() async throws {
-        let url = try #require(Self.postgresURL, "CI must provide TEST_DATABASE_URL")
+        let url = try #require(TestApp.postgresURL, "CI must provide TEST_DATABASE_URL")
         try await Self.checkTenThousand(TestApp.configuration { $0.databaseURL = url })
     }
 }

@@ -8,8 +8,6 @@ import Testing
 /// The server opens and migrates the store its configuration names, and /ready checks it.
 @Suite("Store wiring")
 struct StoreWiringTests {
-    static let postgresURL = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"]
-    static let postgresEnabled = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil
 
     static func ready(_ client: some TestClientProtocol) async throws -> [String: Any] {
         let response = try await client.execute(uri: "/ready", method: .get)
@@ -29,9 +27,9 @@ struct StoreWiringTests {
         }
     }
 
-    @Test(.enabled(if: postgresEnabled, "TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL"))
+    @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testDatabaseURLSelectsPostgreSQLMigratedBeforeServing() async throws {
-        let url = try #require(Self.postgresURL, "CI must provide TEST_DATABASE_URL")
+        let url = try #require(TestApp.postgresURL, "CI must provide TEST_DATABASE_URL")
         let app = try await buildApplication(configuration: TestApp.configuration { $0.databaseURL = url })
         try await app.test(.live) { client in
             let ready = try await Self.ready(client)

@@ -50,6 +50,12 @@ enum TestApp {
     }
 
     static let json: HTTPFields = [.contentType: "application/json"]
+
+    /// The throwaway PostgreSQL `make test` starts. PostgreSQL tests run whenever it is set and
+    /// always in CI, where a missing URL fails them instead of skipping them.
+    static let postgresURL = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"]
+    static let postgresEnabled = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil
+    static let postgresSkipReason: Comment = "TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL"
 }
 
 /// The JSON error envelope every 4xx/5xx must use.
