@@ -193,11 +193,7 @@ enum AnomalyRequests {
     }
 
     static func parseTimestamp(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)
+        ISO8601.parse(text)
     }
 
     static func failure(_ details: [APIError.Detail]) -> APIError {
