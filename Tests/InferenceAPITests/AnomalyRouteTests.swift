@@ -122,6 +122,8 @@ struct AnomalyRouteTests {
         (#"{"asset_id": "a", "samples": [{"timestamp": "2026-11-22T10:00:00Z", "metrics": {"cpu": true}}]}"#, "metrics.cpu"),
         (#"{"asset_id": "a", "samples": [{"timestamp": "2026-11-22T10:00:00Z"}]}"#, "metrics"),
         (#"{"asset_id": "a", "samples": [{"timestamp": "2026-11-22T10:00:00Z", "metrics": {"cpu": 1}}], "persist": "yes"}"#, "persist"),
+        (#"{"asset_id": "a", "samples": [{"timestamp": "2026-11-22T10:00:00Z", "metrics": {"cpu": 1}, "extra": 1}]}"#, "extra"),
+        (#"{"asset_id": "a", "samples": [{"timestamp": "2026-11-22T10:00:00Z", "metrics": {"cpu": 1}}], "persits": true}"#, "persits"),
     ])
     func testDetectValidationNamesTheField(body: String, field: String) async throws {
         let app = try await buildApplication(configuration: TestApp.configuration())

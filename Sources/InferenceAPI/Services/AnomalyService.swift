@@ -118,8 +118,6 @@ struct AnomalyService: Sendable {
     }
 
     static func json(_ values: [String: Double]) -> String {
-        let finite = values.filter { $0.value.isFinite }
-        let data = (try? JSONSerialization.data(withJSONObject: finite, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        MetricsJSON.encode(values)
     }
 }
