@@ -1,0 +1,288 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The JSON lexing under `ReadingsDecoder`: whitespace, strings (with escapes), numbers with
+/// correct rounding, literals, and skipping any value with a nesting limit. Every read is
+/// bounds-checked against `end`.
+extension ReadingsDecoder.Parser {
+
+    @inline(__always) func peek() -> UInt8? { i < end ? bytes[i] : nil }
+    @inline(__always) func peekAt(_ k: Int) -> UInt8? { i + k < end ? bytes[i + k] : nil }
+
+    @inline(__always) mutating func skipSpace() {
+        while i < end {
+            let c = bytes[i]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            i += 1
+        }
+    }
+
+    mutating func expect(_ c: UInt8) throws(ReadingsDecoder.Failure) {
+        guard i < end else { throw .syntax("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
+        guard bytes[i] == c else {
+            throw .syntax("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
+        }
+        i += 1
+    }
+
+    mutating func literal(_ word: String) throws(ReadingsDecoder.Failure) {
+        let n = word.utf8.count
+        var k = 0
+        for c in word.utf8 {
+            guard i + k < end, bytes[i + k] == c else { throw .syntax("invalid literal at byte \(i)") }
+            k += 1
+        }
+        i += n
+    }
+
+    func equal(_ start: Int, _ length: Int, _ key: [UInt8]) -> Bool {
+        guard length == key.count else { return false }
+        return key.withUnsafeBufferPointer { memcmp(bytes + start, $0.baseAddress!, length) == 0 }
+    }
+
+    mutating func parseKey() throws(ReadingsDecoder.Failure) -> [UInt8] {
+        guard peek() == UInt8(ascii: "\"") else {
+            throw .syntax("expected a key string at byte \(i)")
+        }
+        let (start, length, escaped) = try scanString()
+        return escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
+    }
+
+    /// Scans a string starting at `"`; returns the raw content range and whether it has escapes.
+    mutating func scanString() throws(ReadingsDecoder.Failure) -> (Int, Int, Bool) {
+        guard peek() == UInt8(ascii: "\"") else { throw .syntax("expected a string at byte \(i)") }
+        i += 1
+        let start = i
+        var escaped = false
+        while i < end {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                let length = i - start
+                i += 1
+                return (start, length, escaped)
+            }
+            if c == UInt8(ascii: "\\") {
+                escaped = true
+                i += 2
+                continue
+            }
+            if c < 0x20 { throw .syntax("control character in a string at byte \(i)") }
+            i += 1
+        }
+        throw .syntax("unterminated string starting at byte \(start - 1)")
+    }
+
+    /// Decodes a string's escapes (`\n`, `\"`, `\u00e9`, surrogate pairs) into UTF-8 bytes.
+    func unescape(_ start: Int, _ length: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(length)
+        var k = start
+        let stop = start + length
+        while k < stop {
+            let c = bytes[k]
+            guard c == UInt8(ascii: "\\"), k + 1 < stop else {
+                out.append(c)
+                k += 1
+                continue
+            }
+            let e = bytes[k + 1]
+            k += 2
+            switch e {
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(k, stop)
+                k += 4
+                if let high = scalar, (0xD800...0xDBFF).contains(high), k + 6 <= stop, bytes[k] == UInt8(ascii: "\\"),
+                    bytes[k + 1] == UInt8(ascii: "u"), let low = hex4(k + 2, stop), (0xDC00...0xDFFF).contains(low)
+                {
+                    scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    k += 6
+                }
+                let unicode = scalar.flatMap(UnicodeScalar.init) ?? "\u{FFFD}"
+                out.append(contentsOf: Array(String(Character(unicode)).utf8))
+            default: out.append(e)
+            }
+        }
+        return out
+    }
+
+    func hex4(_ k: Int, _ stop: Int) -> UInt32? {
+        guard k + 4 <= stop else { return nil }
+        var v: UInt32 = 0
+        for j in 0..<4 {
+            let c = bytes[k + j]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            v = v << 4 | d
+        }
+        return v
+    }
+
+    /// A JSON number, converted with correct rounding: exact fast path for up to 15
+    /// significant digits and small exponents, `strtod` otherwise.
+    mutating func parseNumber() throws(ReadingsDecoder.Failure) -> Double {
+        let start = i
+        var negative = false
+        if bytes[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+            throw .syntax("invalid number at byte \(start)")
+        }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                throw .syntax("leading zero in a number at byte \(start)")
+            }
+        } else {
+            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0")) } else { exponent += 1 }
+                digits += 1
+                i += 1
+            }
+        }
+        if i < end, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+                throw .syntax("a number needs digits after '.' at byte \(start)")
+            }
+            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0"))
+                    exponent -= 1
+                }
+                if mantissa != 0 || digits > 0 { digits += 1 }
+                i += 1
+            }
+        }
+        if i < end, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            var expNegative = false
+            if i < end, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
+                expNegative = bytes[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
+                throw .syntax("a number needs digits in its exponent at byte \(start)")
+            }
+            var e = 0
+            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                if e < 100_000 { e = e * 10 + Int(bytes[i] - UInt8(ascii: "0")) }
+                i += 1
+            }
+            exponent += expNegative ? -e : e
+        }
+        // Clinger's fast path: both operands exact in a double, one correctly rounded operation.
+        if digits <= 15, mantissa < (1 << 53), exponent >= -22, exponent <= 22 {
+            var value = Double(mantissa)
+            if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
+            return negative ? -value : value
+        }
+        return slowNumber(start: start, length: i - start)
+    }
+
+    mutating func slowNumber(start: Int, length: Int) -> Double {
+        if scratch.count < length + 1 { scratch = [CChar](repeating: 0, count: length + 1) }
+        return scratch.withUnsafeMutableBufferPointer { buffer -> Double in
+            let p = buffer.baseAddress!
+            UnsafeMutableRawPointer(p).copyMemory(from: bytes + start, byteCount: length)
+            p[length] = 0
+            return strtod(p, nil)
+        }
+    }
+
+    static let powersOfTen: [Double] = (0...22).map { pow(10.0, Double($0)) }
+
+    /// Skips any JSON value; returns its kind for messages ("a string", "an object", ...).
+    mutating func skipValue(depth: Int = 0) throws(ReadingsDecoder.Failure) -> String {
+        guard depth < 64 else { throw .syntax("nesting deeper than 64 levels at byte \(i)") }
+        guard let c = peek() else { throw .syntax("unexpected end of the body") }
+        switch c {
+        case UInt8(ascii: "\""):
+            _ = try scanString()
+            return "a string"
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return "a boolean"
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return "a boolean"
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return "null"
+        case UInt8(ascii: "N"):
+            try literal("NaN")
+            return "NaN"
+        case UInt8(ascii: "I"):
+            try literal("Infinity")
+            return "Infinity"
+        case UInt8(ascii: "["):
+            i += 1
+            skipSpace()
+            if peek() == UInt8(ascii: "]") {
+                i += 1
+                return "a list"
+            }
+            while true {
+                skipSpace()
+                _ = try skipValue(depth: depth + 1)
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "]"))
+                return "a list"
+            }
+        case UInt8(ascii: "{"):
+            i += 1
+            skipSpace()
+            if peek() == UInt8(ascii: "}") {
+                i += 1
+                return "an object"
+            }
+            while true {
+                skipSpace()
+                _ = try scanString()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                _ = try skipValue(depth: depth + 1)
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "}"))
+                return "an object"
+            }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
+                try literal("-Infinity")
+                return "-Infinity"
+            }
+            _ = try parseNumber()
+            return "a number"
+        default:
+            throw .syntax("unexpected '\(Self.printable(c))' at byte \(i)")
+        }
+    }
+
+    static func printable(_ c: UInt8) -> String {
+        c >= 0x20 && c < 0x7F ? String(UnicodeScalar(c)) : String(format: "\\x%02X", c)
+    }
+}
