@@ -1,73 +1,79 @@
-/// A pickle decoder (protocols 2 to 5) that builds data, never objects, and never runs code.
-///
-/// Why hand-written: no Swift package reads pickles, and the safety property is the point. A
-/// Python unpickler imports any `module.name` a file names and calls it (`__reduce__`), so a
-/// scaler file can run `os.system`. This decoder resolves globals only from a whitelist (the
-/// scikit-learn scalers and Pipeline, numpy's array reconstruction, joblib's array wrapper) and
-/// refuses anything else with `ArtifactError(.forbiddenClass)` naming it, before anything
-/// is built. REDUCE and NEWOBJ on whitelisted names only record their arguments.
-///
-/// Safe on arbitrary bytes: every read is bounds-checked, lengths are checked against the
-/// remaining input, the stack and memo are validated on every use, nesting is limited.
-struct PickleDecoder {
-    /// Classes that may be instantiated (as data) and functions that may be "called" (as data).
-    static let allowedClasses: Set<String> = [
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.preprocessing._data.MinMaxScaler",
-        "sklearn.preprocessing._data.RobustScaler",
-        "sklearn.preprocessing._data.MaxAbsScaler",
-        "sklearn.pipeline.Pipeline",
-        "joblib.numpy_pickle.NumpyArrayWrapper",
-        "numpy.ndarray",
-        "numpy.dtype",
-        "builtins.object",
-    ]
-    static let allowedFunctions: Set<String> = [
-        "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-        "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
-        "copyreg._reconstructor", "copy_reg._reconstructor",
-        "copyreg.__newobj__",
-        // How protocol 2 spells bytes: `_codecs.encode("\x00...", "latin1")`. Pure, so safe.
-        "_codecs.encode",
-    ]
+// Why this decoder is hand-written:
+//
+// No Swift library reads Python pickles, and the one property that matters here is safety.
+// A Python unpickler imports whatever `module.name` a file names and calls it (`__reduce__`),
+// so loading an untrusted `scaler.joblib` with Python can run `os.system`. This decoder is a
+// pure data parser: it resolves globals only from `PickleWhitelist` (the scikit-learn scalers
+// and Pipeline, numpy's array reconstruction, joblib's array wrapper), refuses any other name
+// with `ArtifactError(.forbiddenClass)` the moment the file names it, and interprets REDUCE,
+// NEWOBJ and BUILD on whitelisted names as recipes for plain data. It never executes anything.
+//
+// It is also safe on arbitrary bytes: every read is bounds-checked, every length is checked
+// against the remaining input before anything is allocated, containers live in an arena and
+// refer to each other by index (so hostile nesting cannot overflow the stack on release), and
+// the stack, the arena, the output depth and the total work are bounded.
 
-    /// Python 2 module names as protocol-2 pickles may spell them.
-    static let renamedModules = ["__builtin__": "builtins", "copy_reg": "copyreg"]
+/// Decodes one pickle (protocols 2 to 5) into a `PickleValue`, never running code.
+///
+/// In joblib mode (the default, like `joblib.load`), BUILD of a `NumpyArrayWrapper` also reads
+/// the array data that joblib writes into the stream right after it (see `Joblib`).
+struct PickleDecoder {
+    /// Bounds that keep hostile input from exhausting memory or time. Real scaler files are a few
+    /// hundred nodes; these are orders of magnitude above that.
+    struct Limits: Sendable {
+        var stack = 1_000_000
+        var containers = 1_000_000
+        var containerItems = 4_000_000
+        var depth = 64
+        /// Logical size of the decoded tree, and total freezing work in one file.
+        var nodes = 4_000_000
+    }
+
+    /// A stack or memo entry: a scalar, a whitelisted global, or a container in the arena.
+    enum Item {
+        case value(PickleValue)
+        case global(String, PickleWhitelist.Role)
+        case ref(Int)
+    }
+
+    /// Mutable while decoding (APPEND, SETITEM, BUILD change what the memo also refers to).
+    enum Container {
+        case list([Item])
+        case tuple([Item])
+        case dict([(key: Item, value: Item)])
+        case set([Item])
+        case instance(className: String, arguments: [Item], state: Item?)
+        /// `numpy.dtype(name)`; BUILD adds the byte order and whether it has fields.
+        case dtype(name: String, byteOrder: String?, structured: Bool)
+        /// `_reconstruct(ndarray, ...)` before BUILD gives it data.
+        case emptyArray
+        case array(NDArray)
+    }
 
     let bytes: [UInt8]
     var offset: Int
     let path: String?
-    /// Called at BUILD of a joblib `NumpyArrayWrapper`: reads the array that follows in the stream.
-    var arrayReader: ((inout PickleDecoder, Node) throws -> Node)?
+    /// Whether BUILD of a `NumpyArrayWrapper` reads array data from the stream (joblib.load) or
+    /// just records the wrapper (a plain unpickler, as for joblib's nested object-array pickles).
+    let readsJoblibArrays: Bool
+    let limits: Limits
+    /// Freezing work left for this file (shared with nested pickles).
+    var work: Int
 
-    private var stack: [Node] = []
+    private var stack: [Item] = []
     private var marks: [Int] = []
-    private var memo: [Int: Node] = [:]
+    private var memo: [Int: Item] = [:]
+    /// The arena: every container, addressed by `Item.ref`.
+    var heap: [Container] = []
+    private var itemCount = 0
 
-    init(bytes: [UInt8], offset: Int = 0, path: String?) {
+    init(bytes: [UInt8], offset: Int = 0, path: String?, readsJoblibArrays: Bool = true, limits: Limits = Limits(), work: Int? = nil) {
         self.bytes = bytes
         self.offset = offset
         self.path = path
-    }
-
-    /// Mutable containers are references while decoding (APPEND/SETITEM mutate what the memo holds).
-    final class Ref {
-        var node: Node
-        init(_ node: Node) { self.node = node }
-    }
-
-    indirect enum Node {
-        case value(PickleValue)
-        case list(Ref)   // node: .listItems
-        case dict(Ref)   // node: .dictItems
-        case set(Ref)    // node: .listItems
-        case object(Ref) // node: .objectParts
-        case listItems([Node])
-        case dictItems([(Node, Node)])
-        case objectParts(className: String, arguments: [Node], state: Node?)
-        case tuple([Node])
-        case global(String)
+        self.readsJoblibArrays = readsJoblibArrays
+        self.limits = limits
+        self.work = work ?? limits.nodes
     }
 
     // MARK: - Errors
@@ -76,306 +82,334 @@ struct PickleDecoder {
         ArtifactError(.malformed, "invalid pickle at byte \(offset): \(message)", path: path)
     }
 
-    // MARK: - Reading
+    func unsupported(_ message: String) -> ArtifactError {
+        ArtifactError(.unsupported, message, path: path)
+    }
 
-    mutating func byte() throws -> UInt8 {
+    /// A name from the file, safe to put in a message: no control characters, bounded length.
+    static func printable(_ text: String) -> String {
+        let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.prefix(120).map {
+            $0.properties.generalCategory == .control ? "?" : $0
+        }))
+        return text.unicodeScalars.count > 120 ? cleaned + "…" : cleaned
+    }
+
+    // MARK: - Reading bytes
+
+    mutating func readByte() throws -> UInt8 {
         guard offset < bytes.count else { throw malformed("unexpected end of data") }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, n <= bytes.count - offset else { throw malformed("length \(n) runs past the end of the data") }
-        defer { offset += n }
-        return bytes[offset..<(offset + n)]
+    /// The next `count` bytes; refuses lengths beyond the remaining input before allocating.
+    mutating func read(_ count: Int) throws -> ArraySlice<UInt8> {
+        guard count >= 0, count <= bytes.count - offset else {
+            throw malformed("length \(count) runs past the end of the data (\(bytes.count - offset) bytes left)")
+        }
+        defer { offset += count }
+        return bytes[offset..<(offset + count)]
     }
 
-    mutating func uint(_ width: Int) throws -> UInt64 {
-        let raw = try take(width)
-        var v: UInt64 = 0
-        for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
-        return v
+    private mutating func readUInt(_ width: Int) throws -> UInt64 {
+        var value: UInt64 = 0
+        for (i, byte) in try read(width).enumerated() { value |= UInt64(byte) << (8 * UInt64(i)) }
+        return value
     }
 
-    mutating func line() throws -> String {
+    /// A little-endian length of `width` bytes, no larger than what is left to read.
+    private mutating func readLength(_ width: Int) throws -> Int {
+        let length = try readUInt(width)
+        guard length <= UInt64(bytes.count - offset) else {
+            throw malformed("length \(length) runs past the end of the data (\(bytes.count - offset) bytes left)")
+        }
+        return Int(length)
+    }
+
+    /// Text up to the next newline (the text opcodes: GLOBAL, INST, INT, FLOAT, GET, PUT).
+    private mutating func readLine() throws -> String {
         guard let end = bytes[offset...].firstIndex(of: 0x0A) else { throw malformed("unterminated line") }
         defer { offset = end + 1 }
         return String(decoding: bytes[offset..<end], as: UTF8.self)
     }
 
-    mutating func pop() throws -> Node {
-        guard let top = stack.popLast(), stack.count >= (marks.last ?? 0) else { throw malformed("stack underflow") }
-        return top
+    // MARK: - Stack, marks, memo, arena
+
+    mutating func push(_ item: Item) throws {
+        guard stack.count < limits.stack else { throw malformed("stack deeper than \(limits.stack)") }
+        stack.append(item)
     }
 
-    mutating func popMark() throws -> [Node] {
-        guard let mark = marks.popLast(), mark <= stack.count else { throw malformed("no mark") }
+    mutating func pop() throws -> Item {
+        guard stack.count > (marks.last ?? 0), let item = stack.popLast() else { throw malformed("stack underflow") }
+        return item
+    }
+
+    func top() throws -> Item {
+        guard stack.count > (marks.last ?? 0), let item = stack.last else { throw malformed("empty stack") }
+        return item
+    }
+
+    private mutating func popMark() throws -> [Item] {
+        guard let mark = marks.popLast(), mark <= stack.count else { throw malformed("no MARK to pop to") }
         let items = Array(stack[mark...])
         stack.removeSubrange(mark...)
         return items
     }
 
-    mutating func top() throws -> Node {
-        guard let top = stack.last, stack.count > (marks.last ?? 0) else { throw malformed("empty stack") }
-        return top
+    mutating func store(_ container: Container) throws -> Item {
+        guard heap.count < limits.containers else { throw malformed("more than \(limits.containers) containers") }
+        heap.append(container)
+        return .ref(heap.count - 1)
+    }
+
+    private mutating func countItems(_ n: Int) throws {
+        itemCount += n
+        guard itemCount <= limits.containerItems else { throw malformed("more than \(limits.containerItems) container items") }
+    }
+
+    private mutating func memoize(_ index: Int) throws {
+        guard memo.count < limits.containers || memo[index] != nil else { throw malformed("memo too large") }
+        memo[index] = try top()
+    }
+
+    private func memoized(_ index: Int) throws -> Item {
+        guard let item = memo[index] else { throw malformed("memo slot \(index) is empty") }
+        return item
+    }
+
+    func container(_ item: Item) -> Container? {
+        guard case .ref(let index) = item, heap.indices.contains(index) else { return nil }
+        return heap[index]
     }
 
     // MARK: - Decoding
 
-    /// Decodes one pickle (up to and including STOP) from `offset`.
+    private enum Opcode: UInt8 {
+        case mark = 0x28, stop = 0x2E, pop = 0x30, popMark = 0x31, dup = 0x32
+        case float = 0x46, int = 0x49, binInt = 0x4A, binInt1 = 0x4B, long = 0x4C, binInt2 = 0x4D, none = 0x4E
+        case persistentID = 0x50, binaryPersistentID = 0x51, reduce = 0x52, string = 0x53, binString = 0x54
+        case shortBinString = 0x55, unicode = 0x56, binUnicode = 0x58, emptyList = 0x5D
+        case append = 0x61, build = 0x62, global = 0x63, dict = 0x64, appends = 0x65, get = 0x67, binGet = 0x68
+        case inst = 0x69, longBinGet = 0x6A, list = 0x6C, obj = 0x6F, put = 0x70, binPut = 0x71, longBinPut = 0x72
+        case setItem = 0x73, tuple = 0x74, setItems = 0x75, emptyTuple = 0x29, emptyDict = 0x7D, binFloat = 0x47
+        // protocol 2
+        case proto = 0x80, newObj = 0x81, ext1 = 0x82, ext2 = 0x83, ext4 = 0x84, tuple1 = 0x85, tuple2 = 0x86
+        case tuple3 = 0x87, newTrue = 0x88, newFalse = 0x89, long1 = 0x8A, long4 = 0x8B
+        // protocol 3
+        case binBytes = 0x42, shortBinBytes = 0x43
+        // protocol 4
+        case shortBinUnicode = 0x8C, binUnicode8 = 0x8D, binBytes8 = 0x8E, emptySet = 0x8F, addItems = 0x90
+        case frozenSet = 0x91, newObjEx = 0x92, stackGlobal = 0x93, memoize = 0x94, frame = 0x95
+        // protocol 5
+        case byteArray8 = 0x96, nextBuffer = 0x97, readOnlyBuffer = 0x98
+    }
+
+    /// Decodes one pickle from `offset` up to and including its STOP.
+    /// - Throws: `ArtifactError` `.forbiddenClass` (a global outside the whitelist),
+    ///   `.unsupported` (well-formed but not servable), `.malformed` (anything else).
     mutating func decode() throws -> PickleValue {
-        var steps = 0
         while true {
-            steps += 1
-            guard steps < 50_000_000 else { throw malformed("too many operations") }
-            let opcode = try byte()
+            let at = offset
+            let byte = try readByte()
+            guard let opcode = Opcode(rawValue: byte) else {
+                offset = at
+                throw malformed("unknown opcode 0x\(String(byte, radix: 16, uppercase: true))")
+            }
             switch opcode {
-            case 0x80: // PROTO
-                let version = try byte()
-                guard version >= 2, version <= 5 else {
-                    throw ArtifactError(.unsupported, "pickle protocol \(version) is not supported (2 to 5 are)", path: path)
+            case .proto:
+                let version = try readByte()
+                guard (2...5).contains(version) else { throw unsupported("pickle protocol \(version) is not supported (2 to 5 are)") }
+            case .frame:
+                _ = try readLength(8)  // frames only group opcodes; their contents follow inline
+            case .stop:
+                return try freeze(try pop())
+
+            case .mark:
+                guard marks.count < limits.stack else { throw malformed("too many MARKs") }
+                marks.append(stack.count)
+            case .pop: _ = try pop()
+            case .popMark: _ = try popMark()
+            case .dup: try push(try top())
+
+            case .none: try push(.value(.none))
+            case .newTrue: try push(.value(.bool(true)))
+            case .newFalse: try push(.value(.bool(false)))
+            case .binInt: try push(.value(.int(Int(Int32(truncatingIfNeeded: try readUInt(4))))))
+            case .binInt1: try push(.value(.int(Int(try readByte()))))
+            case .binInt2: try push(.value(.int(Int(try readUInt(2)))))
+            case .long1: try push(.value(try long(try read(Int(try readByte())))))
+            case .long4:
+                let length = Int(Int32(truncatingIfNeeded: try readUInt(4)))
+                guard length >= 0 else { throw malformed("negative LONG4 length") }
+                try push(.value(try long(try read(length))))
+            case .binFloat: try push(.value(.float(Double(bitPattern: try readUInt(8).byteSwapped))))  // big-endian
+            case .int:
+                let text = try readLine()
+                switch text {
+                case "00": try push(.value(.bool(false)))
+                case "01": try push(.value(.bool(true)))
+                default:
+                    guard let value = Int(text) else { throw malformed("bad INT") }
+                    try push(.value(.int(value)))
                 }
-            case 0x95: _ = try uint(8) // FRAME: framing is transparent here
-            case 0x2E: // STOP
-                let value = try pop()
-                var seen = Set<ObjectIdentifier>()
-                return try freeze(value, depth: 0, seen: &seen)
-            case 0x28: marks.append(stack.count) // MARK
-            case 0x30: _ = try pop() // POP
-            case 0x31: _ = try popMark() // POP_MARK
-            case 0x32: stack.append(try top()) // DUP
-            case 0x4E: stack.append(.value(.none)) // NONE
-            case 0x88: stack.append(.value(.bool(true))) // NEWTRUE
-            case 0x89: stack.append(.value(.bool(false))) // NEWFALSE
-            case 0x4A: stack.append(.value(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))) // BININT
-            case 0x4B: stack.append(.value(.int(Int(try byte())))) // BININT1
-            case 0x4D: stack.append(.value(.int(Int(try uint(2))))) // BININT2
-            case 0x8A: stack.append(.value(try long(Int(try byte())))) // LONG1
-            case 0x8B: // LONG4
-                let n = Int(Int32(truncatingIfNeeded: try uint(4)))
-                stack.append(.value(try long(n)))
-            case 0x47: stack.append(.value(.float(Double(bitPattern: try uint(8).byteSwapped)))) // BINFLOAT (big-endian)
-            case 0x49: // INT (text)
-                let text = try line()
-                if text == "01" { stack.append(.value(.bool(true))) } else if text == "00" { stack.append(.value(.bool(false))) } else {
-                    guard let v = Int(text) else { throw malformed("bad INT") }
-                    stack.append(.value(.int(v)))
-                }
-            case 0x46: // FLOAT (text)
-                guard let v = Double(try line()) else { throw malformed("bad FLOAT") }
-                stack.append(.value(.float(v)))
-            case 0x8C: stack.append(.value(.string(try text(Int(try byte()))))) // SHORT_BINUNICODE
-            case 0x58: stack.append(.value(.string(try text(Int(try uint(4)))))) // BINUNICODE
-            case 0x8D: stack.append(.value(.string(try text(try length(8))))) // BINUNICODE8
-            case 0x55: stack.append(.value(.string(String(decoding: try take(Int(try byte())), as: UTF8.self)))) // SHORT_BINSTRING
-            case 0x54: stack.append(.value(.string(String(decoding: try take(try length(4)), as: UTF8.self)))) // BINSTRING
-            case 0x43: stack.append(.value(.bytes(Array(try take(Int(try byte())))))) // SHORT_BINBYTES
-            case 0x42: stack.append(.value(.bytes(Array(try take(try length(4)))))) // BINBYTES
-            case 0x8E: stack.append(.value(.bytes(Array(try take(try length(8)))))) // BINBYTES8
-            case 0x96: stack.append(.value(.bytes(Array(try take(try length(8)))))) // BYTEARRAY8
-            case 0x97: throw ArtifactError(.unsupported, "out-of-band pickle buffers are not supported", path: path) // NEXT_BUFFER
-            case 0x98: break // READONLY_BUFFER: no-op on in-band data
-            case 0x29: stack.append(.tuple([])) // EMPTY_TUPLE
-            case 0x85: stack.append(.tuple([try pop()])) // TUPLE1
-            case 0x86: // TUPLE2
+            case .long:
+                let text = try readLine()
+                guard let value = Int(text.hasSuffix("L") ? String(text.dropLast()) : text) else { throw malformed("bad LONG") }
+                try push(.value(.int(value)))
+            case .float:
+                guard let value = Double(try readLine()) else { throw malformed("bad FLOAT") }
+                try push(.value(.float(value)))
+
+            case .shortBinUnicode: try push(.value(.string(utf8(try read(Int(try readByte()))))))
+            case .binUnicode: try push(.value(.string(utf8(try read(try readLength(4))))))
+            case .binUnicode8: try push(.value(.string(utf8(try read(try readLength(8))))))
+            // Python 2 `str`: bytes, read back as latin-1 text (so numpy data round-trips).
+            case .shortBinString: try push(.value(.string(latin1(try read(Int(try readByte()))))))
+            case .binString: try push(.value(.string(latin1(try read(try readLength(4))))))
+            case .shortBinBytes: try push(.value(.bytes(Array(try read(Int(try readByte()))))))
+            case .binBytes: try push(.value(.bytes(Array(try read(try readLength(4))))))
+            case .binBytes8, .byteArray8: try push(.value(.bytes(Array(try read(try readLength(8))))))
+            case .readOnlyBuffer: _ = try top()  // in-band data is already a value
+            case .nextBuffer: throw unsupported("pickles with out-of-band buffers (protocol 5 buffer_callback) are not supported")
+            case .string, .unicode: throw unsupported("protocol 0 string opcodes are not supported")
+            case .persistentID, .binaryPersistentID: throw unsupported("pickles with persistent ids are not supported")
+            case .ext1, .ext2, .ext4: throw unsupported("pickles using the copyreg extension registry are not supported")
+
+            case .emptyTuple: try push(try store(.tuple([])))
+            case .tuple1:
+                let a = try pop()
+                try push(try store(.tuple([a])))
+            case .tuple2:
                 let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
-            case 0x87: // TUPLE3
+                try push(try store(.tuple([a, b])))
+            case .tuple3:
                 let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
-            case 0x74: stack.append(.tuple(try popMark())) // TUPLE
-            case 0x5D: stack.append(.list(Ref(.listItems([])))) // EMPTY_LIST
-            case 0x6C: stack.append(.list(Ref(.listItems(try popMark())))) // LIST
-            case 0x61: // APPEND
+                try push(try store(.tuple([a, b, c])))
+            case .tuple: try push(try store(.tuple(try popMark())))
+
+            case .emptyList: try push(try store(.list([])))
+            case .list: try push(try store(.list(try popMark())))
+            case .append:
                 let item = try pop()
                 try append([item], to: try top())
-            case 0x65: // APPENDS
+            case .appends:
                 let items = try popMark()
                 try append(items, to: try top())
-            case 0x7D: stack.append(.dict(Ref(.dictItems([])))) // EMPTY_DICT
-            case 0x64: // DICT
-                let items = try popMark()
-                guard items.count % 2 == 0 else { throw malformed("odd DICT") }
-                stack.append(.dict(Ref(.dictItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }))))
-            case 0x73: // SETITEM
+
+            case .emptyDict: try push(try store(.dict([])))
+            case .dict: try push(try store(.dict(try pairs(try popMark()))))
+            case .setItem:
                 let value = try pop(), key = try pop()
                 try setItems([(key, value)], on: try top())
-            case 0x75: // SETITEMS
+            case .setItems:
                 let items = try popMark()
-                guard items.count % 2 == 0 else { throw malformed("odd SETITEMS") }
-                try setItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }, on: try top())
-            case 0x8F: stack.append(.set(Ref(.listItems([])))) // EMPTY_SET
-            case 0x90: // ADDITEMS
+                try setItems(try pairs(items), on: try top())
+
+            case .emptySet: try push(try store(.set([])))
+            case .frozenSet: try push(try store(.set(try popMark())))
+            case .addItems:
                 let items = try popMark()
-                guard case .set(let ref) = try top(), case .listItems(let existing) = ref.node else { throw malformed("ADDITEMS needs a set") }
-                ref.node = .listItems(existing + items)
-            case 0x91: stack.append(.set(Ref(.listItems(try popMark())))) // FROZENSET
-            case 0x94: memo[memo.count] = try top() // MEMOIZE
-            case 0x71: memo[Int(try byte())] = try top() // BINPUT
-            case 0x72: memo[Int(try uint(4))] = try top() // LONG_BINPUT
-            case 0x70: // PUT
-                guard let index = Int(try line()) else { throw malformed("bad PUT") }
-                memo[index] = try top()
-            case 0x68: stack.append(try memoized(Int(try byte()))) // BINGET
-            case 0x6A: stack.append(try memoized(Int(try uint(4)))) // LONG_BINGET
-            case 0x67: // GET
-                guard let index = Int(try line()) else { throw malformed("bad GET") }
-                stack.append(try memoized(index))
-            case 0x63: // GLOBAL "module\nname\n"
-                let module = try line(), name = try line()
-                stack.append(.global(try allow(module: module, name: name)))
-            case 0x93: // STACK_GLOBAL
-                let nameNode = try pop(), moduleNode = try pop()
-                guard case .value(.string(let name)) = nameNode, case .value(.string(let module)) = moduleNode else {
+                try addItems(items, to: try top())
+
+            case .memoize: try memoize(memo.count)
+            case .binPut: try memoize(Int(try readByte()))
+            case .longBinPut: try memoize(Int(try readUInt(4)))
+            case .put:
+                guard let index = Int(try readLine()), index >= 0 else { throw malformed("bad PUT") }
+                try memoize(index)
+            case .binGet: try push(try memoized(Int(try readByte())))
+            case .longBinGet: try push(try memoized(Int(try readUInt(4))))
+            case .get:
+                guard let index = Int(try readLine()) else { throw malformed("bad GET") }
+                try push(try memoized(index))
+
+            case .global:
+                let module = try readLine(), name = try readLine()
+                try push(try resolve(module: module, name: name))
+            case .stackGlobal:
+                let name = try pop(), module = try pop()
+                guard case .value(.string(let n)) = name, case .value(.string(let m)) = module else {
                     throw malformed("STACK_GLOBAL needs two strings")
                 }
-                stack.append(.global(try allow(module: module, name: name)))
-            case 0x52: // REDUCE
+                try push(try resolve(module: m, name: n))
+            case .inst:
+                let module = try readLine(), name = try readLine()
+                let cls = try resolve(module: module, name: name)
+                try push(try instantiate(cls, arguments: try popMark()))
+            case .obj:
+                let items = try popMark()
+                guard let cls = items.first else { throw malformed("OBJ without a class") }
+                try push(try instantiate(cls, arguments: Array(items.dropFirst())))
+
+            case .reduce:
                 let arguments = try pop(), callable = try pop()
-                stack.append(try reduce(callable, arguments))
-            case 0x81: // NEWOBJ
+                try push(try reduce(callable, arguments: try tupleItems(arguments)))
+            case .newObj:
                 let arguments = try pop(), cls = try pop()
-                stack.append(try newObject(cls, arguments))
-            case 0x92: // NEWOBJ_EX
-                _ = try pop() // kwargs
-                let arguments = try pop(), cls = try pop()
-                stack.append(try newObject(cls, arguments))
-            case 0x62: // BUILD
+                try push(try instantiate(cls, arguments: try tupleItems(arguments)))
+            case .newObjEx:
+                let keywords = try pop(), arguments = try pop(), cls = try pop()
+                guard case .dict(let pairs)? = container(keywords), pairs.isEmpty else {
+                    throw unsupported("NEWOBJ_EX with keyword arguments is not supported")
+                }
+                try push(try instantiate(cls, arguments: try tupleItems(arguments)))
+            case .build:
                 let state = try pop()
-                let target = try pop()
-                stack.append(try build(target, state))
-            default:
-                throw malformed(String(format: "unsupported opcode 0x%02X", opcode))
+                try build(state)
             }
-            guard stack.count <= 1_000_000, marks.count <= 100_000 else { throw malformed("stack too deep") }
         }
     }
 
-    private mutating func length(_ width: Int) throws -> Int {
-        let n = try uint(width)
-        guard n <= UInt64(bytes.count - offset) else { throw malformed("length \(n) runs past the end of the data") }
-        return Int(n)
+    private func utf8(_ raw: ArraySlice<UInt8>) -> String { String(decoding: raw, as: UTF8.self) }
+
+    private func latin1(_ raw: ArraySlice<UInt8>) -> String {
+        String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))
     }
 
-    private mutating func text(_ n: Int) throws -> String {
-        String(decoding: try take(n), as: UTF8.self)
+    /// LONG1/LONG4: little-endian two's complement of any width.
+    private func long(_ raw: ArraySlice<UInt8>) throws -> PickleValue {
+        guard !raw.isEmpty else { return .int(0) }
+        guard raw.count <= 8 else { return .bigInt(Array(raw)) }
+        var value: UInt64 = 0
+        for (i, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(i)) }
+        let shift = UInt64(64 - 8 * raw.count)
+        return .int(Int(Int64(bitPattern: value << shift) >> shift))
     }
 
-    /// LONG1/LONG4: little-endian two's complement; only values that fit in Int are data we use.
-    private mutating func long(_ n: Int) throws -> PickleValue {
-        guard n >= 0 else { throw malformed("negative LONG length") }
-        let raw = try take(n)
-        if n == 0 { return .int(0) }
-        guard n <= 8 else { throw ArtifactError(.unsupported, "integer wider than 64 bits", path: path) }
-        var v: UInt64 = 0
-        for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
-        let shift = UInt64(64 - 8 * n)
-        return .int(Int(Int64(bitPattern: v << shift) >> shift))
+    private func pairs(_ items: [Item]) throws -> [(key: Item, value: Item)] {
+        guard items.count % 2 == 0 else { throw malformed("odd number of items for a dict") }
+        return stride(from: 0, to: items.count, by: 2).map { (key: items[$0], value: items[$0 + 1]) }
     }
 
-    private func memoized(_ index: Int) throws -> Node {
-        guard let node = memo[index] else { throw malformed("memo \(index) is empty") }
-        return node
+    // The arena entry is replaced by a placeholder while it grows, so the array is uniquely
+    // referenced and grows in place (no copy per APPEND).
+    private mutating func append(_ items: [Item], to target: Item) throws {
+        guard case .ref(let index) = target, case .list(var list) = heap[index] else { throw malformed("APPEND to something that is not a list") }
+        try countItems(items.count)
+        heap[index] = .emptyArray
+        list.append(contentsOf: items)
+        heap[index] = .list(list)
     }
 
-    private func allow(module: String, name: String) throws -> String {
-        let full = "\(Self.renamedModules[module] ?? module).\(name)"
-        guard Self.allowedClasses.contains(full) || Self.allowedFunctions.contains(full) else {
-            throw ArtifactError(
-                .forbiddenClass,
-                "the pickle names '\(MLflowStore.printable(full))', which is not on the whitelist of classes this service decodes; nothing was executed",
-                path: path)
-        }
-        return full
+    private mutating func setItems(_ new: [(key: Item, value: Item)], on target: Item) throws {
+        guard case .ref(let index) = target, case .dict(var entries) = heap[index] else { throw malformed("SETITEM on something that is not a dict") }
+        try countItems(new.count * 2)
+        heap[index] = .emptyArray
+        entries.append(contentsOf: new)
+        heap[index] = .dict(entries)
     }
 
-    private func append(_ items: [Node], to target: Node) throws {
-        guard case .list(let ref) = target, case .listItems(let existing) = ref.node else { throw malformed("APPEND needs a list") }
-        ref.node = .listItems(existing + items)
+    private mutating func addItems(_ items: [Item], to target: Item) throws {
+        guard case .ref(let index) = target, case .set(var set) = heap[index] else { throw malformed("ADDITEMS to something that is not a set") }
+        try countItems(items.count)
+        heap[index] = .emptyArray
+        set.append(contentsOf: items)
+        heap[index] = .set(set)
     }
 
-    private func setItems(_ pairs: [(Node, Node)], on target: Node) throws {
-        guard case .dict(let ref) = target, case .dictItems(let existing) = ref.node else { throw malformed("SETITEM needs a dict") }
-        ref.node = .dictItems(existing + pairs)
-    }
-
-    private func tupleItems(_ node: Node) throws -> [Node] {
-        guard case .tuple(let items) = node else { throw malformed("arguments must be a tuple") }
+    func tupleItems(_ item: Item) throws -> [Item] {
+        guard case .tuple(let items)? = container(item) else { throw malformed("arguments are not a tuple") }
         return items
-    }
-
-    /// REDUCE on a whitelisted callable: record data, run nothing.
-    private mutating func reduce(_ callable: Node, _ arguments: Node) throws -> Node {
-        guard case .global(let name) = callable else { throw malformed("REDUCE needs a global") }
-        let args = try tupleItems(arguments)
-        switch name {
-        case "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct":
-            // (numpy.ndarray, (0,), b'b'): an empty array that BUILD fills.
-            return .object(Ref(.objectParts(className: "numpy.ndarray", arguments: [], state: nil)))
-        case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar":
-            guard args.count == 2 else { throw malformed("scalar needs (dtype, bytes)") }
-            var seen = Set<ObjectIdentifier>()
-            guard case .dtype(let dtype) = try freeze(args[0], depth: 0, seen: &seen),
-                case .value(.bytes(let raw)) = args[1],
-                let array = NDArray.decode(dtype: dtype, shape: [1], bytes: raw[...]), let number = array.numbers.first
-            else { throw malformed("unreadable numpy scalar") }
-            return .value(dtype.kind == "f" ? .float(number) : dtype.kind == "b" ? .bool(number != 0) : .int(Int(number)))
-        case "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer":
-            // (buffer, dtype, shape, order)
-            guard args.count == 4, case .value(.bytes(let raw)) = args[0] else { throw malformed("_frombuffer needs (bytes, dtype, shape, order)") }
-            var seen = Set<ObjectIdentifier>()
-            guard case .dtype(let dtype) = try freeze(args[1], depth: 0, seen: &seen),
-                case .tuple(let shapeItems) = try freeze(args[2], depth: 0, seen: &seen)
-            else { throw malformed("unreadable _frombuffer arguments") }
-            let shape = shapeItems.compactMap(\.intValue)
-            if case .value(.string(let order)) = args[3], order == "F", shape.count > 1 {
-                throw ArtifactError(.unsupported, "Fortran-ordered arrays are not supported", path: path)
-            }
-            guard shape.count == shapeItems.count, let array = NDArray.decode(dtype: dtype, shape: shape, bytes: raw[...]) else {
-                throw malformed("array data does not match its shape")
-            }
-            return .value(.ndarray(array))
-        case "copyreg._reconstructor", "copy_reg._reconstructor":
-            guard args.count >= 1, case .global(let cls) = args[0], Self.allowedClasses.contains(cls) else {
-                throw malformed("_reconstructor needs a whitelisted class")
-            }
-            return .object(Ref(.objectParts(className: cls, arguments: [], state: nil)))
-        case "_codecs.encode":
-            guard args.count == 2, case .value(.string(let text)) = args[0], case .value(.string(let encoding)) = args[1],
-                encoding == "latin1" || encoding == "latin-1"
-            else { throw malformed("_codecs.encode is only decoded for (str, 'latin1')") }
-            var out: [UInt8] = []
-            for scalar in text.unicodeScalars {
-                guard scalar.value <= 0xFF else { throw malformed("latin1 text out of range") }
-                out.append(UInt8(scalar.value))
-            }
-            return .value(.bytes(out))
-        case "numpy.dtype":
-            return try newObject(callable, arguments)
-        default:
-            if Self.allowedClasses.contains(name) { return try newObject(callable, arguments) }
-            throw ArtifactError(.forbiddenClass, "calling '\(name)' is not allowed", path: path)
-        }
-    }
-
-    private func newObject(_ cls: Node, _ arguments: Node) throws -> Node {
-        guard case .global(let name) = cls, Self.allowedClasses.contains(name) else {
-            throw malformed("NEWOBJ needs a whitelisted class")
-        }
-        return .object(Ref(.objectParts(className: name, arguments: try tupleItems(arguments), state: nil)))
-    }
-
-    private mutating func build(_ target: Node, _ state: Node) throws -> Node {
-        guard case .object(let ref) = target, case .objectParts(let cls, let args, _) = ref.node else {
-            throw malformed("BUILD needs an object")
-        }
-        ref.node = .objectParts(className: cls, arguments: args, state: state)
-        if cls == "joblib.numpy_pickle.NumpyArrayWrapper" {
-            guard let reader = arrayReader else {
-                throw ArtifactError(.malformed, "a joblib array wrapper outside a joblib file", path: path)
-            }
-            return try reader(&self, target)
-        }
-        return target
     }
 }

@@ -1,30 +1,54 @@
 /// A value decoded from a pickle: plain data only, never a live Python object.
+///
+/// Containers hold values, never references, so a `PickleValue` is a finite tree (the decoder
+/// refuses recursive structures and bounds the depth and total size).
 public indirect enum PickleValue: Sendable, Equatable {
     case none
     case bool(Bool)
     case int(Int)
+    /// An integer wider than 64 bits, as Python's little-endian two's complement bytes.
+    case bigInt([UInt8])
     case float(Double)
     case string(String)
+    /// `bytes` or `bytearray`.
     case bytes([UInt8])
     case list([PickleValue])
     case tuple([PickleValue])
-    /// Keys may be any hashable Python value.
-    case dict([PickleValue: PickleValue])
+    /// A dict in insertion order; keys may be any value (Python allows any hashable key).
+    case dict([Entry])
+    /// A set or frozenset, in pickle order.
     case set([PickleValue])
-    /// A reference to a whitelisted class or function (`module.name`), e.g. `numpy.ndarray`.
+    /// A reference to a whitelisted class or function, as `module.name` (`numpy.ndarray`).
     case global(String)
-    /// An instance of a whitelisted class: its arguments and its `__setstate__` state.
+    /// An instance of a whitelisted class: its constructor arguments and its `__setstate__` state.
     case object(className: String, arguments: [PickleValue], state: PickleValue?)
     case ndarray(NDArray)
     case dtype(DType)
 
-    /// Dictionary member by string key.
-    public subscript(key: String) -> PickleValue? {
-        if case .dict(let d) = self { return d[.string(key)] }
-        if case .object(_, _, let state?) = self { return state[key] }
-        return nil
+    /// One key and value of a `dict`.
+    public struct Entry: Sendable, Equatable {
+        public let key: PickleValue
+        public let value: PickleValue
+
+        public init(key: PickleValue, value: PickleValue) {
+            self.key = key
+            self.value = value
+        }
     }
 
+    /// The member named `key` of a dict, or of an object's state dict; the last one wins, as in Python.
+    public subscript(key: String) -> PickleValue? {
+        switch self {
+        case .dict(let entries):
+            return entries.last { $0.key == .string(key) }?.value
+        case .object(_, _, let state?):
+            return state[key]
+        default:
+            return nil
+        }
+    }
+
+    /// A number as `Double`: Python int, float or bool (`True` is 1).
     public var doubleValue: Double? {
         switch self {
         case .int(let i): Double(i)
@@ -42,6 +66,7 @@ public indirect enum PickleValue: Sendable, Equatable {
         }
     }
 
+    /// Python truthiness for the scalar kinds that scikit-learn flags use.
     public var boolValue: Bool? {
         switch self {
         case .bool(let b): b
@@ -55,7 +80,10 @@ public indirect enum PickleValue: Sendable, Equatable {
         return nil
     }
 
-    public var isNone: Bool { self == .none }
+    public var isNone: Bool {
+        if case .none = self { return true }
+        return false
+    }
 
     /// The items of a list or tuple.
     public var items: [PickleValue]? {
@@ -66,93 +94,79 @@ public indirect enum PickleValue: Sendable, Equatable {
     }
 }
 
-extension PickleValue: Hashable {
-    public func hash(into hasher: inout Hasher) {
-        switch self {
-        case .none: hasher.combine(0)
-        case .bool(let b): hasher.combine(b)
-        case .int(let i): hasher.combine(i)
-        case .float(let d): hasher.combine(d)
-        case .string(let s): hasher.combine(s)
-        case .bytes(let b): hasher.combine(b)
-        case .tuple(let t): hasher.combine(t)
-        case .global(let g): hasher.combine(g)
-        default: hasher.combine(99)
-        }
-    }
-}
-
-/// A numpy dtype: kind (`f`, `i`, `u`, `b`, `O`), item size, byte order.
-public struct DType: Sendable, Hashable {
-    public let kind: Character
-    public let itemSize: Int
-    public var littleEndian: Bool
-
-    /// From numpy's pickled name: `f8`, `i4`, `b1`, `O8`, `U12`...
-    init?(name: String, littleEndian: Bool = true) {
-        guard let first = name.first else { return nil }
-        let size = Int(name.dropFirst()) ?? 0
-        switch first {
-        case "f" where size == 4 || size == 8, "i" where [1, 2, 4, 8].contains(size), "u" where [1, 2, 4, 8].contains(size):
-            self.kind = first
-            self.itemSize = size
-        case "b" where size == 1:
-            self.kind = "b"
-            self.itemSize = 1
-        case "O":
-            self.kind = "O"
-            self.itemSize = 8
-        default: return nil
-        }
-        self.littleEndian = littleEndian
+/// The numpy dtypes this service reads: little-endian (or byte-sized) numbers and `object`.
+public struct DType: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case float64 = "<f8"
+        case float32 = "<f4"
+        case int64 = "<i8"
+        case int32 = "<i4"
+        case bool = "|b1"
+        case object = "|O"
     }
 
-    public var description: String { "\(littleEndian ? "<" : ">")\(kind)\(itemSize)" }
+    public let kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    /// Bytes per element in raw array data (object arrays carry no raw data).
+    public var itemSize: Int {
+        switch kind {
+        case .float64, .int64: 8
+        case .float32, .int32: 4
+        case .bool: 1
+        case .object: 8
+        }
+    }
+
+    /// numpy's `dtype.str`, e.g. `<f8`.
+    public var description: String { kind.rawValue }
 }
 
-/// A decoded numpy array: numbers as `Double` (every dtype the scalers use converts exactly),
-/// or, for object arrays, the objects (`feature_names_in_` is an object array of str).
-public struct NDArray: Sendable, Equatable, Hashable {
+/// A decoded numpy array in C order.
+public struct NDArray: Sendable, Equatable {
+    /// The elements, widened losslessly: `<f4` to `Double`, `<i4` to `Int64`.
+    public enum Elements: Sendable, Equatable {
+        case float([Double])
+        case int([Int64])
+        case bool([Bool])
+        case object([PickleValue])
+    }
+
     public let dtype: DType
     public let shape: [Int]
-    public let numbers: [Double]
-    public let objects: [PickleValue]
+    public let elements: Elements
 
-    public var count: Int { shape.reduce(1, *) }
-
-    /// One-dimensional numeric contents.
-    public var doubles: [Double]? { dtype.kind == "O" ? nil : numbers }
-
-    /// One-dimensional string contents (object array of str).
-    public var strings: [String]? {
-        guard dtype.kind == "O" else { return nil }
-        let strings = objects.compactMap(\.stringValue)
-        return strings.count == objects.count ? strings : nil
+    public init(dtype: DType, shape: [Int], elements: Elements) {
+        self.dtype = dtype
+        self.shape = shape
+        self.elements = elements
     }
 
-    /// Decodes raw C-order bytes of `dtype`.
-    static func decode(dtype: DType, shape: [Int], bytes: ArraySlice<UInt8>) -> NDArray? {
-        let count = shape.reduce(1, *)
-        guard dtype.kind != "O", count >= 0, bytes.count == count * dtype.itemSize else { return nil }
-        var numbers = [Double](repeating: 0, count: count)
-        let base = bytes.startIndex
-        for i in 0..<count {
-            var raw: UInt64 = 0
-            for b in 0..<dtype.itemSize {
-                let byte = UInt64(bytes[base + i * dtype.itemSize + (dtype.littleEndian ? b : dtype.itemSize - 1 - b)])
-                raw |= byte << (8 * UInt64(b))
-            }
-            let bits = UInt64(dtype.itemSize * 8)
-            switch dtype.kind {
-            case "f": numbers[i] = dtype.itemSize == 8 ? Double(bitPattern: raw) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: raw)))
-            case "i":
-                let shift = 64 - bits
-                numbers[i] = Double(Int64(bitPattern: raw << shift) >> shift)
-            case "u": numbers[i] = Double(raw)
-            case "b": numbers[i] = raw == 0 ? 0 : 1
-            default: return nil
-            }
+    /// Number of elements.
+    public var count: Int {
+        switch elements {
+        case .float(let v): v.count
+        case .int(let v): v.count
+        case .bool(let v): v.count
+        case .object(let v): v.count
         }
-        return NDArray(dtype: dtype, shape: shape, numbers: numbers, objects: [])
+    }
+
+    /// Numeric contents as `Double` (exact for floats; integers beyond 2^53 round).
+    public var doubles: [Double]? {
+        switch elements {
+        case .float(let v): v
+        case .int(let v): v.map(Double.init)
+        case .bool(let v): v.map { $0 ? 1 : 0 }
+        case .object: nil
+        }
+    }
+
+    /// Contents of an object array whose every element is a str (`feature_names_in_`).
+    public var strings: [String]? {
+        guard case .object(let objects) = elements else { return nil }
+        let strings = objects.compactMap(\.stringValue)
+        return strings.count == objects.count ? strings : nil
     }
 }
