@@ -76,7 +76,7 @@ public struct MLflowStore: Sendable {
             else { continue }
             return try loadRun(directory: directory, experiment: experiment)
         }
-        throw ArtifactError(.notFound, "no run with id \(id) in any experiment of \(rootPath)")
+        throw ArtifactError(.notFound, "no run with id \(id) in any experiment of the store")
     }
 
     /// The full history of one metric of a run, oldest first.

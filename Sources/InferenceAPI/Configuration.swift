@@ -34,6 +34,8 @@ public struct Configuration: Sendable {
     public var minTrainingSamples: Int = 100
     public var missingValues: MissingValuePolicy = .reject
     public var logLevel: Logger.Level = .info
+    /// `json` (one object per line, the default) or `text`.
+    public var logFormat: String = "json"
     public var jwtSecret: String?
     public var authUsername: String?
     public var authPassword: String?
@@ -82,6 +84,12 @@ public struct Configuration: Sendable {
                     variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical (got '\(v)')")
             }
             logLevel = level
+        }
+        if let v = env.string("LOG_FORMAT") {
+            guard ["json", "text"].contains(v.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", message: "must be json or text (got '\(v)')")
+            }
+            logFormat = v.lowercased()
         }
         jwtSecret = env.string("JWT_SECRET")
         authUsername = env.string("AUTH_USERNAME")

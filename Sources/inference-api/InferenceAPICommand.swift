@@ -50,7 +50,9 @@ struct Serve: AsyncParsableCommand {
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
+        let json = configuration.logFormat == "json"
+        LoggingSystem.bootstrap { label -> any LogHandler in
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

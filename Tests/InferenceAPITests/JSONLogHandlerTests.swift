@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Synchronization
+import Testing
+
+@testable import InferenceAPI
+
+@Suite("JSON logs")
+struct JSONLogHandlerTests {
+    final class Lines: Sendable {
+        let lines = Mutex<[String]>([])
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+        var all: [[String: String]] {
+            lines.withLock { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        }
+    }
+
+    /// Every line a request writes is one JSON object carrying the request id the client sent.
+    @Test func testEveryLineOfARequestIsJSONWithItsRequestID() async throws {
+        let lines = Lines()
+        let logger = Logger(label: "inference-api") { JSONLogHandler(label: $0, level: .debug, sink: lines.append) }
+        var configuration = TestApp.configuration()
+        configuration.logLevel = .debug
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.test(.router) { client in
+            let response = try await client.execute(
+                uri: "/models/activate", method: .post, headers: [.contentType: "application/json", .init("X-Request-ID")!: "req-42"],
+                body: ByteBuffer(string: #"{"run_id": "ffffffffffffffffffffffffffffffff"}"#))
+            #expect(response.status == .notFound)
+        }
+        let parsed = lines.all
+        #expect(parsed.count == lines.lines.withLock { $0.count }, "every line is a JSON object")
+        let request = parsed.filter { $0["request_id"] == "req-42" }
+        #expect(!request.isEmpty)
+        #expect(request.contains { $0["message"] == "activation refused" })
+        #expect(request.allSatisfy { $0["level"] != nil && $0["ts"] != nil })
+    }
+
+    @Test func testBadLogFormatStopsStartUpNamingTheVariable() {
+        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: ["LOG_FORMAT": "xml"]) }
+        #expect(error?.variable == "LOG_FORMAT")
+    }
+}
