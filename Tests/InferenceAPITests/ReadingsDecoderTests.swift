@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Foundation
 import Testing
 
@@ -126,7 +127,7 @@ struct ReadingsDecoderTests {
     }
 
     @Test func testArbitraryBytesNeverCrashAndMalformedJSONIsASyntaxError() {
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)  // AnomalyDetection's seedable generator
         let valid = Array(#"{"readings": [{"surface_temp_c": 1.5e3, "pack_voltage_v": "x\"y", "soc_pct": [1, {"a": null}]}]}"#.utf8)
         var outcomes = 0
         for length in 0...valid.count {
@@ -144,19 +145,6 @@ struct ReadingsDecoderTests {
         #expect(outcomes > 2000, "random input is refused, never accepted wholesale")
         let deep = String(repeating: "[", count: 10_000)
         #expect(throws: ReadingsDecoder.Failure.self) { try decode("{\"readings\": [{\"x\": \(deep)}]}") }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so fuzz-style tests repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
