@@ -40,6 +40,12 @@ public protocol AnomalyStore: Sendable {
 
     /// Model rows of a tenant (optionally one asset), newest first, without artifact bytes.
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord]
+
+    /// Writes observed outcomes of readings in one transaction.
+    func recordFeedback(_ rows: [FeedbackRecord]) async throws
+
+    /// A tenant's feedback, newest first, at most `limit` rows.
+    func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord]
 }
 
 /// A store operation that failed; `message` is safe to log (no row contents).

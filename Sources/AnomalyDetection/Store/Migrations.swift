@@ -21,6 +21,7 @@ public enum Migrations {
             "status", "artifact", "artifact_path", "metadata", "created_at",
         ],
         "metric_samples": ["id", "tenant_id", "asset_id", "timestamp", "metrics", "created_at"],
+        "hazard_feedback": ["id", "tenant_id", "run_id", "features", "outcome", "probability", "module_id", "created_at"],
     ]
 
     public static let all: [Migration] = [
@@ -121,6 +122,38 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX metric_samples_tenant_asset_time ON metric_samples (tenant_id, asset_id, timestamp)",
+            ]),
+        Migration(
+            version: 2, name: "hazard_feedback",
+            postgres: [
+                """
+                CREATE TABLE hazard_feedback (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    run_id TEXT NOT NULL,
+                    features JSONB NOT NULL,
+                    outcome SMALLINT NOT NULL CHECK (outcome IN (0, 1)),
+                    probability DOUBLE PRECISION NOT NULL,
+                    module_id TEXT,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX hazard_feedback_tenant_id ON hazard_feedback (tenant_id, id)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE hazard_feedback (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    run_id TEXT NOT NULL,
+                    features TEXT NOT NULL,
+                    outcome INTEGER NOT NULL CHECK (outcome IN (0, 1)),
+                    probability REAL NOT NULL,
+                    module_id TEXT,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX hazard_feedback_tenant_id ON hazard_feedback (tenant_id, id)",
             ]),
     ]
 }
