@@ -36,13 +36,36 @@ public struct Configuration: Sendable {
     public var logLevel: Logger.Level = .info
     /// `json` (one object per line, the default) or `text`.
     public var logFormat: String = "json"
+    /// HS256 key for the tokens `POST /auth/token` issues (at least 32 bytes).
     public var jwtSecret: String?
     public var authUsername: String?
     public var authPassword: String?
-    public var apiKeys: String?
+    /// The operator's tenant (`AUTH_TENANT`).
+    public var authTenant: String = "default"
+    /// Lifetime of issued tokens (`JWT_EXPIRES_IN`, seconds).
+    public var tokenLifetimeSeconds: Int = 3600
+    /// Machine clients' keys from `API_KEYS` and `API_KEYS_FILE`, hashed.
+    public var apiKeys: [APIKey] = []
+    /// `METRICS_AUTH=off` serves `/metrics` without credentials (a private network's scraper).
+    public var metricsAuth: Bool = true
+    public var metricsUsername: String?
+    public var metricsPassword: String?
+    /// Requests per minute per caller (token bucket); `RATE_LIMIT_ROUTES` overrides it per route.
     public var rateLimitPerMinute: Int = 6000
+    public var rateLimitRoutes: [String: Int] = [:]
+    /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
+    public var corsOrigins: [String] = []
+    /// Readings per feature kept for drift (`DRIFT_WINDOW`) and the |mean shift| in training
+    /// standard deviations above which a feature counts as drifted (`DRIFT_THRESHOLD`).
+    public var driftWindow: Int = 1000
+    public var driftThreshold: Double = 0.5
+    /// Longest wait for requests in flight after SIGTERM (`SHUTDOWN_GRACE_SECONDS`).
+    public var shutdownGraceSeconds: Int = 25
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+
+    /// Nothing authenticates callers: every request is allowed, and only loopback may be bound.
+    public var developmentMode: Bool { jwtSecret == nil && authUsername == nil && apiKeys.isEmpty }
 
     public init() {}
 
@@ -92,9 +115,63 @@ public struct Configuration: Sendable {
             logFormat = v.lowercased()
         }
         jwtSecret = env.string("JWT_SECRET")
+        if let secret = jwtSecret, secret.utf8.count < 32 {
+            throw ConfigurationError(variable: "JWT_SECRET", message: "must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        }
         authUsername = env.string("AUTH_USERNAME")
         authPassword = env.string("AUTH_PASSWORD")
-        apiKeys = env.string("API_KEYS")
+        if (authUsername == nil) != (authPassword == nil) {
+            throw ConfigurationError(
+                variable: authUsername == nil ? "AUTH_USERNAME" : "AUTH_PASSWORD", message: "AUTH_USERNAME and AUTH_PASSWORD must be set together")
+        }
+        if authUsername != nil, jwtSecret == nil {
+            throw ConfigurationError(variable: "JWT_SECRET", message: "must be set with AUTH_USERNAME: it signs the tokens of POST /auth/token")
+        }
+        if let v = env.string("AUTH_TENANT") {
+            guard Tenant.isValid(v) else {
+                throw ConfigurationError(variable: "AUTH_TENANT", message: "must be 1-64 letters, digits, '-', '_' or '.'")
+            }
+            authTenant = v
+        }
+        tokenLifetimeSeconds = try env.int("JWT_EXPIRES_IN", default: tokenLifetimeSeconds, range: 60...604_800)
+        for (variable, text) in try Self.apiKeySources(env) {
+            switch APIKey.parse(text) {
+            case .success(let keys): apiKeys += keys
+            case .failure(let invalid): throw ConfigurationError(variable: variable, message: invalid.message)
+            }
+        }
+        if let v = env.string("METRICS_AUTH") {
+            guard let on = Reader.flag(v) else {
+                throw ConfigurationError(variable: "METRICS_AUTH", message: "must be on or off (got '\(v)')")
+            }
+            metricsAuth = on
+        }
+        metricsUsername = env.string("METRICS_USERNAME")
+        metricsPassword = env.string("METRICS_PASSWORD")
+        if (metricsUsername == nil) != (metricsPassword == nil) {
+            throw ConfigurationError(
+                variable: metricsUsername == nil ? "METRICS_USERNAME" : "METRICS_PASSWORD",
+                message: "METRICS_USERNAME and METRICS_PASSWORD must be set together")
+        }
+        if let v = env.string("RATE_LIMIT_ROUTES") {
+            for entry in v.split(separator: ",") {
+                let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, parts[0].hasPrefix("/"), let limit = Int(parts[1]), limit >= 1 else {
+                    throw ConfigurationError(
+                        variable: "RATE_LIMIT_ROUTES", message: "entries are /route=PER_MINUTE separated by commas (got '\(entry)')")
+                }
+                rateLimitRoutes[parts[0]] = limit
+            }
+        }
+        if let v = env.string("CORS_ORIGINS") {
+            corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for origin in corsOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+                throw ConfigurationError(variable: "CORS_ORIGINS", message: "origins look like https://host[:port], or * (got '\(origin)')")
+            }
+        }
+        driftWindow = try env.int("DRIFT_WINDOW", default: driftWindow, range: 10...1_000_000)
+        driftThreshold = try env.double("DRIFT_THRESHOLD", default: driftThreshold, range: 0...1000)
+        shutdownGraceSeconds = try env.int("SHUTDOWN_GRACE_SECONDS", default: shutdownGraceSeconds, range: 1...3600)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")
         if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
@@ -104,6 +181,36 @@ public struct Configuration: Sendable {
         }
     }
 
+    /// Refuses what would expose the service: no credentials (development mode) on anything but
+    /// loopback, and tokens that cannot be checked off loopback. Called after flags override.
+    public func checkExposure() throws {
+        guard !Self.isLoopback(host) else { return }
+        if developmentMode {
+            throw ConfigurationError(
+                variable: "HOST",
+                message: "is \(host), but no credentials are configured (development mode allows everything): set API_KEYS or AUTH_USERNAME/AUTH_PASSWORD with JWT_SECRET, or bind 127.0.0.1")
+        }
+        if jwtSecret == nil {
+            throw ConfigurationError(variable: "JWT_SECRET", message: "must be set when binding to \(host) (not loopback)")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    private static func apiKeySources(_ env: Reader) throws -> [(String, String)] {
+        var sources: [(String, String)] = []
+        if let text = env.string("API_KEYS") { sources.append(("API_KEYS", text)) }
+        if let path = env.string("API_KEYS_FILE") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(variable: "API_KEYS_FILE", message: "cannot be read (\(path))")
+            }
+            sources.append(("API_KEYS_FILE", text))
+        }
+        return sources
+    }
+
     /// Reads variables; empty strings count as unset.
     private struct Reader {
         let environment: [String: String]
@@ -111,6 +218,14 @@ public struct Configuration: Sendable {
         func string(_ name: String) -> String? {
             guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
             return v
+        }
+
+        static func flag(_ text: String) -> Bool? {
+            switch text.lowercased() {
+            case "on", "true", "1", "yes": true
+            case "off", "false", "0", "no": false
+            default: nil
+            }
         }
 
         func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

@@ -37,18 +37,44 @@ enum OpenAPIDocument {
       "info": {
         "title": "Battery-hazard and anomaly inference service",
         "version": "1.0.0",
-        "description": "Serves MLflow-trained XGBoost battery-hazard models with Python's exact probabilities, and EMS anomaly detection."
+        "description": "Serves MLflow-trained XGBoost battery-hazard models with Python's exact probabilities, and EMS anomaly detection. Routes need a scope (predict, anomaly:write, anomaly:read, models:admin, metrics:read) granted by a bearer token, an API key or basic credentials; health and readiness need none."
       },
+      "security": [{"bearer": []}, {"apiKey": []}, {"basic": []}],
       "paths": {
-        "/health": {"get": {"summary": "Liveness", "operationId": "health", "responses": {
+        "/auth/token": {"post": {"summary": "Log in: a bearer token (HS256 JWT) for AUTH_USERNAME/AUTH_PASSWORD", "operationId": "authToken", "security": [],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+          "responses": {
+            "200": {"description": "a token", "content": {"application/json": {"schema": {"type": "object", "required": ["access_token", "token_type", "expires_in", "scope"],
+              "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string", "const": "bearer"}, "expires_in": {"type": "integer"}, "scope": {"type": "string"}}}}}},
+            "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+            "415": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/Error"}}}},
+        "/metrics": {"get": {"summary": "Prometheus text exposition (scope metrics:read; basic auth accepted)", "operationId": "metrics", "responses": {
+          "200": {"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}},
+        "/drift": {"get": {"summary": "Per-feature drift of recent readings against the training baseline (scope metrics:read)", "operationId": "drift", "responses": {
+          "200": {"description": "drift report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DriftReport"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}},
+        "/feedback": {"post": {"summary": "Observed outcomes of readings, stored for the caller's tenant (scope predict)", "operationId": "feedback",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}}},
+          "responses": {
+            "201": {"description": "stored", "content": {"application/json": {"schema": {"type": "object", "required": ["stored", "run_id", "tenant"],
+              "properties": {"stored": {"type": "integer"}, "run_id": {"type": "string"}, "tenant": {"type": "string"}}}}}},
+            "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+            "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}},
+        "/models/active/performance": {"get": {"summary": "Precision, recall and ROC AUC of the served model on the tenant's feedback (scope models:admin)", "operationId": "activeModelPerformance",
+          "responses": {
+            "200": {"description": "performance", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Performance"}}}},
+            "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}},
+        "/health": {"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {
           "200": {"description": "alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
-        "/ready": {"get": {"summary": "Readiness: a model is loaded", "operationId": "ready", "responses": {
+        "/ready": {"get": {"summary": "Readiness: a model is loaded", "operationId": "ready", "security": [], "responses": {
           "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
           "503": {"$ref": "#/components/responses/Error"}}}},
-        "/model-health": {"get": {"summary": "The served model's state and traffic", "operationId": "modelHealth", "responses": {
+        "/model-health": {"get": {"summary": "The served model's state and traffic", "operationId": "modelHealth", "security": [], "responses": {
           "200": {"description": "model health", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelHealth"}}}},
           "503": {"$ref": "#/components/responses/Error"}}}},
-        "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {
+        "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [], "responses": {
           "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         "/predict": {"post": {"summary": "Hazard predictions for a batch of readings", "operationId": "predict",
           "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
@@ -99,12 +125,12 @@ enum OpenAPIDocument {
             "200": {"description": "models, newest first", "content": {"application/json": {"schema": {"type": "object", "required": ["models"], "properties": {
               "models": {"type": "array", "items": {"type": "object", "required": ["model_id", "model_type", "model_version", "status", "training_date"]}}}}}}},
             "400": {"$ref": "#/components/responses/Error"}}}},
-        "/v2": {"get": {"summary": "Open Inference Protocol server metadata", "operationId": "oipServerMetadata", "responses": {
+        "/v2": {"get": {"summary": "Open Inference Protocol server metadata", "operationId": "oipServerMetadata", "security": [], "responses": {
           "200": {"description": "server metadata", "content": {"application/json": {"schema": {"type": "object", "required": ["name", "version", "extensions"],
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}}}}}}}},
-        "/v2/health/live": {"get": {"summary": "OIP liveness", "operationId": "oipLive", "responses": {
+        "/v2/health/live": {"get": {"summary": "OIP liveness", "operationId": "oipLive", "security": [], "responses": {
           "200": {"description": "live", "content": {"application/json": {"schema": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}}}}}}}},
-        "/v2/health/ready": {"get": {"summary": "OIP readiness", "operationId": "oipReady", "responses": {
+        "/v2/health/ready": {"get": {"summary": "OIP readiness", "operationId": "oipReady", "security": [], "responses": {
           "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}}}},
           "503": {"$ref": "#/components/responses/OIPError"}}}},
         "/v2/models/{name}": {"get": {"summary": "OIP model metadata", "operationId": "oipModelMetadata",
@@ -149,7 +175,28 @@ enum OpenAPIDocument {
               "outputs": {"type": "array", "items": {"type": "object", "required": ["name", "datatype", "shape", "data"],
                 "properties": {"name": {"type": "string"}, "datatype": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array", "items": {"type": "number"}}}}}}}}}}
         },
+        "securitySchemes": {
+          "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "a token from POST /auth/token, or an API key"},
+          "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+          "basic": {"type": "http", "scheme": "basic", "description": "the operator, or the metrics scraper (METRICS_USERNAME)"}
+        },
         "schemas": {
+          "FeedbackRequest": {"type": "object", "required": ["readings", "outcomes"], "properties": {
+            "readings": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Reading"}},
+            "outcomes": {"type": "array", "items": {"type": "integer", "enum": [0, 1]}, "description": "one per reading: 1 = hazardous, 0 = normal"}}},
+          "Performance": {"type": "object", "required": ["run_id", "tenant", "threshold", "feedback_rows", "unusable_rows", "metrics"], "properties": {
+            "run_id": {"type": "string"}, "tenant": {"type": "string"}, "threshold": {"type": "number"}, "feedback_rows": {"type": "integer"}, "unusable_rows": {"type": "integer"},
+            "metrics": {"type": "object", "required": ["count", "positives"], "properties": {
+              "count": {"type": "integer"}, "positives": {"type": "integer"}, "true_positives": {"type": "integer"}, "false_positives": {"type": "integer"},
+              "true_negatives": {"type": "integer"}, "false_negatives": {"type": "integer"}, "precision": {"type": ["number", "null"]},
+              "recall": {"type": ["number", "null"]}, "accuracy": {"type": ["number", "null"]}, "roc_auc": {"type": ["number", "null"]}}}}},
+          "DriftReport": {"type": "object", "required": ["baseline", "window", "readings", "threshold", "drifted", "features"], "properties": {
+            "run_id": {"type": ["string", "null"]}, "baseline": {"type": "string"}, "window": {"type": "integer"}, "readings": {"type": "integer"},
+            "threshold": {"type": "number"}, "drifted": {"type": "array", "items": {"type": "string"}},
+            "features": {"type": "array", "items": {"type": "object", "required": ["name", "drifted", "count"], "properties": {
+              "name": {"type": "string"}, "training_mean": {"type": ["number", "null"]}, "training_scale": {"type": ["number", "null"]},
+              "window_mean": {"type": ["number", "null"]}, "window_std": {"type": ["number", "null"]}, "mean_shift": {"type": ["number", "null"]},
+              "std_ratio": {"type": ["number", "null"]}, "drifted": {"type": "boolean"}, "count": {"type": "integer"}}}}}},
           "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details", "request_id"], "properties": {
             "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"},
             "details": {"type": "array", "items": {"type": "object", "required": ["problem"], "properties": {

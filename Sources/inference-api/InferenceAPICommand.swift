@@ -57,7 +57,14 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let app = try await buildApplication(configuration: configuration)
-        try await app.runService()
+        let logger = Logger(label: "inference-api")
+        do {
+            try configuration.checkExposure()
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await runApplication(app, configuration: configuration, logger: logger)
     }
 }

@@ -14,7 +14,7 @@ struct OpenAPIDocumentTests {
         defer { try? FileManager.default.removeItem(at: empty) }
         let models = ModelService(store: try MLflowStore(root: empty), configuredReference: nil, selectMetric: "roc_auc")
         let store = try await SQLiteAnomalyStore.open(path: ":memory:", logger: .init(label: "test"))
-        let router = buildRouter(configuration: Configuration(), models: models, store: store)
+        let router = await buildRouter(configuration: Configuration(), models: models, store: store)
         let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
         let documented = OpenAPIDocument.documentedRoutes
         #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented).sorted())")

@@ -8,8 +8,7 @@ struct AnomalyController {
     let service: AnomalyService
     let maxSamples: Int
     let maxBodyBytes: Int
-    /// Until authentication lands every caller is this tenant.
-    static let tenant = "default"
+    let telemetry: Telemetry?
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/anomaly/detect", use: detect)
@@ -38,7 +37,8 @@ struct AnomalyController {
         try PredictController.requireJSON(request)
         let body = try await PredictController.collect(request, upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.detect(Data(buffer: body), maxSamples: maxSamples)
-        let scored = try await service.detect(tenantId: Self.tenant, request: parsed)
+        let scored = try await service.detect(tenantId: context.tenant, request: parsed)
+        telemetry?.detections(scored.detections)
         return DetectAnswer(
             asset_id: parsed.assetId, model_id: scored.modelId, threshold: scored.threshold, persisted: parsed.persist,
             results: zip(parsed.timestamps, scored.detections).map { time, d in
@@ -78,7 +78,8 @@ struct AnomalyController {
         try PredictController.requireJSON(request)
         let body = try await PredictController.collect(request, upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.train(Data(buffer: body), maxSamples: 1_000_000)
-        let trained = try await service.train(tenantId: Self.tenant, request: parsed)
+        let trained = try await service.train(tenantId: context.tenant, request: parsed)
+        telemetry?.training(seconds: trained.seconds)
         context.logger.notice(
             "anomaly model trained",
             metadata: ["asset_id": "\(parsed.assetId)", "model_id": "\(AnomalyService.publicId(trained.record))", "samples": "\(trained.samples)"])
@@ -133,7 +134,7 @@ struct AnomalyController {
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
         let rows = try await service.store.scores(
             ScoreQuery(
-                tenantId: Self.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), metricName: metric,
+                tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), metricName: metric,
                 anomaliesOnly: anomaliesOnly, limit: limit))
         return ScoresAnswer(
             asset_id: asset, count: rows.count,
@@ -166,7 +167,7 @@ struct AnomalyController {
         if let asset, !AnomalyRequests.isAssetId(asset) {
             throw AnomalyRequests.failure([.init(field: "asset_id", problem: "is not a valid asset id")])
         }
-        let rows = try await service.store.models(tenantId: Self.tenant, assetId: asset)
+        let rows = try await service.store.models(tenantId: context.tenant, assetId: asset)
         return ModelsAnswer(
             models: rows.map { r in
                 ModelsAnswer.Row(

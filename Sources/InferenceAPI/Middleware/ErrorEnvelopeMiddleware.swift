@@ -1,4 +1,6 @@
+import AnomalyDetection
 import Hummingbird
+import PostgresNIO
 import Logging
 
 /// Turns every error into the JSON envelope: Hummingbird's own `HTTPError`s (404 for an unknown
@@ -7,6 +9,7 @@ import Logging
 struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let routes: RouteTable
+    var telemetry: Telemetry?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -25,6 +28,15 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
                 }
             }
             throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
+        } catch let error as StoreError {
+            // The database is down or refused: the client's request was fine, and may be retried.
+            telemetry?.storeError(backend: error.backend)
+            context.logger.error("store error", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("the anomaly store is unavailable; retry later")
+        } catch let error as PSQLError {
+            telemetry?.storeError(backend: "postgresql")
+            context.logger.error("store error", metadata: ["error": "\(String(reflecting: error))"])
+            throw APIError.unavailable("the anomaly store is unavailable; retry later")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             throw APIError(.internalServerError, code: "internal_error", message: "the server failed to answer; the request id identifies it in the logs")

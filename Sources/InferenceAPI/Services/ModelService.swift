@@ -25,7 +25,11 @@ public final class ModelService: Sendable {
         public var lastPredictionAt: Date?
     }
 
-    public init(store: MLflowStore, configuredReference: String?, selectMetric: String) {
+    /// Counts swaps and failures and names the served run in `model_info`.
+    let telemetry: Telemetry?
+
+    public init(store: MLflowStore, configuredReference: String?, selectMetric: String, telemetry: Telemetry? = nil) {
+        self.telemetry = telemetry
         self.store = store
         self.configuredReference = configuredReference
         self.selectMetric = selectMetric
@@ -48,7 +52,14 @@ public final class ModelService: Sendable {
     /// - Returns: the new model. - Throws: the load error; the previous model keeps serving.
     @discardableResult
     public func activate(_ reference: String) throws -> HazardModel {
-        let model = try HazardModel.load(from: store, reference: reference)
+        let model: HazardModel
+        do {
+            model = try HazardModel.load(from: store, reference: reference)
+        } catch {
+            telemetry?.modelActivationFailed()
+            throw error
+        }
+        telemetry?.modelActivated(model)
         let replaced = current.withLock { previous in
             defer { previous = model }
             return previous != nil

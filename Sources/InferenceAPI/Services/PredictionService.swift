@@ -5,6 +5,8 @@ import NIOPosix
 struct PredictionService: Sendable {
     let models: ModelService
     let threshold: Double
+    var telemetry: Telemetry?
+    var drift: DriftMonitor?
 
     /// Rows at or above which prediction moves to NIO's blocking thread pool, so neither event
     /// loops nor the cooperative task pool are held by XGBoost.
@@ -32,6 +34,8 @@ struct PredictionService: Sendable {
         var hazardous = 0
         for p in probabilities where Double(p) >= threshold { hazardous += 1 }
         models.record(readings: rows, hazardous: hazardous)
+        telemetry?.predictions(probabilities, threshold: threshold)
+        if let drift { raw.withUnsafeBufferPointer { drift.observe(model: model, raw: $0, rows: rows) } }
         return Outcome(model: model, probabilities: probabilities, threshold: threshold)
     }
 }

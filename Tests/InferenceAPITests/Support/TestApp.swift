@@ -1,3 +1,4 @@
+import Artifacts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -42,6 +43,19 @@ enum TestApp {
     /// Vectors of the runs in the default store (`mlruns/`).
     static func defaultStoreVectors() throws -> [Vector] {
         try vectors().filter { $0.mlruns == "mlruns" }
+    }
+
+    /// The vector of the run the default store serves (the champion alias).
+    static func servedVector() throws -> Vector {
+        let store = try MLflowStore(root: repoRoot.appendingPathComponent("mlruns"))
+        guard let reference = try ModelSelection.defaultReference(in: store, metric: "roc_auc") else {
+            throw TestFailure("the default store names no model to serve")
+        }
+        let runId = try store.resolve(reference).run.id
+        guard let vector = try defaultStoreVectors().first(where: { $0.run_id == runId }) else {
+            throw TestFailure("no fixture vector for the served run \(runId)")
+        }
+        return vector
     }
 
     static func body(_ readings: [[String: Double]]) -> ByteBuffer {

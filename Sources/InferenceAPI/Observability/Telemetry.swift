@@ -1,0 +1,172 @@
+import AnomalyDetection
+import Artifacts
+import Dispatch
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The service's Prometheus series, recorded through swift-metrics into a registry of this
+/// application's own (not the process-wide `MetricsSystem`, so several applications, as in the
+/// tests, never share counters). `GET /metrics` renders `registry`.
+///
+/// Label values come only from fixed sets (route patterns, methods, statuses, labels, methods of
+/// detection, feature names of the served model), so the series count stays bounded whatever
+/// clients send.
+public final class Telemetry: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    private struct RequestKey: Hashable {
+        let method: String
+        let route: String
+        let status: Int
+    }
+
+    private let requests = Mutex<[RequestKey: (count: Metrics.Counter, latency: Metrics.Timer)]>([:])
+    private let labelled = Mutex<[String: Metrics.Counter]>([:])
+    private let modelInfo = Mutex<Metrics.Meter?>(nil)
+    private let driftMeters = Mutex<[String: Metrics.Meter]>([:])
+
+    private let hazardProbability: Metrics.Recorder
+    private let readingsPerRequest: Metrics.Recorder
+    private let trainingDuration: Metrics.Timer
+    private let modelLoadedAt: Metrics.Meter
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = [
+            "http_request_duration_seconds": [
+                .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+            ],
+            "anomaly_training_duration_seconds": [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500),
+                .seconds(1), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            ],
+        ]
+        factory.valueHistogramBuckets = [
+            "hazard_probability": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
+            "readings_per_request": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100_000],
+        ]
+        self.factory = factory
+        hazardProbability = Metrics.Recorder(label: "hazard_probability", aggregate: true, factory: factory)
+        readingsPerRequest = Metrics.Recorder(label: "readings_per_request", aggregate: true, factory: factory)
+        trainingDuration = Metrics.Timer(label: "anomaly_training_duration_seconds", factory: factory)
+        modelLoadedAt = Metrics.Meter(label: "model_loaded_timestamp_seconds", factory: factory)
+    }
+
+    /// The Prometheus text exposition of every series.
+    func render() -> String { registry.emitToString() }
+
+    // MARK: - HTTP
+
+    func request(method: String, route: String, status: Int, nanoseconds: UInt64) {
+        let key = RequestKey(method: method, route: route, status: status)
+        let metrics = requests.withLock { cache in
+            if let found = cache[key] { return found }
+            let dimensions = [("method", method), ("route", route), ("status", String(status))]
+            let made = (
+                count: Metrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
+                latency: Metrics.Timer(label: "http_request_duration_seconds", dimensions: dimensions, factory: factory)
+            )
+            cache[key] = made
+            return made
+        }
+        metrics.count.increment()
+        metrics.latency.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    func rateLimited(route: String) {
+        counter("rate_limited_total", [("route", route)]).increment()
+    }
+
+    // MARK: - Hazard model
+
+    func predictions(_ probabilities: [Float], threshold: Double) {
+        readingsPerRequest.record(probabilities.count)
+        var hazardous = 0
+        for p in probabilities {
+            hazardProbability.record(Double(p))
+            if Double(p) >= threshold { hazardous += 1 }
+        }
+        if hazardous > 0 { counter("hazard_predictions_total", [("label", "Hazardous")]).increment(by: hazardous) }
+        if hazardous < probabilities.count {
+            counter("hazard_predictions_total", [("label", "Normal")]).increment(by: probabilities.count - hazardous)
+        }
+    }
+
+    /// The served model's identity as a constant-1 series (`model_info`), replacing the previous one.
+    func modelActivated(_ model: HazardModel) {
+        let info = Metrics.Meter(
+            label: "model_info",
+            dimensions: [
+                ("run_id", model.runId), ("experiment", model.location.run.experimentName), ("loaded_at", ModelInfo.timestamp(model.loadedAt)),
+            ], factory: factory)
+        info.set(1)
+        let previous = modelInfo.withLock { slot in
+            defer { slot = info }
+            return slot
+        }
+        if let previous, previous !== info { previous.destroy() }
+        modelLoadedAt.set(model.loadedAt.timeIntervalSince1970)
+        counter("model_swaps_total", [("result", "success")]).increment()
+    }
+
+    func modelActivationFailed() {
+        counter("model_swaps_total", [("result", "failure")]).increment()
+    }
+
+    // MARK: - Anomalies and the store
+
+    func detections(_ detections: [Detection]) {
+        var counts: [String: (flagged: Int, normal: Int)] = [:]
+        for d in detections {
+            var c = counts[d.method.rawValue] ?? (0, 0)
+            if d.isAnomaly { c.flagged += 1 } else { c.normal += 1 }
+            counts[d.method.rawValue] = c
+        }
+        for (method, c) in counts {
+            if c.flagged > 0 { counter("anomaly_detections_total", [("method", method), ("anomalous", "true")]).increment(by: c.flagged) }
+            if c.normal > 0 { counter("anomaly_detections_total", [("method", method), ("anomalous", "false")]).increment(by: c.normal) }
+        }
+    }
+
+    func training(seconds: Double) {
+        trainingDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func storeError(backend: String) {
+        counter("store_errors_total", [("backend", backend)]).increment()
+    }
+
+    // MARK: - Drift
+
+    /// Sets `feature_drift{feature}` (|mean shift| in training standard deviations) from a report.
+    func drift(_ features: [DriftMonitor.Feature]) {
+        driftMeters.withLock { meters in
+            let names = Set(features.map(\.name))
+            for (name, meter) in meters where !names.contains(name) {
+                meter.destroy()
+                meters[name] = nil
+            }
+            for feature in features {
+                guard let shift = feature.meanShift else { continue }
+                let meter = meters[feature.name] ?? Metrics.Meter(label: "feature_drift", dimensions: [("feature", feature.name)], factory: factory)
+                meters[feature.name] = meter
+                meter.set(abs(shift))
+            }
+        }
+    }
+
+    private func counter(_ name: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = ([name] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1F}")
+        return labelled.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = Metrics.Counter(label: name, dimensions: dimensions, factory: factory)
+            cache[key] = made
+            return made
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bytes read from a pipe on another thread.
+final class LogBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) {
+        lock.lock()
+        data.append(chunk)
+        lock.unlock()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// SIGTERM to the real executable while requests are in flight: they finish with 200, new
+/// connections are refused, and the process exits cleanly.
+@Suite("Graceful shutdown")
+struct GracefulShutdownTests {
+    /// The `inference-api` binary built beside this test bundle (`swift build` builds both).
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("inference-api")
+    }
+
+    /// A blocking loopback TCP connection, so the test can send half a request and stop.
+    final class Connection {
+        let fd: Int32
+
+        init?(port: Int) {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if connected != 0 {
+                close(fd)
+                return nil
+            }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit { close(fd) }
+
+        func send(_ bytes: [UInt8]) {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+
+        /// Reads until the peer closes or the answer's body is complete (Content-Length).
+        func readResponse() -> String {
+            var data: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                data += buffer[0..<n]
+                let text = String(decoding: data, as: UTF8.self)
+                if let split = text.range(of: "\r\n\r\n"),
+                    let lengthLine = text[..<split.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                    let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
+                    text.utf8.count - text[..<split.upperBound].utf8.count >= length
+                {
+                    break
+                }
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func testSIGTERMLetsRequestsInFlightFinish() async throws {
+        let binary = Self.executable
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the executable first (swift build): \(binary.path)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shutdown-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--mlruns", TestApp.repoRoot.appendingPathComponent("mlruns").path]
+        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"]
+        let logs = Pipe()
+        process.standardError = logs
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // The port, from the "listening on" log line (JSON escapes the slashes). The logs are read
+        // on a background thread for the whole run, so the server never blocks writing them.
+        let collected = LogBuffer()
+        logs.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
+        defer { logs.fileHandleForReading.readabilityHandler = nil }
+        var port: Int?
+        let deadline = Date().addingTimeInterval(30)
+        while port == nil, Date() < deadline, process.isRunning {
+            let seen = collected.text
+            if let range = seen.range(of: #"listening on http:(\\?/){2}127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                port = Int(seen[range].split(separator: ":").last ?? "")
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let serverPort = try #require(port, "no listening line in: \(collected.text.prefix(2000))")
+
+        let vector = try TestApp.servedVector()
+        let body = Array(try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(20))]))
+        let head = Array("POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+
+        // Two requests in flight: headers and half a body sent, the rest still to come.
+        var inFlight: [Connection] = []
+        for _ in 0..<2 {
+            let connection = try #require(Connection(port: serverPort))
+            connection.send(head + body[0..<(body.count / 2)])
+            inFlight.append(connection)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        kill(process.processIdentifier, SIGTERM)
+        try await Task.sleep(for: .milliseconds(500))
+
+        #expect(process.isRunning, "the server waits for requests in flight")
+        #expect(Connection(port: serverPort) == nil, "no new connections after SIGTERM")
+
+        for connection in inFlight {
+            connection.send(Array(body[(body.count / 2)...]))
+            let answer = connection.readResponse()
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "in-flight request answered: \(answer.prefix(200))")
+            #expect(answer.contains("\"hazard_probability\""))
+        }
+        inFlight.removeAll()
+
+        let exitDeadline = Date().addingTimeInterval(20)
+        while process.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "the server exits once requests are done")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+}
