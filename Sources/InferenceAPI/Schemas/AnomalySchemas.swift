@@ -31,40 +31,14 @@ enum AnomalyRequests {
         return object
     }
 
-    /// The well-typed shape of a detect body: decoding straight into it is the fast path; a body
-    /// that does not fit goes through `JSONValue` to say exactly which field is wrong.
-    private struct TypedDetect: Decodable {
-        struct Sample: Decodable {
-            let timestamp: String
-            let metrics: [String: Double]
-        }
-        let asset_id: String
-        let samples: [Sample]
-        let persist: Bool?
+    static func detect(_ data: Data, maxSamples: Int) throws -> Detect {
+        // A fully valid body takes the one-pass parser; anything else is explained field by field below.
+        if let fast = data.withUnsafeBytes({ DetectBodyParser.parse($0, maxSamples: maxSamples) }) { return fast }
+        return try detectExplained(data, maxSamples: maxSamples)
     }
 
-    static func detect(_ data: Data, maxSamples: Int) throws -> Detect {
-        if let typed = try? JSONDecoder().decode(TypedDetect.self, from: data), isAssetId(typed.asset_id), !typed.samples.isEmpty {
-            guard typed.samples.count <= maxSamples else {
-                throw APIError(.contentTooLarge, code: "too_many_samples", message: "at most \(maxSamples) samples per request (MAX_SAMPLES_PER_REQUEST)")
-            }
-            var samples: [MetricSample] = []
-            samples.reserveCapacity(typed.samples.count)
-            var ok = true
-            for sample in typed.samples {
-                guard let time = parseTimestamp(sample.timestamp), !sample.metrics.isEmpty,
-                    sample.metrics.allSatisfy({ isMetricName($0.key) && $0.value.isFinite })
-                else {
-                    ok = false
-                    break
-                }
-                samples.append(MetricSample(timestamp: time, metrics: sample.metrics))
-            }
-            // Unknown keys are not visible to the typed decoder; the slow path reports them.
-            if ok, !hasUnknownKeys(data) {
-                return Detect(assetId: typed.asset_id, samples: samples, timestamps: typed.samples.map(\.timestamp), persist: typed.persist ?? true)
-            }
-        }
+    /// The slow path: through `JSONValue`, every problem listed by sample and field.
+    static func detectExplained(_ data: Data, maxSamples: Int) throws -> Detect {
         let body = try parse(data)
         var details: [APIError.Detail] = []
         let asset = assetId(body["asset_id"], &details)
@@ -80,37 +54,6 @@ enum AnomalyRequests {
         let (samples, timestamps) = try self.samples(body["samples"], maxSamples: maxSamples, required: true, &details)
         guard details.isEmpty, let asset else { throw failure(details) }
         return Detect(assetId: asset, samples: samples, timestamps: timestamps, persist: persist)
-    }
-
-    /// Whether a detect body carries keys the typed decoder ignored (cheap check on the keys
-    /// JSONDecoder would skip: only the three top-level and two per-sample keys are allowed).
-    private static func hasUnknownKeys(_ data: Data) -> Bool {
-        struct Keys: Decodable {
-            struct AnyKey: CodingKey {
-                var stringValue: String
-                var intValue: Int? { nil }
-                init(stringValue: String) { self.stringValue = stringValue }
-                init?(intValue: Int) { nil }
-            }
-            struct SampleKeys: Decodable {
-                let unknown: Bool
-                init(from decoder: any Decoder) throws {
-                    let c = try decoder.container(keyedBy: AnyKey.self)
-                    unknown = c.allKeys.contains { $0.stringValue != "timestamp" && $0.stringValue != "metrics" }
-                }
-            }
-            let unknown: Bool
-            init(from decoder: any Decoder) throws {
-                let c = try decoder.container(keyedBy: AnyKey.self)
-                var unknown = c.allKeys.contains { !["asset_id", "samples", "persist"].contains($0.stringValue) }
-                if !unknown {
-                    let samples = try c.decode([SampleKeys].self, forKey: AnyKey(stringValue: "samples"))
-                    unknown = samples.contains(where: \.unknown)
-                }
-                self.unknown = unknown
-            }
-        }
-        return (try? JSONDecoder().decode(Keys.self, from: data))?.unknown ?? true
     }
 
     static func train(_ data: Data, maxSamples: Int) throws -> Train {

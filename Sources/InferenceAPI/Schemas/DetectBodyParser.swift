@@ -1,0 +1,176 @@
+import AnomalyDetection
+import Foundation
+
+/// The fast path for `POST /anomaly/detect` bodies: one pass over the bytes with the readings
+/// lexer (`ReadingsDecoder.Parser`), straight into `MetricSample`s, metric-name strings made
+/// once per distinct name. Foundation's `JSONDecoder` took most of a 1000-sample request's time.
+///
+/// It accepts only a body that is entirely valid; anything else (a syntax error, an unknown
+/// key, a bad value, an escaped string) returns nil and the caller takes the slow path, which
+/// says exactly what is wrong. So every validation message stays in one place.
+struct DetectBodyParser {
+    static func parse(_ body: UnsafeRawBufferPointer, maxSamples: Int) -> AnomalyRequests.Detect? {
+        guard let base = body.baseAddress?.assumingMemoryBound(to: UInt8.self), body.count > 0 else { return nil }
+        var parser = ReadingsDecoder.Parser(decoder: ReadingsDecoder(featureNames: [], maxReadings: 0), bytes: base, end: body.count)
+        var names = NameCache()
+        do {
+            return try parser.parseDetect(maxSamples: maxSamples, names: &names)
+        } catch {
+            return nil
+        }
+    }
+
+    /// Metric names seen in this body, so 1000 samples of the same 5 metrics make 5 strings.
+    struct NameCache {
+        var bytes: [[UInt8]] = []
+        var strings: [String] = []
+
+        mutating func name(_ parser: ReadingsDecoder.Parser, start: Int, length: Int) -> String? {
+            for (k, candidate) in bytes.enumerated() where parser.equal(start, length, candidate) { return strings[k] }
+            guard bytes.count < 256 else { return nil }
+            let raw = Array(UnsafeBufferPointer(start: parser.bytes + start, count: length))
+            let name = String(decoding: raw, as: UTF8.self)
+            guard AnomalyRequests.isMetricName(name) else { return nil }
+            bytes.append(raw)
+            strings.append(name)
+            return name
+        }
+    }
+}
+
+/// Anything the fast path does not take; never reaches a client.
+private struct NotFast: Error {}
+
+extension ReadingsDecoder.Parser {
+    /// `{"asset_id": "...", "samples": [{"timestamp": "...", "metrics": {...}}], "persist": bool}`.
+    fileprivate mutating func parseDetect(maxSamples: Int, names: inout DetectBodyParser.NameCache) throws -> AnomalyRequests.Detect {
+        var asset: String?
+        var samples: [MetricSample] = []
+        var timestamps: [String] = []
+        var persist = true
+        var sawSamples = false
+        skipSpace()
+        try expect(UInt8(ascii: "{"))
+        while true {
+            skipSpace()
+            let key = try parseKey()
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            switch key {
+            case Array("asset_id".utf8):
+                asset = try plainString()
+            case Array("persist".utf8):
+                if peek() == UInt8(ascii: "t") {
+                    try literal("true")
+                } else if peek() == UInt8(ascii: "f") {
+                    try literal("false")
+                    persist = false
+                } else {
+                    try literal("null")
+                }
+            case Array("samples".utf8):
+                sawSamples = true
+                try expect(UInt8(ascii: "["))
+                skipSpace()
+                if peek() == UInt8(ascii: "]") { throw NotFast() }
+                while true {
+                    guard samples.count < maxSamples else { throw NotFast() }
+                    let (time, text, metrics) = try parseSample(names: &names)
+                    samples.append(MetricSample(timestamp: time, metrics: metrics))
+                    timestamps.append(text)
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") {
+                        i += 1
+                        skipSpace()
+                        continue
+                    }
+                    try expect(UInt8(ascii: "]"))
+                    break
+                }
+            default:
+                throw NotFast()
+            }
+            skipSpace()
+            if peek() == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            break
+        }
+        skipSpace()
+        guard i == end, sawSamples, let asset, AnomalyRequests.isAssetId(asset) else { throw NotFast() }
+        return AnomalyRequests.Detect(assetId: asset, samples: samples, timestamps: timestamps, persist: persist)
+    }
+
+    private mutating func parseSample(names: inout DetectBodyParser.NameCache) throws -> (Date, String, [String: Double]) {
+        try expect(UInt8(ascii: "{"))
+        var time: Date?
+        var text = ""
+        var metrics: [String: Double]?
+        while true {
+            skipSpace()
+            let key = try parseKey()
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            switch key {
+            case Array("timestamp".utf8):
+                guard time == nil else { throw NotFast() }
+                text = try plainString()
+                guard let parsed = AnomalyRequests.parseTimestamp(text) else { throw NotFast() }
+                time = parsed
+            case Array("metrics".utf8):
+                guard metrics == nil else { throw NotFast() }
+                metrics = try parseMetrics(names: &names)
+            default:
+                throw NotFast()
+            }
+            skipSpace()
+            if peek() == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            break
+        }
+        guard let time, let metrics else { throw NotFast() }
+        return (time, text, metrics)
+    }
+
+    private mutating func parseMetrics(names: inout DetectBodyParser.NameCache) throws -> [String: Double] {
+        try expect(UInt8(ascii: "{"))
+        var metrics: [String: Double] = [:]
+        metrics.reserveCapacity(8)
+        skipSpace()
+        if peek() == UInt8(ascii: "}") { throw NotFast() }
+        while true {
+            skipSpace()
+            let (start, length, escaped) = try scanString()
+            guard !escaped, let name = names.name(self, start: start, length: length), metrics[name] == nil else { throw NotFast() }
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            guard let c = peek(), c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else { throw NotFast() }
+            let value = try parseNumber()
+            guard value.isFinite else { throw NotFast() }
+            metrics[name] = value
+            skipSpace()
+            if peek() == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            break
+        }
+        return metrics
+    }
+
+    /// A string without escapes (ids and timestamps never need them; the slow path takes the rest).
+    private mutating func plainString() throws -> String {
+        let (start, length, escaped) = try scanString()
+        guard !escaped else { throw NotFast() }
+        return String(decoding: UnsafeBufferPointer(start: bytes + start, count: length), as: UTF8.self)
+    }
+}
