@@ -1,0 +1,53 @@
+import AnomalyDetection
+import Artifacts
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import InferenceAPI
+
+/// A store that is down: every call fails as a database would. It stands in for PostgreSQL in
+/// this test about how the HTTP layer answers and counts store failures.
+struct UnreachableStore: AnomalyStore {
+    var backend: String { "unreachable" }
+    func fail() -> StoreError { StoreError(backend: backend, message: "connection refused") }
+    func migrate() async throws -> [Int] { throw fail() }
+    func appliedMigrations() async throws -> [Int] { throw fail() }
+    func columns(of table: String) async throws -> [String] { throw fail() }
+    func ping() async throws { throw fail() }
+    func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws { throw fail() }
+    func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
+    func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
+    func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] { throw fail() }
+    func saveModel(_ model: ModelRecord) async throws -> ModelRecord { throw fail() }
+    func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? { throw fail() }
+    func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] { throw fail() }
+    func recordFeedback(_ rows: [FeedbackRecord]) async throws { throw fail() }
+    func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord] { throw fail() }
+}
+
+@Suite("Store failures")
+struct StoreFailureTests {
+    @Test func testAStoreThatIsDownAnswers503AndIsCounted() async throws {
+        let models = ModelService(store: try MLflowStore(root: TestApp.repoRoot.appendingPathComponent("mlruns")), configuredReference: nil, selectMetric: "roc_auc")
+        try models.activate(try models.startupReference())
+        let telemetry = Telemetry()
+        let router = await buildRouter(configuration: Configuration(), models: models, store: UnreachableStore(), telemetry: telemetry)
+        let app = Application(router: router)
+        let body = try AnomalyRouteTests.json(["asset_id": "a-1", "samples": try AnomalyRouteTests.series(count: 3)])
+        try await app.test(.router) { client in
+            let response = try await client.execute(uri: "/anomaly/detect", method: .post, headers: TestApp.json, body: body)
+            #expect(response.status == .serviceUnavailable)
+            let envelope = try Envelope.decode(response)
+            #expect(envelope.error.code == "unavailable")
+            #expect(!envelope.error.message.contains("connection refused"), "no internals in the answer")
+            let scores = try await client.execute(uri: "/anomaly/scores/a-1", method: .get)
+            #expect(scores.status == .serviceUnavailable)
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            let text = try PrometheusText(String(buffer: metrics.body))
+            #expect(text.value("store_errors_total", ["backend": "unreachable"]) == 2)
+            #expect(text.value("http_requests_total", ["route": "/anomaly/detect", "status": "503"]) == 1)
+        }
+    }
+}
