@@ -15,6 +15,10 @@ if [ ! -x "$venv/bin/schemathesis" ] || ! cmp -s scripts/requirements-check-api.
   cp scripts/requirements-check-api.txt "$venv/requirements.txt"
 fi
 
+# Credentials on, so schemathesis also checks that routes refuse calls without them (ignored_auth).
+key="check-api-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+export API_KEYS="$key@check=*" JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" RATE_LIMIT_PER_MINUTE=100000000
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 data=$(mktemp -d)
 SQLITE_PATH="$data/check.sqlite" LOG_LEVEL=warning ./.build/release/inference-api serve --host 127.0.0.1 --port "$port" &
@@ -28,4 +32,5 @@ done
 # One worker: schemathesis' generator is not thread-safe in this version (a Hypothesis cache race).
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
+  --header "X-API-Key: $key" \
   --max-examples "${CHECK_API_EXAMPLES:-100}" --workers 1 --seed 20261122

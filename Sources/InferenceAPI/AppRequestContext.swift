@@ -8,6 +8,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// Who is calling, set by `AccessMiddleware` (nil only on probe routes).
     public var principal: Principal?
+    /// The route pattern this request matched (`/anomaly/scores/{asset_id}`), found once by
+    /// `MetricsMiddleware` for the middleware after it; nil when unrouted.
+    var route: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

@@ -15,7 +15,7 @@ struct AccessMiddleware: RouterMiddleware {
     let telemetry: Telemetry?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let pattern = routes.pattern(method: request.method.rawValue, path: request.uri.path) else {
+        guard let pattern = context.route ?? routes.pattern(method: request.method.rawValue, path: request.uri.path) else {
             return try await next(request, context)
         }
         let access = policy.access(method: request.method.rawValue, pattern: pattern)

@@ -35,8 +35,8 @@ struct Authenticator: Sendable {
 
     static let issuer = "inference-api"
 
-    let developmentMode: Bool
-    let developmentTenant: String
+    /// Set in development mode: every request is this principal.
+    let developmentPrincipal: Principal?
     let keys: JWTKeyCollection?
     let tokenLifetime: Int
     let apiKeys: [SecretDigest: APIKey]
@@ -45,8 +45,7 @@ struct Authenticator: Sendable {
     let operatorCredentials: BasicCredentials?
 
     init(configuration: Configuration) async {
-        developmentMode = configuration.developmentMode
-        developmentTenant = configuration.authTenant
+        developmentPrincipal = configuration.developmentMode ? .development(tenant: configuration.authTenant) : nil
         tokenLifetime = configuration.tokenLifetimeSeconds
         if let secret = configuration.jwtSecret {
             keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
@@ -73,7 +72,7 @@ struct Authenticator: Sendable {
     /// - Throws: `Failure` when it carries credentials that are malformed, unknown or expired.
     func principal(of request: Request) async throws(Failure) -> Principal? {
         // Development mode: nothing is configured to check credentials against, so none are.
-        if developmentMode { return .development(tenant: developmentTenant) }
+        if let developmentPrincipal { return developmentPrincipal }
         if let key = request.headers[.apiKey] {
             guard let entry = apiKeys[SecretDigest(key)] else { throw .invalid("the API key is not valid") }
             return entry.principal

@@ -53,8 +53,10 @@ public struct Principal: Sendable, Equatable {
     public func allows(_ scope: Scope) -> Bool { scopes.contains(scope) }
 
     static func development(tenant: String) -> Principal {
-        Principal(id: "development", kind: .development, tenant: tenant, scopes: Set(Scope.allCases))
+        Principal(id: "development", kind: .development, tenant: tenant, scopes: everyScope)
     }
+
+    static let everyScope = Set(Scope.allCases)
 }
 
 /// Why a configured entry (an API key line, a scope list) is refused; never holds the secret.

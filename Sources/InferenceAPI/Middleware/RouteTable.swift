@@ -12,6 +12,8 @@ final class RouteTable: Sendable {
     }
 
     private let routes = Mutex<[Route]>([])
+    /// Routes without parameters by method, then path: the common case costs one lookup.
+    private let literal = Mutex<[String: [String: String]]>([:])
 
     func load(_ routes: [(method: String, path: String)]) {
         let parsed = routes.map { route in
@@ -22,6 +24,11 @@ final class RouteTable: Sendable {
             return Route(method: route.method, pattern: "/" + segments.joined(separator: "/"), segments: segments)
         }
         self.routes.withLock { $0 = parsed }
+        var literal: [String: [String: String]] = [:]
+        for route in parsed where !route.segments.contains(where: Self.isParameter) {
+            literal[route.method, default: [:]][route.pattern] = route.pattern
+        }
+        self.literal.withLock { $0 = literal }
     }
 
     /// Methods routed for `path`, sorted; empty when no route matches the path at all.
@@ -35,6 +42,7 @@ final class RouteTable: Sendable {
     /// The pattern (e.g. `/anomaly/scores/{asset_id}`) routed for `method` and `path`, preferring
     /// literal segments over parameters; nil when nothing is routed there.
     func pattern(method: String, path: String) -> String? {
+        if let found = literal.withLock({ $0[method]?[path] }) { return found }
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         return routes.withLock { routes in
             routes.filter { $0.method == method && Self.matches($0.segments, segments) }

@@ -12,7 +12,10 @@ struct MetricsMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         let method = request.method.rawValue
-        let route = routes.pattern(method: method, path: request.uri.path) ?? "unmatched"
+        let pattern = routes.pattern(method: method, path: request.uri.path)
+        let route = pattern ?? "unmatched"
+        var context = context
+        context.route = pattern
         do {
             let response = try await next(request, context)
             telemetry.request(method: method, route: route, status: response.status.code, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)

@@ -1,5 +1,7 @@
 import Artifacts
 import Foundation
+import NIOCore
+import Synchronization
 
 /// How the serving model is described in answers.
 enum ModelInfo {
@@ -14,8 +16,23 @@ enum ModelInfo {
         iso8601.string(from: date)
     }
 
+    /// The last model's summary, rendered once: it heads every `/predict` answer, and formatting
+    /// its date per request cost more than a one-reading prediction.
+    private static let lastSummary = Mutex<(model: HazardModel, bytes: ByteBuffer)?>(nil)
+
     /// `{"run_id", "run_name", "experiment", "model_uri", "model_format", "loaded_at"}`.
     static func writeSummary(_ model: HazardModel, into json: inout JSONWriter) {
+        if let cached = lastSummary.withLock({ $0?.model === model ? $0?.bytes : nil }) {
+            json.buffer.writeImmutableBuffer(cached)
+            return
+        }
+        var rendered = JSONWriter(capacity: 256)
+        render(model, into: &rendered)
+        lastSummary.withLock { $0 = (model, rendered.buffer) }
+        json.buffer.writeImmutableBuffer(rendered.buffer)
+    }
+
+    private static func render(_ model: HazardModel, into json: inout JSONWriter) {
         json.raw("{\"run_id\":")
         json.string(model.runId)
         json.raw(",\"run_name\":")

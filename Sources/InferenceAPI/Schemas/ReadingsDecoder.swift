@@ -57,6 +57,11 @@ public struct ReadingsDecoder: Sendable {
 
     private let keyBytes: [[UInt8]]
     private let index: [[UInt8]: Int]
+    /// Open-addressing table from a key's bytes to its column (-1 = empty): readings may list
+    /// their keys in any order, and looking each up here costs no allocation (a dictionary keyed
+    /// by `[UInt8]` needed one array per key, most of a big body's decoding time).
+    private let slots: [Int32]
+    private let slotMask: Int
 
     public init(featureNames: [String], maxReadings: Int, missingValues: MissingValues = .reject) {
         self.featureNames = featureNames
@@ -64,6 +69,36 @@ public struct ReadingsDecoder: Sendable {
         self.missingValues = missingValues
         self.keyBytes = featureNames.map { Array($0.utf8) }
         self.index = Dictionary(uniqueKeysWithValues: featureNames.enumerated().map { (Array($1.utf8), $0) })
+        var size = 8
+        while size < featureNames.count * 4 { size <<= 1 }
+        var slots = [Int32](repeating: -1, count: size)
+        for (column, key) in keyBytes.enumerated() {
+            var slot = key.withUnsafeBufferPointer { Self.hash($0.baseAddress, $0.count) } & (size - 1)
+            while slots[slot] >= 0 { slot = (slot + 1) & (size - 1) }
+            slots[slot] = Int32(column)
+        }
+        self.slots = slots
+        self.slotMask = size - 1
+    }
+
+    /// FNV-1a over the key's bytes.
+    @inline(__always) static func hash(_ p: UnsafePointer<UInt8>?, _ count: Int) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        guard let p else { return Int(truncatingIfNeeded: h) }
+        for k in 0..<count { h = (h ^ UInt64(p[k])) &* 0x0000_0100_0000_01b3 }
+        return Int(truncatingIfNeeded: h ^ (h >> 32))
+    }
+
+    /// The column of the feature whose name is these bytes, or nil.
+    @inline(__always) func column(of key: UnsafePointer<UInt8>, length: Int) -> Int? {
+        var slot = Self.hash(key, length) & slotMask
+        while true {
+            let column = Int(slots[slot])
+            if column < 0 { return nil }
+            let candidate = keyBytes[column]
+            if candidate.count == length, length == 0 || candidate.withUnsafeBufferPointer({ memcmp($0.baseAddress!, key, length) == 0 }) { return column }
+            slot = (slot + 1) & slotMask
+        }
     }
 
     /// Decodes `body`. - Throws: `Failure`.
@@ -257,6 +292,8 @@ public struct ReadingsDecoder: Sendable {
                     var column = -1
                     if !escaped, position < width, equal(keyStart, keyLength, decoder.keyBytes[position]) {
                         column = position
+                    } else if !escaped, let found = decoder.column(of: bytes + keyStart, length: keyLength) {
+                        column = found
                     } else {
                         let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
                         column = decoder.index[key] ?? -1
