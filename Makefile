@@ -5,8 +5,9 @@ SWIFT ?= swift
 # Debian packages: what building and serving need, and what the tests add.
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
-.PHONY: run test check-cli bench-forest build release deps deps-test fixtures check-api clean-data
+.PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -44,6 +45,15 @@ fixtures:
 ## make check-api: schemathesis against a live server, from the server's own OpenAPI document.
 check-api: release
 	./scripts/check-api.sh
+
+## make bench: the release server side by side with the Python reference (bench/reference/), nginx and
+## the in-process C-API limit; prints one table (BENCHMARKS.md). Installs wrk, nginx, PostgreSQL and
+## the reference's pinned virtualenv when missing. BUILD_DIR=<scratch path> benches another build folder.
+BUILD_DIR ?= .build
+bench:
+	@./scripts/install-deps.sh $(BENCH_PACKAGES)
+	$(SWIFT) build -c release --product inference-api $(if $(filter-out .build,$(BUILD_DIR)),--scratch-path $(BUILD_DIR))
+	BUILD_DIR=$(BUILD_DIR) ./scripts/bench.sh
 
 ## make bench-forest: Isolation Forest fit/score, Swift (release) against scikit-learn, same data and parameters.
 bench-forest: release

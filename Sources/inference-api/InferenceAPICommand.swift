@@ -8,7 +8,7 @@ struct InferenceAPICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inference-api",
         abstract: "Battery-hazard and EMS anomaly inference service.",
-        subcommands: [Serve.self, Predict.self, Models.self, ForestTiming.self],
+        subcommands: [Serve.self, Predict.self, Models.self, ForestTiming.self, BenchLimits.self],
         defaultSubcommand: Serve.self)
 }
 
