@@ -78,6 +78,24 @@ struct IsolationForestTests {
         #expect(throws: (any Error).self) { try IsolationForest(serialized: corrupt) }
     }
 
+    /// The interleaved, branch-free scorer walks exactly the paths the plain tree walk does:
+    /// row counts that are not multiples of 8, NaN values and one-row chunks included.
+    @Test(arguments: [1, 7, 9, 255, 256, 1021])
+    func testBatchScoringEqualsTheTreeWalk(rows: Int) throws {
+        let (train, trainRows, _) = Self.blobs(seed: 3)
+        let forest = try IsolationForest.fit(train, rows: trainRows, featureCount: 4, parameters: .init(nEstimators: 25, seed: 5))
+        var rng = SplitMix64(seed: UInt64(rows))
+        var data = (0..<(rows * 4)).map { _ in (rng.nextUnit() - 0.5) * 12 }
+        if rows > 3 { data[5] = .nan }
+        let batch = forest.meanPathLengths(data, rows: rows)
+        for r in 0..<rows {
+            let expected = data.withUnsafeBufferPointer { buffer in
+                forest.trees.map { $0.pathLength(buffer.baseAddress! + r * 4) }.reduce(0, +) / Double(forest.trees.count)
+            }
+            #expect(abs(batch[r] - expected) <= 1e-12 * max(1, expected), "row \(r) of \(rows)")
+        }
+    }
+
     @Test func testAveragePathLengthMatchesTheFormula() {
         #expect(IsolationForest.averagePathLength(1) == 0)
         #expect(IsolationForest.averagePathLength(2) == 1)
