@@ -135,7 +135,7 @@ trap cleanup EXIT INT TERM
   echo "settings: wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, $REPS interleaved repetitions"
 } >"$OUT/machine.txt"
 
-# The server's per-caller rate limit (RATE_LIMIT_PER_MINUTE, 6000 by default) would turn most of a
+# The server's per-caller rate limit (RATE_LIMIT_PER_MINUTE, 60000 a minute by default) would answer part of a
 # load test into 429s: lifted for the bench. Everything else is the default configuration.
 # Both exec, so that `f ... &` leaves $! = the server's own pid (a function run with & is a subshell;
 # without exec, killing $! would orphan the server). Call them in ( ) in the foreground.

@@ -51,7 +51,7 @@ public struct Configuration: Sendable {
     public var metricsUsername: String?
     public var metricsPassword: String?
     /// Requests per minute per caller (token bucket); `RATE_LIMIT_ROUTES` overrides it per route.
-    public var rateLimitPerMinute: Int = 6000
+    public var rateLimitPerMinute: Int = 60000
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
