@@ -136,7 +136,7 @@ trap cleanup EXIT INT TERM
 } >"$OUT/machine.txt"
 
 # The server's per-caller rate limit (RATE_LIMIT_PER_MINUTE, 60000 a minute by default) would answer part of a
-# load test into 429s: lifted for the bench. Everything else is the default configuration.
+# load test with 429s: lifted for the bench. Everything else is the default configuration.
 # Both exec, so that `f ... &` leaves $! = the server's own pid (a function run with & is a subshell;
 # without exec, killing $! would orphan the server). Call them in ( ) in the foreground.
 swift_env() { exec env PORT="$1" HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/tmp/inference-$1.sqlite" "${@:2}"; }
