@@ -20,7 +20,32 @@ enum OpenAPIDocument {
             components["schemas"] = schemas
             document["components"] = components
         }
+        document["paths"] = withAccessResponses(document["paths"])
         return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data(base.utf8)
+    }
+
+    /// Probes: no credentials and no rate limit (`AccessPolicy`).
+    static let probes: Set<String> = ["/health", "/ready", "/model-health", "/v2/health/live", "/v2/health/ready"]
+
+    /// Adds the answers the access middleware can give: 401 and 403 wherever credentials are
+    /// needed, 429 wherever the rate limit applies. Written once here rather than on every path.
+    static func withAccessResponses(_ paths: Any?) -> Any? {
+        guard var paths = paths as? [String: Any] else { return paths }
+        let error: [String: Any] = ["$ref": "#/components/responses/Error"]
+        for (path, value) in paths {
+            guard var operations = value as? [String: Any] else { continue }
+            for (method, value) in operations {
+                guard var operation = value as? [String: Any], var responses = operation["responses"] as? [String: Any] else { continue }
+                let open = (operation["security"] as? [Any])?.isEmpty == true
+                var added = probes.contains(path) ? [] : ["429"]
+                if !open { added += ["401", "403"] }
+                for status in added where responses[status] == nil { responses[status] = error }
+                operation["responses"] = responses
+                operations[method] = operation
+            }
+            paths[path] = operations
+        }
+        return paths
     }
 
     /// Paths and methods documented, for the route-coverage test.

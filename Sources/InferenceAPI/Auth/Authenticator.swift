@@ -73,6 +73,10 @@ struct Authenticator: Sendable {
     func principal(of request: Request) async throws(Failure) -> Principal? {
         // Development mode: nothing is configured to check credentials against, so none are.
         if let developmentPrincipal { return developmentPrincipal }
+        // One credential per request: a valid key next to a bad token must not pass.
+        if request.headers[.apiKey] != nil, request.headers[.authorization] != nil {
+            throw .malformed("send one credential: either Authorization or X-API-Key, not both")
+        }
         if let key = request.headers[.apiKey] {
             guard let entry = apiKeys[SecretDigest(key)] else { throw .invalid("the API key is not valid") }
             return entry.principal

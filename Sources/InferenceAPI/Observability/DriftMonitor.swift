@@ -112,10 +112,14 @@ final class DriftMonitor: Sendable {
             var ratio: Double?
             if let mean, let trainingMean, let scale { shift = (mean - trainingMean) / scale }
             if let std, let scale { ratio = std / scale }
+            // Readings near Double's limits can overflow the sums: report those as unknown, never
+            // as a number JSON cannot carry.
+            let finite = { (v: Double?) in v.flatMap { $0.isFinite ? $0 : nil } }
             out.append(
                 Feature(
-                    name: model.featureNames[f], training_mean: trainingMean, training_scale: scale, window_mean: mean, window_std: std,
-                    mean_shift: shift, std_ratio: ratio, drifted: shift.map { abs($0) > threshold } ?? false, count: count))
+                    name: model.featureNames[f], training_mean: finite(trainingMean), training_scale: finite(scale), window_mean: finite(mean),
+                    window_std: finite(std), mean_shift: finite(shift), std_ratio: finite(ratio),
+                    drifted: shift.map { !$0.isFinite || abs($0) > threshold } ?? false, count: count))
         }
         return Report(
             run_id: model.runId, baseline: baseline == nil ? "none (the scaler keeps no mean and scale)" : "scaler (\(model.scaler.kind))",

@@ -71,6 +71,11 @@ struct AuthRouteTests {
             let badKey = try await Self.send(client, route, [HTTPField.Name("X-API-Key")!: "not-a-configured-key-at-all"])
             #expect(badKey.status == .unauthorized, "\(route): an unknown API key")
 
+            var both = route.key.headers
+            both[.authorization] = "Bearer not-a-token"
+            let twoCredentials = try await Self.send(client, route, both)
+            #expect(twoCredentials.status == .unauthorized, "\(route): a valid key beside a bad token")
+
             let tampered = try await Self.send(client, route, SecuredApp.bearer(String(token.dropLast(2)) + "xx"))
             #expect(tampered.status == .unauthorized, "\(route): a tampered token")
             #expect(tampered.headers[values: .wwwAuthenticate].contains { $0.contains("error=\"invalid_token\"") })

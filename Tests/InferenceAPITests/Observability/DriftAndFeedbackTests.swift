@@ -44,6 +44,25 @@ struct DriftAndFeedbackTests {
         }
     }
 
+    /// Found by schemathesis: readings near Double's limit overflowed the window sums and the
+    /// report answered 500 (JSON cannot carry inf or NaN).
+    @Test func testReadingsAtTheLimitsOfDoubleStillGiveADriftReport() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration { $0.driftWindow = 10 })
+        let vector = try TestApp.servedVector()
+        let huge = Dictionary(uniqueKeysWithValues: vector.feature_names.map { ($0, 1.7e308) })
+        try await app.test(.router) { client in
+            let predicted = try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body([huge, huge, huge]))
+            #expect(predicted.status == .ok)
+            let report = try await client.execute(uri: "/drift", method: .get)
+            #expect(report.status == .ok)
+            let features = Self.object(report)["features"] as? [[String: Any]] ?? []
+            #expect(features.count == vector.feature_names.count)
+            #expect(features.allSatisfy { $0["drifted"] as? Bool == true })
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(metrics.status == .ok)
+        }
+    }
+
     @Test func testFeedbackIsStoredAndScoresTheActiveModel() async throws {
         let vector = try TestApp.servedVector()
         let app = try await buildApplication(configuration: try SecuredApp.configuration())
