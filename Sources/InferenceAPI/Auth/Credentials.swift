@@ -29,8 +29,14 @@ public struct APIKey: Sendable {
     public let tenant: String
     public let scopes: Set<Scope>
 
-    var principal: Principal {
-        Principal(id: "key:\(digest.label)", kind: .apiKey, tenant: tenant, scopes: scopes)
+    /// Made once: every request with this key is this principal.
+    let principal: Principal
+
+    init(digest: SecretDigest, tenant: String, scopes: Set<Scope>) {
+        self.digest = digest
+        self.tenant = tenant
+        self.scopes = scopes
+        self.principal = Principal(id: "key:\(digest.label)", kind: .apiKey, tenant: tenant, scopes: scopes)
     }
 
     /// Keys shorter than this are refused at start-up: they would be guessable.

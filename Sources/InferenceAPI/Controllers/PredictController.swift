@@ -1,7 +1,6 @@
 import Artifacts
 import Foundation
 import Hummingbird
-import Synchronization
 
 /// `POST /predict`: batches of battery readings in, per-reading hazard labels out.
 struct PredictController {
@@ -12,7 +11,7 @@ struct PredictController {
     let missingValues: ReadingsDecoder.MissingValues
     /// The decoder for the last model seen: building one (name tables, hash slots) per request
     /// cost as much as decoding a one-reading body.
-    private let decoders = DecoderCache()
+    private let decoders = PerModelCache<ReadingsDecoder>()
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/predict", use: predict)
@@ -22,7 +21,7 @@ struct PredictController {
         try Self.requireJSON(request)
         guard let model = models.active else { throw APIError.unavailable("no model is loaded") }
         let body = try await Self.collect(request, upTo: maxBodyBytes)
-        let decoder = decoders.decoder(for: model) {
+        let decoder = decoders.value(for: model) {
             ReadingsDecoder(featureNames: model.featureNames, maxReadings: maxReadings, missingValues: missingValues)
         }
         let readings: ReadingsDecoder.Readings
@@ -36,18 +35,6 @@ struct PredictController {
     }
 
     // MARK: - Shared by the JSON endpoints
-
-    /// One decoder per served model, replaced when the model is.
-    final class DecoderCache: Sendable {
-        private let last = Mutex<(model: HazardModel, decoder: ReadingsDecoder)?>(nil)
-
-        func decoder(for model: HazardModel, make: () -> ReadingsDecoder) -> ReadingsDecoder {
-            if let found = last.withLock({ $0?.model === model ? $0?.decoder : nil }) { return found }
-            let made = make()
-            last.withLock { $0 = (model, made) }
-            return made
-        }
-    }
 
     static func requireJSON(_ request: Request) throws {
         let type = request.headers[.contentType]?.lowercased() ?? ""

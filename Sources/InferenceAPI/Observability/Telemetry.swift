@@ -31,6 +31,9 @@ public final class Telemetry: Sendable {
     private let readingsPerRequest: Metrics.Recorder
     private let trainingDuration: Metrics.Timer
     private let modelLoadedAt: Metrics.Meter
+    /// Counted on every prediction request: made once, not looked up.
+    private let hazardous: Metrics.Counter
+    private let normal: Metrics.Counter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -55,6 +58,8 @@ public final class Telemetry: Sendable {
         readingsPerRequest = Metrics.Recorder(label: "readings_per_request", aggregate: true, factory: factory)
         trainingDuration = Metrics.Timer(label: "anomaly_training_duration_seconds", factory: factory)
         modelLoadedAt = Metrics.Meter(label: "model_loaded_timestamp_seconds", factory: factory)
+        hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
+        normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
     }
 
     /// The Prometheus text exposition of every series.
@@ -86,15 +91,13 @@ public final class Telemetry: Sendable {
 
     func predictions(_ probabilities: [Float], threshold: Double) {
         readingsPerRequest.record(probabilities.count)
-        var hazardous = 0
+        var flagged = 0
         for p in probabilities {
             hazardProbability.record(Double(p))
-            if Double(p) >= threshold { hazardous += 1 }
+            if Double(p) >= threshold { flagged += 1 }
         }
-        if hazardous > 0 { counter("hazard_predictions_total", [("label", "Hazardous")]).increment(by: hazardous) }
-        if hazardous < probabilities.count {
-            counter("hazard_predictions_total", [("label", "Normal")]).increment(by: probabilities.count - hazardous)
-        }
+        if flagged > 0 { hazardous.increment(by: flagged) }
+        if flagged < probabilities.count { normal.increment(by: probabilities.count - flagged) }
     }
 
     /// The served model's identity as a constant-1 series (`model_info`), replacing the previous one.

@@ -41,7 +41,43 @@ struct DetectBodyParser {
 /// Anything the fast path does not take; never reaches a client.
 private struct NotFast: Error {}
 
+/// The keys the fast path knows, as bytes, made once.
+private enum Keys {
+    static let assetId = Array("asset_id".utf8)
+    static let samples = Array("samples".utf8)
+    static let persist = Array("persist".utf8)
+    static let timestamp = Array("timestamp".utf8)
+    static let metrics = Array("metrics".utf8)
+}
+
 extension ReadingsDecoder.Parser {
+    /// Walks a JSON object: for each member, `member` is called with the key's raw byte range
+    /// (compared in place, never copied) positioned at the value, and must read the value.
+    fileprivate mutating func members(_ member: (inout Self, _ start: Int, _ length: Int) throws -> Void) throws {
+        try expect(UInt8(ascii: "{"))
+        skipSpace()
+        if peek() == UInt8(ascii: "}") {
+            i += 1
+            return
+        }
+        while true {
+            skipSpace()
+            let (start, length, escaped) = try scanString()
+            guard !escaped else { throw NotFast() }
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            try member(&self, start, length)
+            skipSpace()
+            if peek() == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return
+        }
+    }
+
     /// `{"asset_id": "...", "samples": [{"timestamp": "...", "metrics": {...}}], "persist": bool}`.
     fileprivate mutating func parseDetect(maxSamples: Int, names: inout DetectBodyParser.NameCache) throws -> AnomalyRequests.Detect {
         var asset: String?
@@ -50,54 +86,40 @@ extension ReadingsDecoder.Parser {
         var persist = true
         var sawSamples = false
         skipSpace()
-        try expect(UInt8(ascii: "{"))
-        while true {
-            skipSpace()
-            let key = try parseKey()
-            skipSpace()
-            try expect(UInt8(ascii: ":"))
-            skipSpace()
-            switch key {
-            case Array("asset_id".utf8):
-                asset = try plainString()
-            case Array("persist".utf8):
-                if peek() == UInt8(ascii: "t") {
-                    try literal("true")
-                } else if peek() == UInt8(ascii: "f") {
-                    try literal("false")
+        try members { p, start, length in
+            if p.equal(start, length, Keys.assetId) {
+                asset = try p.plainString()
+            } else if p.equal(start, length, Keys.persist) {
+                if p.peek() == UInt8(ascii: "t") {
+                    try p.literal("true")
+                } else if p.peek() == UInt8(ascii: "f") {
+                    try p.literal("false")
                     persist = false
                 } else {
-                    try literal("null")
+                    try p.literal("null")
                 }
-            case Array("samples".utf8):
+            } else if p.equal(start, length, Keys.samples) {
                 sawSamples = true
-                try expect(UInt8(ascii: "["))
-                skipSpace()
-                if peek() == UInt8(ascii: "]") { throw NotFast() }
+                try p.expect(UInt8(ascii: "["))
+                p.skipSpace()
+                if p.peek() == UInt8(ascii: "]") { throw NotFast() }
                 while true {
                     guard samples.count < maxSamples else { throw NotFast() }
-                    let (time, text, metrics) = try parseSample(names: &names)
+                    let (time, text, metrics) = try p.parseSample(names: &names)
                     samples.append(MetricSample(timestamp: time, metrics: metrics))
                     timestamps.append(text)
-                    skipSpace()
-                    if peek() == UInt8(ascii: ",") {
-                        i += 1
-                        skipSpace()
+                    p.skipSpace()
+                    if p.peek() == UInt8(ascii: ",") {
+                        p.i += 1
+                        p.skipSpace()
                         continue
                     }
-                    try expect(UInt8(ascii: "]"))
+                    try p.expect(UInt8(ascii: "]"))
                     break
                 }
-            default:
+            } else {
                 throw NotFast()
             }
-            skipSpace()
-            if peek() == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            break
         }
         skipSpace()
         guard i == end, sawSamples, let asset, AnomalyRequests.isAssetId(asset) else { throw NotFast() }
@@ -105,65 +127,35 @@ extension ReadingsDecoder.Parser {
     }
 
     private mutating func parseSample(names: inout DetectBodyParser.NameCache) throws -> (Date, String, [String: Double]) {
-        try expect(UInt8(ascii: "{"))
         var time: Date?
         var text = ""
         var metrics: [String: Double]?
-        while true {
-            skipSpace()
-            let key = try parseKey()
-            skipSpace()
-            try expect(UInt8(ascii: ":"))
-            skipSpace()
-            switch key {
-            case Array("timestamp".utf8):
-                guard time == nil else { throw NotFast() }
-                text = try plainString()
+        try members { p, start, length in
+            if p.equal(start, length, Keys.timestamp), time == nil {
+                text = try p.plainString()
                 guard let parsed = AnomalyRequests.parseTimestamp(text) else { throw NotFast() }
                 time = parsed
-            case Array("metrics".utf8):
-                guard metrics == nil else { throw NotFast() }
-                metrics = try parseMetrics(names: &names)
-            default:
+            } else if p.equal(start, length, Keys.metrics), metrics == nil {
+                metrics = try p.parseMetrics(names: &names)
+            } else {
                 throw NotFast()
             }
-            skipSpace()
-            if peek() == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            break
         }
         guard let time, let metrics else { throw NotFast() }
         return (time, text, metrics)
     }
 
     private mutating func parseMetrics(names: inout DetectBodyParser.NameCache) throws -> [String: Double] {
-        try expect(UInt8(ascii: "{"))
         var metrics: [String: Double] = [:]
         metrics.reserveCapacity(8)
-        skipSpace()
-        if peek() == UInt8(ascii: "}") { throw NotFast() }
-        while true {
-            skipSpace()
-            let (start, length, escaped) = try scanString()
-            guard !escaped, let name = names.name(self, start: start, length: length), metrics[name] == nil else { throw NotFast() }
-            skipSpace()
-            try expect(UInt8(ascii: ":"))
-            skipSpace()
-            guard let c = peek(), c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else { throw NotFast() }
-            let value = try parseNumber()
+        try members { p, start, length in
+            guard let name = names.name(p, start: start, length: length), metrics[name] == nil else { throw NotFast() }
+            guard let c = p.peek(), c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else { throw NotFast() }
+            let value = try p.parseNumber()
             guard value.isFinite else { throw NotFast() }
             metrics[name] = value
-            skipSpace()
-            if peek() == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            break
         }
+        guard !metrics.isEmpty else { throw NotFast() }
         return metrics
     }
 

@@ -1,7 +1,6 @@
 import Artifacts
 import Foundation
 import NIOCore
-import Synchronization
 
 /// How the serving model is described in answers.
 enum ModelInfo {
@@ -18,18 +17,16 @@ enum ModelInfo {
 
     /// The last model's summary, rendered once: it heads every `/predict` answer, and formatting
     /// its date per request cost more than a one-reading prediction.
-    private static let lastSummary = Mutex<(model: HazardModel, bytes: ByteBuffer)?>(nil)
+    private static let summaries = PerModelCache<ByteBuffer>()
 
     /// `{"run_id", "run_name", "experiment", "model_uri", "model_format", "loaded_at"}`.
     static func writeSummary(_ model: HazardModel, into json: inout JSONWriter) {
-        if let cached = lastSummary.withLock({ $0?.model === model ? $0?.bytes : nil }) {
-            json.buffer.writeImmutableBuffer(cached)
-            return
+        let rendered = summaries.value(for: model) {
+            var writer = JSONWriter(capacity: 256)
+            render(model, into: &writer)
+            return writer.buffer
         }
-        var rendered = JSONWriter(capacity: 256)
-        render(model, into: &rendered)
-        lastSummary.withLock { $0 = (model, rendered.buffer) }
-        json.buffer.writeImmutableBuffer(rendered.buffer)
+        json.buffer.writeImmutableBuffer(rendered)
     }
 
     private static func render(_ model: HazardModel, into json: inout JSONWriter) {
