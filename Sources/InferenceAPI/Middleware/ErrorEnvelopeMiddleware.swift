@@ -35,7 +35,9 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             throw APIError.unavailable("the anomaly store is unavailable; retry later")
         } catch let error as PSQLError {
             telemetry?.storeError(backend: "postgresql")
-            context.logger.error("store error", metadata: ["error": "\(String(reflecting: error))"])
+            // The code and SQLSTATE only: the full reflection can carry the query and its values.
+            context.logger.error(
+                "store error", metadata: ["code": "\(error.code)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "none")"])
             throw APIError.unavailable("the anomaly store is unavailable; retry later")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
