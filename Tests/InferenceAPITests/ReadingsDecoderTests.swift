@@ -36,7 +36,9 @@ struct ReadingsDecoderTests {
     @Test func testNumbersConvertExactlyAsCorrectlyRoundedParsing() throws {
         var generator = SystemRandomNumberGenerator()
         var texts: [String] = ["0.1", "1e22", "1e23", "9007199254740993", "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308",
-                               "123456789012345678901234567890", "0.30000000000000004", "-0.0", "3.141592653589793238462643383279"]
+                               "123456789012345678901234567890", "0.30000000000000004", "-0.0", "3.141592653589793238462643383279",
+                               "0.00000000000000000001234", "0.0000000000000000000000000001", "1234567890123456789.5", "9007199254740992.0",
+                               "0.1e-22", "123e-22", "9007199254740993e-22", "1e-22", "100000000000000000000000e-22"]
         for _ in 0..<2000 {
             let value = Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF)
             texts.append("\(value)")
@@ -49,6 +51,68 @@ struct ReadingsDecoderTests {
             let decoded = try decode("{\"readings\":[{\"x\":\(json)}]}", one).values[0]
             let expected = strtod(json, nil)
             #expect(decoded.bitPattern == expected.bitPattern, "\(json)")
+        }
+    }
+
+    /// The key table compares a key's length and first and last 8 bytes, then the middle a
+    /// word at a time: names that share all but their middle, and lengths around 8 and 16,
+    /// must still land in their own columns, in any order.
+    @Test func testKeysSharingTheirEdgesLandInTheirOwnColumns() throws {
+        let names = [
+            "a", "ab", "soc", "soc_pct", "abcdefgh", "abcdefghi", "abcdefgh_Xijklmno", "abcdefgh_Yijklmno",
+            "0123456789abcdef", "0123456789abcdeg", "head_of_key_MIDDLE_one_tail_key", "head_of_key_MIDDLE_two_tail_key",
+            "twenty_four_bytes_name_x", "twenty_four_bytes_name_y", String(repeating: "z", count: 40),
+        ]
+        let decoder = ReadingsDecoder(featureNames: names, maxReadings: 100)
+        var generator = SplitMix64(seed: 7)
+        var rows: [String] = []
+        var expected: [Double] = []
+        for row in 0..<20 {
+            var order = Array(names.indices)
+            for k in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(k, Int(generator.next() % UInt64(k + 1))) }
+            rows.append("{" + order.map { "\"\(names[$0])\": \(row * 100 + $0)" }.joined(separator: ", ") + "}")
+            expected += names.indices.map { Double(row * 100 + $0) }
+        }
+        let readings = try decoder.decode(Array("{\"readings\": [\(rows.joined(separator: ","))]}".utf8))
+        #expect(readings.values == expected)
+
+        // Same length and edges as a feature, another middle: unknown, not that feature.
+        let unknown = #"{"readings": [{"abcdefgh_Zijklmno": 1}]}"#
+        do {
+            _ = try decoder.decode(Array(unknown.utf8))
+            Issue.record("an unknown key was taken for a feature")
+        } catch {
+            guard case .invalid(_, let details) = error else { Issue.record("\(error)"); return }
+            #expect(details.contains(.init(index: 0, field: "abcdefgh_Zijklmno", problem: "unknown key: not a feature of the served model", suggestion: "abcdefgh_Xijklmno")))
+        }
+    }
+
+    /// Strings are skipped 8 bytes at a time: a quote, an escape or a control character at any
+    /// offset in the word, or the end of the body inside one, must be found where it is.
+    @Test func testStringsStopAtQuotesEscapesAndControlCharactersAtEveryOffset() throws {
+        for offset in 0..<20 {
+            let prefix = String(repeating: "m", count: offset)
+            let escaped = try decode(#"{"readings": [{"surface_temp_c": 1, "pack_voltage_v": 2, "soc_pct": 3, "module_id": "\#(prefix)\"q\\é😀"}]}"#)
+            #expect(escaped.moduleIds == [prefix + "\"q\\é😀"])
+
+            let body = #"{"readings": [{"module_id": "\#(prefix)\#u{01}x"}]}"#
+            let controlAt = Array(body.utf8).firstIndex(of: 0x01)!
+            do {
+                _ = try decode(body)
+                Issue.record("a control character in a string was accepted")
+            } catch {
+                guard case .syntax(let message) = error else { Issue.record("\(error)"); continue }
+                #expect(message == "control character in a string at byte \(controlAt)")
+            }
+
+            let open = #"{"readings": [{"module_id": ""#
+            do {
+                _ = try decode(open + prefix)
+                Issue.record("an unterminated string was accepted")
+            } catch {
+                guard case .syntax(let message) = error else { Issue.record("\(error)"); continue }
+                #expect(message == "unterminated string starting at byte \(open.utf8.count - 1)")
+            }
         }
     }
 

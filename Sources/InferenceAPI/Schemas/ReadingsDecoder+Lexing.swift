@@ -24,12 +24,15 @@ extension ReadingsDecoder.Parser {
         }
     }
 
-    mutating func expect(_ c: UInt8) throws(ReadingsDecoder.Failure) {
-        guard i < end else { throw .syntax("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
-        guard bytes[i] == c else {
-            throw .syntax("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
-        }
+    @inline(__always) mutating func expect(_ c: UInt8) throws(ReadingsDecoder.Failure) {
+        guard i < end, bytes[i] == c else { throw unexpected(c) }
         i += 1
+    }
+
+    /// Kept out of line so the checks above inline into the parse loops without the messages.
+    @inline(never) func unexpected(_ c: UInt8) -> ReadingsDecoder.Failure {
+        guard i < end else { return .syntax("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
+        return .syntax("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
     }
 
     mutating func literal(_ word: String) throws(ReadingsDecoder.Failure) {
@@ -56,27 +59,55 @@ extension ReadingsDecoder.Parser {
     }
 
     /// Scans a string starting at `"`; returns the raw content range and whether it has escapes.
-    mutating func scanString() throws(ReadingsDecoder.Failure) -> (Int, Int, Bool) {
-        guard peek() == UInt8(ascii: "\"") else { throw .syntax("expected a string at byte \(i)") }
-        i += 1
-        let start = i
+    /// Plain bytes are skipped 8 at a time (keys are most of a /predict body's bytes).
+    @inline(__always) mutating func scanString() throws(ReadingsDecoder.Failure) -> (Int, Int, Bool) {
+        guard peek() == UInt8(ascii: "\"") else { throw Self.syntaxFailure("expected a string at byte", i) }
+        let start = i + 1
+        var k = start
         var escaped = false
-        while i < end {
-            let c = bytes[i]
+        while true {
+            while k &+ 8 <= end {
+                let special = Self.specialBytes(UInt64(littleEndian: UnsafeRawPointer(bytes + k).loadUnaligned(as: UInt64.self)))
+                if special != 0 {
+                    k += special.trailingZeroBitCount >> 3
+                    break
+                }
+                k += 8
+            }
+            guard k < end else { break }
+            let c = bytes[k]
             if c == UInt8(ascii: "\"") {
-                let length = i - start
-                i += 1
-                return (start, length, escaped)
+                i = k + 1
+                return (start, k - start, escaped)
             }
             if c == UInt8(ascii: "\\") {
                 escaped = true
-                i += 2
+                k += 2
                 continue
             }
-            if c < 0x20 { throw .syntax("control character in a string at byte \(i)") }
-            i += 1
+            if c < 0x20 {
+                i = k
+                throw Self.syntaxFailure("control character in a string at byte", k)
+            }
+            k += 1
         }
-        throw .syntax("unterminated string starting at byte \(start - 1)")
+        i = end
+        throw Self.syntaxFailure("unterminated string starting at byte", start - 1)
+    }
+
+    /// A syntax failure at a byte offset, out of line (keeps the inlined lexing small).
+    @inline(never) static func syntaxFailure(_ message: StaticString, _ offset: Int) -> ReadingsDecoder.Failure {
+        .syntax("\(message) \(offset)")
+    }
+
+    /// The high bit of each byte of `w` that is `"`, `\\` or a control character; the lowest set
+    /// bit is exact (the classic "has zero byte" trick: borrows can only flag later bytes).
+    @inline(__always) static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        return ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | (w &- ones &* 0x20) & ~w) & highs
     }
 
     /// Decodes a string's escapes (`\n`, `\"`, `\u00e9`, surrogate pairs) into UTF-8 bytes.
@@ -134,71 +165,81 @@ extension ReadingsDecoder.Parser {
         return v
     }
 
-    /// A JSON number, converted with correct rounding: exact fast path for up to 15
-    /// significant digits and small exponents, `strtod` otherwise.
+    /// A JSON number, converted with correct rounding: exact fast path for a mantissa below 2^53
+    /// and a power of ten up to 22, `strtod` otherwise.
     mutating func parseNumber() throws(ReadingsDecoder.Failure) -> Double {
+        // A local cursor: `i` is a stored property, and updating it per digit kept it in memory.
         let start = i
-        var negative = false
-        if bytes[i] == UInt8(ascii: "-") {
-            negative = true
-            i += 1
+        let bytes = self.bytes, end = self.end
+        var k = i
+        defer { i = k }
+        @inline(__always) func digit(_ k: Int) -> UInt8? {
+            guard k < end else { return nil }
+            let d = bytes[k] &- UInt8(ascii: "0")
+            return d <= 9 ? d : nil
         }
+        var negative = false
+        if bytes[k] == UInt8(ascii: "-") {
+            negative = true
+            k += 1
+        }
+        // Up to 19 digits (leading zeros included) fit a UInt64 exactly; past them the number
+        // is `truncated` and goes to strtod.
         var mantissa: UInt64 = 0
         var digits = 0
+        var truncated = false
         var exponent = 0
-        guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
-            throw .syntax("invalid number at byte \(start)")
-        }
-        if bytes[i] == UInt8(ascii: "0") {
-            i += 1
-            if i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
-                throw .syntax("leading zero in a number at byte \(start)")
-            }
+        guard let first = digit(k) else { throw Self.syntaxFailure("invalid number at byte", start) }
+        if first == 0 {
+            k += 1
+            if digit(k) != nil { throw Self.syntaxFailure("leading zero in a number at byte", start) }
         } else {
-            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0")) } else { exponent += 1 }
-                digits += 1
-                i += 1
-            }
-        }
-        if i < end, bytes[i] == UInt8(ascii: ".") {
-            i += 1
-            guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
-                throw .syntax("a number needs digits after '.' at byte \(start)")
-            }
-            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+            while let d = digit(k) {
                 if digits < 19 {
-                    mantissa = mantissa &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0"))
-                    exponent -= 1
+                    mantissa = mantissa &* 10 &+ UInt64(d)
+                    digits += 1
+                } else {
+                    truncated = true
                 }
-                if mantissa != 0 || digits > 0 { digits += 1 }
-                i += 1
+                k += 1
             }
         }
-        if i < end, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
-            i += 1
+        if k < end, bytes[k] == UInt8(ascii: ".") {
+            k += 1
+            guard digit(k) != nil else { throw Self.syntaxFailure("a number needs digits after '.' at byte", start) }
+            while let d = digit(k) {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(d)
+                    digits += 1
+                    exponent -= 1
+                } else {
+                    truncated = true
+                }
+                k += 1
+            }
+        }
+        if k < end, bytes[k] == UInt8(ascii: "e") || bytes[k] == UInt8(ascii: "E") {
+            k += 1
             var expNegative = false
-            if i < end, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
-                expNegative = bytes[i] == UInt8(ascii: "-")
-                i += 1
+            if k < end, bytes[k] == UInt8(ascii: "+") || bytes[k] == UInt8(ascii: "-") {
+                expNegative = bytes[k] == UInt8(ascii: "-")
+                k += 1
             }
-            guard i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") else {
-                throw .syntax("a number needs digits in its exponent at byte \(start)")
-            }
+            guard digit(k) != nil else { throw Self.syntaxFailure("a number needs digits in its exponent at byte", start) }
             var e = 0
-            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
-                if e < 100_000 { e = e * 10 + Int(bytes[i] - UInt8(ascii: "0")) }
-                i += 1
+            while let d = digit(k) {
+                if e < 100_000 { e = e * 10 + Int(d) }
+                k += 1
             }
             exponent += expNegative ? -e : e
         }
         // Clinger's fast path: both operands exact in a double, one correctly rounded operation.
-        if digits <= 15, mantissa < (1 << 53), exponent >= -22, exponent <= 22 {
+        if !truncated, mantissa < (1 << 53), exponent >= -22, exponent <= 22 {
             var value = Double(mantissa)
             if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
             return negative ? -value : value
         }
-        return slowNumber(start: start, length: i - start)
+        return slowNumber(start: start, length: k - start)
     }
 
     mutating func slowNumber(start: Int, length: Int) -> Double {
@@ -211,7 +252,12 @@ extension ReadingsDecoder.Parser {
         }
     }
 
-    static let powersOfTen: [Double] = (0...22).map { pow(10.0, Double($0)) }
+    /// Exact in a double up to 1e22. A literal, so it is built at compile time (a computed table
+    /// cost a `swift_once` call per number).
+    static let powersOfTen: [Double] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ]
 
     /// Skips any JSON value; returns its kind for messages ("a string", "an object", ...).
     mutating func skipValue(depth: Int = 0) throws(ReadingsDecoder.Failure) -> String {

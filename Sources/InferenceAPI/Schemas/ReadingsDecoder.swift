@@ -55,49 +55,99 @@ public struct ReadingsDecoder: Sendable {
     public var ignoresOtherTopLevelKeys = false
     public static let maxDetails = 100
 
-    private let keyBytes: [[UInt8]]
+    /// Every feature name's bytes, back to back; `keyStart[c]..<keyStart[c + 1]` is column c's.
+    private let keyPool: [UInt8]
+    private let keyStart: [Int]
     private let index: [[UInt8]: Int]
-    /// Open-addressing table from a key's bytes to its column (-1 = empty): readings may list
-    /// their keys in any order, and looking each up here costs no allocation (a dictionary keyed
-    /// by `[UInt8]` needed one array per key, most of a big body's decoding time).
-    private let slots: [Int32]
-    private let slotMask: Int
+    /// Open-addressing table from a key to its column: readings may list their keys in any order,
+    /// and looking each up here costs no allocation (a dictionary keyed by `[UInt8]` needed one
+    /// array per key, most of a big body's decoding time). A slot keeps the key's length and
+    /// first and last 8 bytes, so names up to 16 bytes are settled without touching the name.
+    private let slots: [Slot]
+    private let slotShift: UInt64
+
+    struct Slot: Sendable {
+        var column: Int32 = -1
+        var length: Int32 = 0
+        var head: UInt64 = 0
+        var tail: UInt64 = 0
+    }
 
     public init(featureNames: [String], maxReadings: Int, missingValues: MissingValues = .reject) {
         self.featureNames = featureNames
         self.maxReadings = maxReadings
         self.missingValues = missingValues
-        self.keyBytes = featureNames.map { Array($0.utf8) }
-        self.index = Dictionary(uniqueKeysWithValues: featureNames.enumerated().map { (Array($1.utf8), $0) })
-        var size = 8
-        while size < featureNames.count * 4 { size <<= 1 }
-        var slots = [Int32](repeating: -1, count: size)
-        for (column, key) in keyBytes.enumerated() {
-            var slot = key.withUnsafeBufferPointer { Self.hash($0.baseAddress, $0.count) } & (size - 1)
-            while slots[slot] >= 0 { slot = (slot + 1) & (size - 1) }
-            slots[slot] = Int32(column)
+        let keys = featureNames.map { Array($0.utf8) }
+        self.keyPool = keys.flatMap { $0 }
+        var starts = [0]
+        for key in keys { starts.append(starts.last! + key.count) }
+        self.keyStart = starts
+        self.index = Dictionary(keys.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var bits: UInt64 = 3
+        while (1 << bits) < featureNames.count * 4 { bits += 1 }
+        let shift = 64 - bits
+        var slots = [Slot](repeating: Slot(), count: 1 << Int(bits))
+        for (column, key) in keys.enumerated() where self.index[key] == column {
+            key.withUnsafeBufferPointer { p in
+                let (hash, head, tail) = Self.hash(p.baseAddress ?? UnsafePointer(bitPattern: 1)!, p.count)
+                var slot = Int(truncatingIfNeeded: hash &>> shift)
+                while slots[slot].column >= 0 { slot = (slot + 1) & (slots.count - 1) }
+                slots[slot] = Slot(column: Int32(column), length: Int32(p.count), head: head, tail: tail)
+            }
         }
         self.slots = slots
-        self.slotMask = size - 1
+        self.slotShift = shift
     }
 
-    /// FNV-1a over the key's bytes.
-    @inline(__always) static func hash(_ p: UnsafePointer<UInt8>?, _ count: Int) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        guard let p else { return Int(truncatingIfNeeded: h) }
-        for k in 0..<count { h = (h ^ UInt64(p[k])) &* 0x0000_0100_0000_01b3 }
-        return Int(truncatingIfNeeded: h ^ (h >> 32))
+    /// A key's hash (Fibonacci hashing of its length and first and last 8 bytes: two loads,
+    /// not a multiply per byte) and those first (zero-padded) and last 8 bytes. `count` bytes
+    /// at `p` must be readable.
+    @inline(__always) static func hash(_ p: UnsafePointer<UInt8>, _ count: Int) -> (UInt64, UInt64, UInt64) {
+        var head: UInt64 = 0
+        var tail: UInt64 = 0
+        if count >= 8 {
+            head = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+            tail = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        } else {
+            for k in 0..<count { head |= UInt64(p[k]) << (8 * UInt64(k)) }
+        }
+        let mixed = head ^ (tail << 23 | tail >> 41) ^ UInt64(truncatingIfNeeded: count)
+        return (mixed &* 0x9E37_79B9_7F4A_7C15, head, tail)
+    }
+
+    /// Whether bytes 8..<length-8 of `key` equal column `column`'s name (same length, and the
+    /// first and last 8 bytes already compared), a word at a time.
+    @inline(__always) func middleMatches(_ column: Int, _ key: UnsafePointer<UInt8>, _ length: Int) -> Bool {
+        let start = keyStart[column]
+        return keyPool.withUnsafeBufferPointer { pool -> Bool in
+            let name = UnsafeRawPointer(pool.baseAddress! + start)
+            let key = UnsafeRawPointer(key)
+            var offset = 8
+            while offset < length - 8 {
+                if name.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != key.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                    return false
+                }
+                offset += 8
+            }
+            return true
+        }
     }
 
     /// The column of the feature whose name is these bytes, or nil.
     @inline(__always) func column(of key: UnsafePointer<UInt8>, length: Int) -> Int? {
-        var slot = Self.hash(key, length) & slotMask
-        while true {
-            let column = Int(slots[slot])
-            if column < 0 { return nil }
-            let candidate = keyBytes[column]
-            if candidate.count == length, length == 0 || candidate.withUnsafeBufferPointer({ memcmp($0.baseAddress!, key, length) == 0 }) { return column }
-            slot = (slot + 1) & slotMask
+        let (hash, head, tail) = Self.hash(key, length)
+        return slots.withUnsafeBufferPointer { slots -> Int? in
+            var slot = Int(truncatingIfNeeded: hash &>> slotShift)
+            while true {
+                let entry = slots[slot]
+                if entry.column < 0 { return nil }
+                if entry.head == head, entry.tail == tail, Int(entry.length) == length,
+                    length <= 16 || middleMatches(Int(entry.column), key, length)
+                {
+                    return Int(entry.column)
+                }
+                slot = (slot + 1) & (slots.count - 1)
+            }
         }
     }
 
@@ -154,15 +204,14 @@ public struct ReadingsDecoder: Sendable {
         var i = 0
         var details: [APIError.Detail] = []
         var omittedDetails = 0
-        /// Generation stamps: `seen[f] == row + 1` when feature f was set in the current row.
-        var seen: [Int]
+        static let moduleIdKey = Array("module_id".utf8)
+        static let timestampKey = Array("timestamp".utf8)
         var scratch = [CChar](repeating: 0, count: 64)
 
         init(decoder: ReadingsDecoder, bytes: UnsafePointer<UInt8>, end: Int) {
             self.decoder = decoder
             self.bytes = bytes
             self.end = end
-            self.seen = [Int](repeating: 0, count: decoder.featureNames.count)
         }
 
         mutating func parseBody() throws(Failure) -> Readings {
@@ -246,24 +295,35 @@ public struct ReadingsDecoder: Sendable {
                 i += 1
                 return out
             }
+            // One reading is parsed into `row`, then appended: plain memory in the per-key loop, not
+            // an array's uniqueness and bounds checks per value. `seen[f] == row + 1` when feature f
+            // was set in the current reading.
+            let row = UnsafeMutablePointer<Double>.allocate(capacity: max(1, width))
+            let seen = UnsafeMutablePointer<Int>.allocate(capacity: max(1, width))
+            seen.initialize(repeating: 0, count: max(1, width))
+            defer {
+                row.deallocate()
+                seen.deallocate()
+            }
             while true {
-                let row = out.count
-                if row >= decoder.maxReadings { throw .tooMany(limit: decoder.maxReadings) }
+                let index = out.count
+                if index >= decoder.maxReadings { throw .tooMany(limit: decoder.maxReadings) }
                 out.count += 1
-                out.values.append(contentsOf: repeatElement(.nan, count: width))
+                row.update(repeating: .nan, count: width)
                 moduleIds.append(nil)
                 timestamps.append(nil)
                 skipSpace()
                 if peek() == UInt8(ascii: "{") {
                     var module: String?
                     var timestamp: String?
-                    try parseReading(row: row, width: width, values: &out.values, module: &module, timestamp: &timestamp)
-                    if let module { moduleIds[row] = module; anyModule = true }
-                    if let timestamp { timestamps[row] = timestamp; anyTimestamp = true }
+                    try parseReading(index: index, width: width, row: row, seen: seen, module: &module, timestamp: &timestamp)
+                    if let module { moduleIds[index] = module; anyModule = true }
+                    if let timestamp { timestamps[index] = timestamp; anyTimestamp = true }
                 } else {
                     let kind = try skipValue()
-                    addDetail(index: row, problem: "each reading must be an object of feature values, got \(kind)")
+                    addDetail(index: index, problem: "each reading must be an object of feature values, got \(kind)")
                 }
+                out.values.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
                 skipSpace()
                 if peek() == UInt8(ascii: ",") { i += 1; continue }
                 try expect(UInt8(ascii: "]"))
@@ -275,12 +335,11 @@ public struct ReadingsDecoder: Sendable {
         }
 
         private mutating func parseReading(
-            row: Int, width: Int, values: inout [Double], module: inout String?, timestamp: inout String?
+            index row: Int, width: Int, row values: UnsafeMutablePointer<Double>, seen: UnsafeMutablePointer<Int>,
+            module: inout String?, timestamp: inout String?
         ) throws(Failure) {
             i += 1  // {
             let stamp = row + 1
-            let rowBase = row * width
-            var position = 0
             skipSpace()
             if peek() == UInt8(ascii: "}") {
                 i += 1
@@ -288,28 +347,19 @@ public struct ReadingsDecoder: Sendable {
                 while true {
                     skipSpace()
                     let (keyStart, keyLength, escaped) = try scanString()
-                    // Fast path: keys usually arrive in the same order in every reading.
-                    var column = -1
-                    if !escaped, position < width, equal(keyStart, keyLength, decoder.keyBytes[position]) {
-                        column = position
-                    } else if !escaped, let found = decoder.column(of: bytes + keyStart, length: keyLength) {
-                        column = found
-                    } else {
-                        let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
-                        column = decoder.index[key] ?? -1
-                        if column < 0 {
-                            skipSpace()
-                            try expect(UInt8(ascii: ":"))
-                            skipSpace()
-                            try parseExtra(key: key, row: row, module: &module, timestamp: &timestamp)
-                            position += 1
-                            skipSpace()
-                            if peek() == UInt8(ascii: ",") { i += 1; continue }
-                            try expect(UInt8(ascii: "}"))
-                            break
-                        }
+                    let column = escaped
+                        ? decoder.index[unescape(keyStart, keyLength)] ?? -1
+                        : decoder.column(of: bytes + keyStart, length: keyLength) ?? -1
+                    if column < 0 {
+                        skipSpace()
+                        try expect(UInt8(ascii: ":"))
+                        skipSpace()
+                        try parseExtra(keyStart: keyStart, keyLength: keyLength, escaped: escaped, row: row, module: &module, timestamp: &timestamp)
+                        skipSpace()
+                        if peek() == UInt8(ascii: ",") { i += 1; continue }
+                        try expect(UInt8(ascii: "}"))
+                        break
                     }
-                    position = column + 1
                     skipSpace()
                     try expect(UInt8(ascii: ":"))
                     skipSpace()
@@ -317,7 +367,17 @@ public struct ReadingsDecoder: Sendable {
                         addDetail(index: row, field: decoder.featureNames[column], problem: "appears twice in this reading")
                     }
                     seen[column] = stamp
-                    try parseFeatureValue(row: row, column: column, into: &values[rowBase + column])
+                    // The common case inline: a number (not -Infinity).
+                    if let c = peek(), c &- UInt8(ascii: "0") <= 9 || (c == UInt8(ascii: "-") && peekAt(1) != UInt8(ascii: "I")) {
+                        let value = try parseNumber()
+                        if value.isFinite {
+                            values[column] = value
+                        } else {
+                            addDetail(index: row, field: decoder.featureNames[column], problem: "is out of range for a double")
+                        }
+                    } else {
+                        try parseFeatureValue(row: row, column: column, into: &values[column])
+                    }
                     skipSpace()
                     if peek() == UInt8(ascii: ",") { i += 1; continue }
                     try expect(UInt8(ascii: "}"))
@@ -328,8 +388,8 @@ public struct ReadingsDecoder: Sendable {
                 switch decoder.missingValues {
                 case .reject:
                     addDetail(index: row, field: decoder.featureNames[column], problem: "is missing")
-                case .nan: values[rowBase + column] = .nan
-                case .zero: values[rowBase + column] = 0
+                case .nan: values[column] = .nan
+                case .zero: values[column] = 0
                 }
             }
         }
@@ -370,9 +430,21 @@ public struct ReadingsDecoder: Sendable {
             addDetail(index: row, field: decoder.featureNames[column], problem: "must be a number, got \(kind)")
         }
 
-        /// `module_id`, `timestamp`, or an unknown key.
-        private mutating func parseExtra(key: [UInt8], row: Int, module: inout String?, timestamp: inout String?) throws(Failure) {
-            let name = String(decoding: key, as: UTF8.self)
+        /// `module_id`, `timestamp`, or an unknown key. The two known keys are recognised from their
+        /// bytes: they ride on most readings, and making a `String` of each key cost as much as
+        /// the reading's 30 numbers.
+        private mutating func parseExtra(
+            keyStart: Int, keyLength: Int, escaped: Bool, row: Int, module: inout String?, timestamp: inout String?
+        ) throws(Failure) {
+            let name: String
+            if !escaped, equal(keyStart, keyLength, Self.moduleIdKey) {
+                name = "module_id"
+            } else if !escaped, equal(keyStart, keyLength, Self.timestampKey) {
+                name = "timestamp"
+            } else {
+                let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
+                name = String(decoding: key, as: UTF8.self)
+            }
             if name == "module_id" || name == "timestamp" {
                 if peek() == UInt8(ascii: "\"") {
                     let (start, length, escaped) = try scanString()
