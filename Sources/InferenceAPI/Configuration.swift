@@ -63,6 +63,15 @@ public struct Configuration: Sendable {
     public var shutdownGraceSeconds: Int = 25
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
+    /// Swift's global executor, so a request is read, handled and answered on one thread; `global`
+    /// keeps Swift's own pool, and each request hops to it and back.
+    public var taskExecutor: TaskExecutorChoice = .eventLoops
+
+    public enum TaskExecutorChoice: String, Sendable, CaseIterable {
+        case eventLoops = "event-loops"
+        case global
+    }
 
     /// Nothing authenticates callers: every request is allowed, and only loopback may be bound.
     public var developmentMode: Bool { jwtSecret == nil && authUsername == nil && apiKeys.isEmpty }
@@ -113,6 +122,12 @@ public struct Configuration: Sendable {
                 throw ConfigurationError(variable: "LOG_FORMAT", message: "must be json or text (got '\(v)')")
             }
             logFormat = v.lowercased()
+        }
+        if let v = env.string("TASK_EXECUTOR") {
+            guard let choice = TaskExecutorChoice(rawValue: v.lowercased()) else {
+                throw ConfigurationError(variable: "TASK_EXECUTOR", message: "must be event-loops or global (got '\(v)')")
+            }
+            taskExecutor = choice
         }
         jwtSecret = env.string("JWT_SECRET")
         if let secret = jwtSecret, secret.utf8.count < 32 {

@@ -1,6 +1,7 @@
 import Artifacts
 import Foundation
 import Hummingbird
+import NIOPosix
 
 /// `POST /predict`: batches of battery readings in, per-reading hazard labels out.
 struct PredictController {
@@ -24,15 +25,30 @@ struct PredictController {
         let decoder = decoders.value(for: model) {
             ReadingsDecoder(featureNames: model.featureNames, maxReadings: maxReadings, missingValues: missingValues)
         }
-        let readings: ReadingsDecoder.Readings
-        do {
-            readings = try body.withUnsafeReadableBytes { raw throws(ReadingsDecoder.Failure) in try decoder.decode(raw) }
-        } catch {
-            throw Self.apiError(error)
+        let predictions = self.predictions
+        @Sendable func decode() throws -> ReadingsDecoder.Readings {
+            do {
+                return try body.withUnsafeReadableBytes { raw throws(ReadingsDecoder.Failure) in try decoder.decode(raw) }
+            } catch {
+                throw Self.apiError(error)
+            }
         }
+        // A big body is decoded, predicted and written in one trip to NIO's blocking pool: the
+        // event loop (or task pool) stays free, and the request makes one hop, not two.
+        if body.readableBytes >= Self.offloadBytes {
+            return try await NIOThreadPool.singleton.runIfActive {
+                let readings = try decode()
+                let outcome = try predictions.predictNow(model: model, raw: readings.values, rows: readings.count)
+                return Self.response(outcome, readings: readings)
+            }
+        }
+        let readings = try decode()
         let outcome = try await predictions.predict(model: model, raw: readings.values, rows: readings.count)
         return Self.response(outcome, readings: readings)
     }
+
+    /// About 64 readings (`PredictionService.offloadRows`) of ~800 bytes each.
+    static let offloadBytes = 48 * 1024
 
     // MARK: - Shared by the JSON endpoints
 

@@ -19,14 +19,19 @@ struct PredictionService: Sendable {
     }
 
     /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
-    /// cannot change which model answers).
+    /// cannot change which model answers); big batches on NIO's blocking thread pool.
     func predict(model: HazardModel, raw: [Double], rows: Int) async throws -> Outcome {
-        let work: @Sendable () throws -> [Float] = {
-            try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }
+        if rows >= Self.offloadRows {
+            return try await NIOThreadPool.singleton.runIfActive { try predictNow(model: model, raw: raw, rows: rows) }
         }
+        return try predictNow(model: model, raw: raw, rows: rows)
+    }
+
+    /// `predict` on the calling thread: for callers already off the event loops and the task pool.
+    func predictNow(model: HazardModel, raw: [Double], rows: Int) throws -> Outcome {
         let probabilities: [Float]
         do {
-            probabilities = rows >= Self.offloadRows ? try await NIOThreadPool.singleton.runIfActive(work) : try work()
+            probabilities = try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }
         } catch {
             models.recordFailure()
             throw error

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import InferenceAPI
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,8 +88,10 @@ struct GracefulShutdownTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func testSIGTERMLetsRequestsInFlightFinish() async throws {
+    /// Under both task executors (`TASK_EXECUTOR`): the default makes the event loops Swift's
+    /// global executor, which only the real process can do (once, before any task runs).
+    @Test(.timeLimit(.minutes(2)), arguments: ["event-loops", "global"])
+    func testSIGTERMLetsRequestsInFlightFinish(executor: String) async throws {
         let binary = Self.executable
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the executable first (swift build): \(binary.path)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shutdown-\(UUID().uuidString)")
@@ -97,7 +101,7 @@ struct GracefulShutdownTests {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["serve", "--port", "0", "--mlruns", TestApp.repoRoot.appendingPathComponent("mlruns").path]
-        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"]
+        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", "TASK_EXECUTOR": executor]
         let logs = Pipe()
         process.standardError = logs
         process.standardOutput = FileHandle.nullDevice
@@ -120,6 +124,7 @@ struct GracefulShutdownTests {
             }
         }
         let serverPort = try #require(port, "no listening line in: \(collected.text.prefix(2000))")
+        #expect(collected.text.contains(#""executor":"\#(executor)""#), "the executor asked for is the one in use")
 
         let vector = try TestApp.servedVector()
         let body = Array(try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(20))]))
@@ -151,5 +156,11 @@ struct GracefulShutdownTests {
         while process.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning, "the server exits once requests are done")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+
+    @Test func testUnknownTaskExecutorStopsStartUpNamingTheVariable() {
+        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: ["TASK_EXECUTOR": "threads"]) }
+        #expect(error?.variable == "TASK_EXECUTOR")
+        #expect((try? Configuration(environment: [:]))?.taskExecutor == .eventLoops)
     }
 }
