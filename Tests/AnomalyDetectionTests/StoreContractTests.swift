@@ -86,4 +86,27 @@ struct StoreContractTests {
     func testPostgresModelsRetirePrevious() async throws {
         try await TestDatabases.withPostgres { try await Self.checkModelsRetirePrevious($0) }
     }
+
+    /// A failing query reaches callers as `StoreError` (what the HTTP layer maps to 503), not as
+    /// the driver's error type, and names the SQLSTATE without the query or its values.
+    @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason))
+    func testPostgresFailuresAreStoreErrors() async throws {
+        try await TestDatabases.withPostgres { store in
+            // Not migrated: the tables do not exist (SQLSTATE 42P01, undefined_table).
+            do {
+                _ = try await store.recentSamples(tenantId: "secret-tenant", assetId: "a-1", before: nil, limit: 5)
+                Issue.record("a query on a missing table succeeded")
+            } catch let error as StoreError {
+                #expect(error.backend == "postgresql")
+                #expect(error.message.contains("42P01"), "\(error.message)")
+                #expect(!error.message.contains("secret-tenant") && !error.message.contains("SELECT"), "\(error.message)")
+            }
+            // In a transaction the driver wraps the failure (PostgresTransactionError): unwrapped too.
+            let (samples, scores) = Self.detection(count: 3, asset: "a-1")
+            let failed = await #expect(throws: StoreError.self) {
+                try await store.recordDetection(tenantId: "t1", assetId: "a-1", samples: samples, scores: scores)
+            }
+            #expect(failed?.message.hasPrefix("transaction failed: ") == true && failed?.message.contains("42P01") == true, "\(failed?.message ?? "")")
+        }
+    }
 }

@@ -1,6 +1,5 @@
 import AnomalyDetection
 import Hummingbird
-import PostgresNIO
 import Logging
 
 /// Turns every error into the JSON envelope: Hummingbird's own `HTTPError`s (404 for an unknown
@@ -32,12 +31,6 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             // The database is down or refused: the client's request was fine, and may be retried.
             telemetry?.storeError(backend: error.backend)
             context.logger.error("store error", metadata: ["error": "\(error)"])
-            throw APIError.unavailable("the anomaly store is unavailable; retry later")
-        } catch let error as PSQLError {
-            telemetry?.storeError(backend: "postgresql")
-            // The code and SQLSTATE only: the full reflection can carry the query and its values.
-            context.logger.error(
-                "store error", metadata: ["code": "\(error.code)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "none")"])
             throw APIError.unavailable("the anomaly store is unavailable; retry later")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
