@@ -49,7 +49,7 @@ public struct Run: Sendable {
         switch value {
         case let i as Int:
             return [1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"][i] ?? "UNKNOWN"
-        case let s as String: return s
+        case let s as String: return Int(s).map { statusName($0) } ?? s
         default: return "UNKNOWN"
         }
     }

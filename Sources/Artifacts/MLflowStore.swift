@@ -45,7 +45,7 @@ public struct MLflowStore: Sendable {
             guard SafePath.isIdentifier(name), let meta = yaml(at: "\(rootPath)/\(name)/meta.yaml") else { return nil }
             return Experiment(id: name, meta: meta)
         }
-        .sorted { $0.id.localizedStandardCompare($1.id) == .orderedAscending }
+        .sorted { (Int($0.id) ?? Int.max, $0.id) < (Int($1.id) ?? Int.max, $1.id) }  // numeric ids in number order
     }
 
     // MARK: - Runs
@@ -376,7 +376,36 @@ public struct MLflowStore: Sendable {
         guard let real = SafePath.contained(path, in: rootPath),
             let text = try? String(contentsOfFile: real, encoding: .utf8)
         else { return nil }
-        return (try? Yams.load(yaml: text)) as? [String: Any]
+        return Self.meta(parsing: text)
+    }
+
+    /// A meta.yaml mapping. Composed with Yams' basic resolver, so every scalar stays text: the
+    /// default resolver compiles its implicit-type regexes with NSRegularExpression, which loads
+    /// ICU (megabytes of resident memory) to read a few files whose numbers `number(_:)` reads
+    /// from text anyway.
+    static func meta(parsing text: String) -> [String: Any]? {
+        guard let node = try? Yams.compose(yaml: text, .basic), case .mapping = node else { return nil }
+        return plainValue(node) as? [String: Any]
+    }
+
+    /// A YAML node as strings, dictionaries and arrays; a plain `null`, `~` or empty scalar is
+    /// absent, as with the default resolver.
+    static func plainValue(_ node: Node) -> Any? {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain, ["null", "Null", "NULL", "~", ""].contains(scalar.string) { return nil }
+            return scalar.string
+        case .mapping(let mapping):
+            var out: [String: Any] = [:]
+            for (key, value) in mapping {
+                if let key = key.string, let value = plainValue(value) { out[key] = value }
+            }
+            return out
+        case .sequence(let sequence):
+            return sequence.compactMap(plainValue)
+        case .alias:
+            return nil
+        }
     }
 
     private func childDirectories(of path: String) throws -> [String] {

@@ -42,7 +42,6 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in merged {
             fields[key == "hb.request.id" ? "request_id" : key] = "\(value)"
         }
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        sink(String(decoding: data, as: UTF8.self))
+        sink(JSONWriter.sortedObject(fields))
     }
 }

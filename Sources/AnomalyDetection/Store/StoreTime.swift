@@ -15,15 +15,8 @@ enum StoreTime {
             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
     }
 
+    /// What `format` writes and what SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes (milliseconds).
     static func parse(_ text: String) -> Date? {
-        // Accept what format writes and what SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes (milliseconds).
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if text.count == 27, let base = f.date(from: String(text.prefix(23)) + "Z"),
-            let micros = Int(text.dropFirst(20).prefix(6))
-        {
-            return Date(timeIntervalSince1970: (base.timeIntervalSince1970 * 1000).rounded(.down) / 1000 + Double(micros % 1000) / 1_000_000)
-        }
-        return f.date(from: text)
+        ISO8601.parse(text)
     }
 }

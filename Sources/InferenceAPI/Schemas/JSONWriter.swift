@@ -39,6 +39,22 @@ struct JSONWriter {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
+    /// `{"key":"value",...}` with the keys sorted, as text. (JSONSerialization's `sortedKeys`
+    /// compares keys through ICU, whose locale data the service otherwise never loads: 4.5 MB
+    /// resident for a log line.)
+    static func sortedObject(_ fields: [String: String]) -> String {
+        var json = JSONWriter(capacity: 256)
+        json.raw("{")
+        for (index, key) in fields.keys.sorted().enumerated() {
+            if index > 0 { json.raw(",") }
+            json.string(key)
+            json.raw(":")
+            json.string(fields[key] ?? "")
+        }
+        json.raw("}")
+        return String(buffer: json.buffer)
+    }
+
     mutating func optionalString(_ s: String?) {
         if let s { string(s) } else { raw("null") }
     }

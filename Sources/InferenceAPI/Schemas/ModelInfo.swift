@@ -1,18 +1,12 @@
+import AnomalyDetection
 import Artifacts
 import Foundation
 import NIOCore
 
 /// How the serving model is described in answers.
 enum ModelInfo {
-    nonisolated(unsafe) private static let iso8601: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
-
     static func timestamp(_ date: Date) -> String {
-        // ISO8601DateFormatter is documented thread-safe for formatting once configured.
-        iso8601.string(from: date)
+        ISO8601.format(date)
     }
 
     /// The last model's summary, rendered once: it heads every `/predict` answer, and formatting

@@ -14,10 +14,10 @@ struct ActivationAudit: Sendable {
         guard let store else { return }
         let run = model.location.run
         let metrics = AnomalyService.json(run.metrics.mapValues(\.value))
-        let parameters = (try? JSONSerialization.data(
-            withJSONObject: ["model_uri": model.location.uri, "reason": reason, "experiment": run.experimentName,
-                             "booster_format": model.booster.file.format.rawValue, "scaler": model.scaler.kind],
-            options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let parameters = JSONWriter.sortedObject([
+            "model_uri": model.location.uri, "reason": reason, "experiment": run.experimentName,
+            "booster_format": model.booster.file.format.rawValue, "scaler": model.scaler.kind,
+        ])
         do {
             _ = try await store.saveModel(
                 ModelRecord(
