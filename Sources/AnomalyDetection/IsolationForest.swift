@@ -62,7 +62,7 @@ public struct IsolationForest: Sendable {
     public let offset: Double
     let trees: [Tree]
     /// The trees packed for scoring, once (packing on every call cost a tenth of a 3000-row score).
-    private let packed: (nodes: [PackedNode], starts: [Int], depths: [Int])
+    private let packed: PackedForest
 
     /// Errors in the input to `fit`.
     public struct FitError: Error, CustomStringConvertible, Sendable {
@@ -127,113 +127,32 @@ public struct IsolationForest: Sendable {
         self.samplesPerTree = samplesPerTree
         self.offset = offset
         self.trees = trees
-        self.packed = Self.packedTrees(trees)
-    }
-
-    /// A node packed for traversal: one cache line holds several, no bounds checks in the loop.
-    /// A leaf points at itself on both sides, so a walk of the tree's full depth ends on the
-    /// leaf whatever the row, and `value` is then the leaf's path length.
-    private struct PackedNode {
-        var feature: Int32
-        var left: Int32
-        var right: Int32
-        var value: Double
-    }
-
-    /// The trees packed for traversal: nodes of every tree in one array, each tree's first node
-    /// and depth (the longest root-to-leaf walk).
-    private static func packedTrees(_ trees: [Tree]) -> (nodes: [PackedNode], starts: [Int], depths: [Int]) {
-        var nodes: [PackedNode] = []
-        var starts: [Int] = []
-        var depths: [Int] = []
-        for tree in trees {
-            starts.append(nodes.count)
-            var deepest = 0
-            var stack: [(node: Int, depth: Int)] = [(0, 0)]
-            while let (node, depth) = stack.popLast() {
-                if tree.feature[node] < 0 {
-                    deepest = max(deepest, depth)
-                } else {
-                    stack.append((Int(tree.left[node]), depth + 1))
-                    stack.append((Int(tree.right[node]), depth + 1))
-                }
-            }
-            depths.append(deepest)
-            for k in tree.feature.indices {
-                let leaf = tree.feature[k] < 0
-                nodes.append(
-                    PackedNode(
-                        feature: leaf ? 0 : tree.feature[k], left: leaf ? Int32(k) : tree.left[k], right: leaf ? Int32(k) : tree.right[k],
-                        value: tree.threshold[k]))
-            }
-        }
-        return (nodes, starts, depths)
+        self.packed = PackedForest(trees)
     }
 
     /// Mean path length E[h(x)] per row. Each tree is walked over a chunk of rows eight rows at a
     /// time, for exactly the tree's depth, with a branch-free step: the eight walks' loads
     /// overlap instead of each level waiting on a mispredicted branch (scoring was bound by
-    /// that). Two chunks run on two cores.
+    /// that). Two chunks run on two cores. Trees up to `PackedForest.implicitDepthLimit` deep
+    /// are laid out as complete trees (children at 2i+1 and 2i+2), so a step is one dependent
+    /// load less.
     public func meanPathLengths(_ data: [Double], rows: Int) -> [Double] {
         precondition(data.count == rows * featureCount, "expected \(rows) x \(featureCount) values")
-        let (packed, starts, depths) = self.packed
         var out = [Double](repeating: 0, count: rows)
         let width = featureCount
         let treeCount = Double(trees.count)
-        packed.withUnsafeBufferPointer { nodesBuffer in
-            data.withUnsafeBufferPointer { input in
-                out.withUnsafeMutableBufferPointer { output in
-                    let nodesAddress = UInt(bitPattern: nodesBuffer.baseAddress)
-                    let inAddress = UInt(bitPattern: input.baseAddress)
-                    let outAddress = UInt(bitPattern: output.baseAddress)
-                    let chunks = rows >= 256 ? 2 : 1
-                    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                        let nodes = UnsafePointer<PackedNode>(bitPattern: nodesAddress)!
-                        let inBase = UnsafePointer<Double>(bitPattern: inAddress)!
-                        let outBase = UnsafeMutablePointer<Double>(bitPattern: outAddress)!
-                        let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
-                        for (t, start) in starts.enumerated() {
-                            let tree = nodes + start
-                            let depth = depths[t]
-                            @inline(__always) func step(_ node: Int, _ row: UnsafePointer<Double>) -> Int {
-                                let n = tree[node]
-                                return Int(row[Int(n.feature)] <= n.value ? n.left : n.right)
-                            }
-                            var r = first
-                            while r + 8 <= last {
-                                let row0 = inBase + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
-                                let row4 = row3 + width, row5 = row4 + width, row6 = row5 + width, row7 = row6 + width
-                                var n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0, n6 = 0, n7 = 0
-                                for _ in 0..<depth {
-                                    n0 = step(n0, row0)
-                                    n1 = step(n1, row1)
-                                    n2 = step(n2, row2)
-                                    n3 = step(n3, row3)
-                                    n4 = step(n4, row4)
-                                    n5 = step(n5, row5)
-                                    n6 = step(n6, row6)
-                                    n7 = step(n7, row7)
-                                }
-                                outBase[r] += tree[n0].value
-                                outBase[r + 1] += tree[n1].value
-                                outBase[r + 2] += tree[n2].value
-                                outBase[r + 3] += tree[n3].value
-                                outBase[r + 4] += tree[n4].value
-                                outBase[r + 5] += tree[n5].value
-                                outBase[r + 6] += tree[n6].value
-                                outBase[r + 7] += tree[n7].value
-                                r += 8
-                            }
-                            while r < last {
-                                let row = inBase + r * width
-                                var node = 0
-                                for _ in 0..<depth { node = step(node, row) }
-                                outBase[r] += tree[node].value
-                                r += 1
-                            }
-                        }
-                        for r in first..<last { outBase[r] /= treeCount }
-                    }
+        let packed = self.packed
+        data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                let inAddress = UInt(bitPattern: input.baseAddress)
+                let outAddress = UInt(bitPattern: output.baseAddress)
+                let chunks = rows >= 256 ? 2 : 1
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    let inBase = UnsafePointer<Double>(bitPattern: inAddress)!
+                    let outBase = UnsafeMutablePointer<Double>(bitPattern: outAddress)!
+                    let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
+                    packed.addPathLengths(rows: first..<last, input: inBase, width: width, output: outBase)
+                    for r in first..<last { outBase[r] /= treeCount }
                 }
             }
         }

@@ -96,6 +96,24 @@ struct IsolationForestTests {
         }
     }
 
+    /// Trees deeper than the complete layout allows (max_samples 5000: depth limit 13) use the
+    /// linked layout; it too walks exactly the plain tree walk's paths.
+    @Test func testDeepTreesUseTheLinkedLayoutAndScoreTheSame() throws {
+        var rng = SplitMix64(seed: 21)
+        let rows = 5000
+        let train = (0..<(rows * 3)).map { _ in rng.nextUnit() * 100 }
+        let forest = try IsolationForest.fit(train, rows: rows, featureCount: 3, parameters: .init(nEstimators: 10, maxSamples: rows, seed: 2))
+        #expect(forest.trees.contains { PackedForest.depth($0) > PackedForest.implicitDepthLimit }, "the forest must need the linked layout")
+        let probe = Array(train.prefix(300 * 3))
+        let batch = forest.meanPathLengths(probe, rows: 300)
+        for r in 0..<300 {
+            let expected = probe.withUnsafeBufferPointer { buffer in
+                forest.trees.map { $0.pathLength(buffer.baseAddress! + r * 3) }.reduce(0, +) / Double(forest.trees.count)
+            }
+            #expect(abs(batch[r] - expected) <= 1e-12 * max(1, expected), "row \(r)")
+        }
+    }
+
     @Test func testAveragePathLengthMatchesTheFormula() {
         #expect(IsolationForest.averagePathLength(1) == 0)
         #expect(IsolationForest.averagePathLength(2) == 1)
