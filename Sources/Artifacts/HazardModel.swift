@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The served battery-hazard model: booster + scaler + feature order + run metadata, loaded and
 /// checked as one unit. This is the one type the HTTP layer uses.
@@ -31,6 +32,8 @@ public final class HazardModel: Sendable {
 
     /// Rows per call below which one thread predicts; larger batches are split across cores.
     public static let parallelThreshold = 512
+    /// Predictions running now, across models (see `evaluate`).
+    private static let inFlight = Atomic<Int>(0)
 
     /// Resolves `reference` in `store` and loads it.
     public static func load(from store: MLflowStore, reference: String) throws -> HazardModel {
@@ -143,7 +146,11 @@ public final class HazardModel: Sendable {
     private static func evaluate(_ booster: Booster, _ scaler: Scaler, raw: UnsafeBufferPointer<Double>, rows: Int) throws -> [Float] {
         let width = scaler.featureCount
         var scaled = [Float](repeating: 0, count: rows * width)
-        let chunks = rows >= parallelThreshold ? 2 : 1
+        // Split a big batch across both cores only when no other prediction is running: under
+        // concurrent load every core is busy already, and the split only adds thread hand-offs.
+        let running = inFlight.add(1, ordering: .relaxed).newValue
+        defer { inFlight.subtract(1, ordering: .relaxed) }
+        let chunks = rows >= parallelThreshold && running == 1 ? 2 : 1
         if chunks == 1 {
             return try scaled.withUnsafeMutableBufferPointer { out in
                 scaler.transform(rows: raw, count: rows, into: out)
