@@ -1,0 +1,276 @@
+import Foundation
+
+extension ReadingsDecoder {
+    /// One pass over a body: the shape of `{"readings": [...]}`, each reading's keys and values,
+    /// and every problem found, with its reading index and field. The lexing it builds on is in
+    /// ReadingsDecoder+Lexing.swift.
+    struct Parser {
+        let decoder: ReadingsDecoder
+        let bytes: UnsafePointer<UInt8>
+        let end: Int
+        var i = 0
+        var details: [APIError.Detail] = []
+        var omittedDetails = 0
+        static let moduleIdKey = Array("module_id".utf8)
+        static let timestampKey = Array("timestamp".utf8)
+        var scratch = [CChar](repeating: 0, count: 64)
+
+        init(decoder: ReadingsDecoder, bytes: UnsafePointer<UInt8>, end: Int) {
+            self.decoder = decoder
+            self.bytes = bytes
+            self.end = end
+        }
+
+        mutating func parseBody() throws(Failure) -> Readings {
+            skipSpace()
+            guard peek() == UInt8(ascii: "{") else {
+                throw .invalid("the body must be a JSON object: {\"readings\": [...]}", [])
+            }
+            i += 1
+            var readings: Readings?
+            var sawReadings = false
+            skipSpace()
+            if peek() != UInt8(ascii: "}") {
+                while true {
+                    skipSpace()
+                    let key = try parseKey()
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"))
+                    skipSpace()
+                    if key == Array("readings".utf8) {
+                        sawReadings = true
+                        if peek() == UInt8(ascii: "[") {
+                            readings = try parseReadings()
+                        } else {
+                            let kind = try skipValue()
+                            addDetail(field: "readings", problem: "must be a list of readings, got \(kind)")
+                        }
+                    } else {
+                        _ = try skipValue()
+                        if !decoder.ignoresOtherTopLevelKeys {
+                            let name = String(decoding: key, as: UTF8.self)
+                            addDetail(field: name, problem: "unknown key: the body has one key, 'readings'")
+                        }
+                    }
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+            } else {
+                i += 1
+            }
+            skipSpace()
+            guard i == end else { throw .syntax("unexpected data after the JSON object at byte \(i)") }
+            if !sawReadings {
+                addDetail(field: "readings", problem: "is required: send {\"readings\": [{...}, ...]}")
+            }
+            if let readings, readings.count == 0, details.isEmpty {
+                throw .invalid("readings must not be empty", [APIError.Detail(field: "readings", problem: "must contain at least one reading")])
+            }
+            guard details.isEmpty, let readings else { throw failure() }
+            return readings
+        }
+
+        private func failure() -> Failure {
+            var list = details
+            if omittedDetails > 0 {
+                list.append(APIError.Detail(problem: "\(omittedDetails) more problems not listed"))
+            }
+            let total = details.count + omittedDetails
+            return .invalid("\(total) problem\(total == 1 ? "" : "s") in the request", list)
+        }
+
+        mutating func addDetail(index: Int? = nil, field: String? = nil, problem: String, suggestion: String? = nil) {
+            if details.count < ReadingsDecoder.maxDetails {
+                details.append(APIError.Detail(index: index, field: field, problem: problem, suggestion: suggestion))
+            } else {
+                omittedDetails += 1
+            }
+        }
+
+        private mutating func parseReadings() throws(Failure) -> Readings {
+            let width = decoder.featureNames.count
+            i += 1  // [
+            var out = Readings(count: 0, values: [], moduleIds: nil, timestamps: nil)
+            out.values.reserveCapacity(min(decoder.maxReadings, max(1, (end - i) / max(1, width * 12))) * width)
+            var moduleIds: [String?] = []
+            var timestamps: [String?] = []
+            var anyModule = false, anyTimestamp = false
+            skipSpace()
+            if peek() == UInt8(ascii: "]") {
+                i += 1
+                return out
+            }
+            // One reading is parsed into `row`, then appended: plain memory in the per-key loop, not
+            // an array's uniqueness and bounds checks per value. `seen[f] == row + 1` when feature f
+            // was set in the current reading.
+            let row = UnsafeMutablePointer<Double>.allocate(capacity: max(1, width))
+            let seen = UnsafeMutablePointer<Int>.allocate(capacity: max(1, width))
+            seen.initialize(repeating: 0, count: max(1, width))
+            defer {
+                row.deallocate()
+                seen.deallocate()
+            }
+            while true {
+                let index = out.count
+                if index >= decoder.maxReadings { throw .tooMany(limit: decoder.maxReadings) }
+                out.count += 1
+                row.update(repeating: .nan, count: width)
+                moduleIds.append(nil)
+                timestamps.append(nil)
+                skipSpace()
+                if peek() == UInt8(ascii: "{") {
+                    var module: String?
+                    var timestamp: String?
+                    try parseReading(index: index, width: width, row: row, seen: seen, module: &module, timestamp: &timestamp)
+                    if let module { moduleIds[index] = module; anyModule = true }
+                    if let timestamp { timestamps[index] = timestamp; anyTimestamp = true }
+                } else {
+                    let kind = try skipValue()
+                    addDetail(index: index, problem: "each reading must be an object of feature values, got \(kind)")
+                }
+                out.values.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "]"))
+                break
+            }
+            if anyModule { out.moduleIds = moduleIds }
+            if anyTimestamp { out.timestamps = timestamps }
+            return out
+        }
+
+        private mutating func parseReading(
+            index row: Int, width: Int, row values: UnsafeMutablePointer<Double>, seen: UnsafeMutablePointer<Int>,
+            module: inout String?, timestamp: inout String?
+        ) throws(Failure) {
+            i += 1  // {
+            let stamp = row + 1
+            skipSpace()
+            if peek() == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    skipSpace()
+                    let (keyStart, keyLength, escaped) = try scanString()
+                    let column = escaped
+                        ? decoder.keys.column(named: unescape(keyStart, keyLength)) ?? -1
+                        : decoder.keys.column(of: bytes + keyStart, length: keyLength) ?? -1
+                    if column < 0 {
+                        skipSpace()
+                        try expect(UInt8(ascii: ":"))
+                        skipSpace()
+                        try parseExtra(keyStart: keyStart, keyLength: keyLength, escaped: escaped, row: row, module: &module, timestamp: &timestamp)
+                        skipSpace()
+                        if peek() == UInt8(ascii: ",") { i += 1; continue }
+                        try expect(UInt8(ascii: "}"))
+                        break
+                    }
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"))
+                    skipSpace()
+                    if seen[column] == stamp {
+                        addDetail(index: row, field: decoder.featureNames[column], problem: "appears twice in this reading")
+                    }
+                    seen[column] = stamp
+                    // The common case inline: a number (not -Infinity).
+                    if let c = peek(), c &- UInt8(ascii: "0") <= 9 || (c == UInt8(ascii: "-") && peekAt(1) != UInt8(ascii: "I")) {
+                        let value = try parseNumber()
+                        if value.isFinite {
+                            values[column] = value
+                        } else {
+                            addDetail(index: row, field: decoder.featureNames[column], problem: "is out of range for a double")
+                        }
+                    } else {
+                        try parseFeatureValue(row: row, column: column, into: &values[column])
+                    }
+                    skipSpace()
+                    if peek() == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+            }
+            for column in 0..<width where seen[column] != stamp {
+                switch decoder.missingValues {
+                case .reject:
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is missing")
+                case .nan: values[column] = .nan
+                case .zero: values[column] = 0
+                }
+            }
+        }
+
+        private mutating func parseFeatureValue(row: Int, column: Int, into slot: inout Double) throws(Failure) {
+            guard let c = peek() else { throw .syntax("unexpected end of the body") }
+            if c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
+                if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
+                    try literal("-Infinity")
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got -Infinity")
+                    return
+                }
+                let value = try parseNumber()
+                if value.isFinite {
+                    slot = value
+                } else {
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is out of range for a double")
+                }
+                return
+            }
+            if c == UInt8(ascii: "n") {
+                try literal("null")
+                switch decoder.missingValues {
+                case .reject:
+                    addDetail(index: row, field: decoder.featureNames[column], problem: "is null (MISSING_VALUES=reject)")
+                case .nan: slot = .nan
+                case .zero: slot = 0
+                }
+                return
+            }
+            if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
+                let word = c == UInt8(ascii: "N") ? "NaN" : "Infinity"
+                try literal(word)
+                addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got \(word)")
+                return
+            }
+            let kind = try skipValue()
+            addDetail(index: row, field: decoder.featureNames[column], problem: "must be a number, got \(kind)")
+        }
+
+        /// `module_id`, `timestamp`, or an unknown key. The two known keys are recognised from their
+        /// bytes: they ride on most readings, and making a `String` of each key cost as much as
+        /// the reading's 30 numbers.
+        private mutating func parseExtra(
+            keyStart: Int, keyLength: Int, escaped: Bool, row: Int, module: inout String?, timestamp: inout String?
+        ) throws(Failure) {
+            let name: String
+            if !escaped, equal(keyStart, keyLength, Self.moduleIdKey) {
+                name = "module_id"
+            } else if !escaped, equal(keyStart, keyLength, Self.timestampKey) {
+                name = "timestamp"
+            } else {
+                let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
+                name = String(decoding: key, as: UTF8.self)
+            }
+            if name == "module_id" || name == "timestamp" {
+                if peek() == UInt8(ascii: "\"") {
+                    let (start, length, escaped) = try scanString()
+                    let text = escaped
+                        ? String(decoding: unescape(start, length), as: UTF8.self)
+                        : String(decoding: UnsafeBufferPointer(start: bytes + start, count: length), as: UTF8.self)
+                    if name == "module_id" { module = text } else { timestamp = text }
+                } else if peek() == UInt8(ascii: "n") {
+                    try literal("null")
+                } else {
+                    let kind = try skipValue()
+                    addDetail(index: row, field: name, problem: "must be a string, got \(kind)")
+                }
+                return
+            }
+            _ = try skipValue()
+            addDetail(
+                index: row, field: name, problem: "unknown key: not a feature of the served model",
+                suggestion: decoder.suggestion(for: name))
+        }
+    }
+}
