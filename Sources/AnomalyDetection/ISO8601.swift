@@ -73,14 +73,24 @@ public enum ISO8601 {
     }
 
     /// `2026-11-22T10:15:00.123Z`: what `ISO8601DateFormatter` with fractional seconds writes
-    /// (the same milliseconds: CF's conversion, rounded half up), by hand. The formatter loads ICU's calendar data on
-    /// first use, 6.5 MB of resident memory for the log line's timestamp alone.
+    /// (the same milliseconds: CF's conversion, rounded half up), by hand. The formatter loads
+    /// ICU's calendar data on first use, 6.5 MB of resident memory for a log line's timestamp.
     public static func format(_ date: Date) -> String {
         let millis = ((date.timeIntervalSinceReferenceDate + 978_307_200) * 1000 + 0.5).rounded(.down)
         guard millis.isFinite, abs(millis) < 1e17 else { return "invalid-date" }
-        let total = Int64(millis)
-        var days = total >= 0 ? total / 86_400_000 : (total - 86_399_999) / 86_400_000
-        let msOfDay = Int(total - days * 86_400_000)
+        return format(units: Int64(millis), digits: 3)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.fffZ` from `units` of 10^-digits seconds since 1970 (UTC): the
+    /// formatting shared by the answers' milliseconds and the SQLite store's microseconds.
+    static func format(units total: Int64, digits: Int) -> String {
+        var perSecond: Int64 = 1
+        for _ in 0..<digits { perSecond *= 10 }
+        let perDay = 86_400 * perSecond
+        var days = total >= 0 ? total / perDay : (total - (perDay - 1)) / perDay
+        let ofDay = total - days * perDay
+        let seconds = Int(ofDay / perSecond)
+        let fraction = Int(ofDay % perSecond)
         // Civil date from days since 1970-01-01 (proleptic Gregorian).
         days += 719_468
         let era = (days >= 0 ? days : days - 146_096) / 146_097
@@ -92,14 +102,14 @@ public enum ISO8601 {
         let month = Int(mp < 10 ? mp + 3 : mp - 9)
         let year = Int(yoe + era * 400) + (month <= 2 ? 1 : 0)
         var out = [UInt8]()
-        out.reserveCapacity(24)
+        out.reserveCapacity(20 + digits)
+        /// `value` zero-padded to `width` digits, as printf's %0*d: all of its digits when wider,
+        /// a leading minus counted in the width.
         func put(_ value: Int, _ width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-            var v = value
-            for k in stride(from: width - 1, through: 0, by: -1) {
-                digits[k] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-            }
+            var digits = Array(String(value.magnitude).utf8)
+            let room = width - (value < 0 ? 1 : 0)
+            if digits.count < room { digits.insert(contentsOf: repeatElement(UInt8(ascii: "0"), count: room - digits.count), at: 0) }
+            if value < 0 { out.append(UInt8(ascii: "-")) }
             out += digits
         }
         put(year, 4)
@@ -108,13 +118,15 @@ public enum ISO8601 {
         out.append(UInt8(ascii: "-"))
         put(day, 2)
         out.append(UInt8(ascii: "T"))
-        put(msOfDay / 3_600_000, 2)
+        put(seconds / 3600, 2)
         out.append(UInt8(ascii: ":"))
-        put(msOfDay / 60_000 % 60, 2)
+        put(seconds / 60 % 60, 2)
         out.append(UInt8(ascii: ":"))
-        put(msOfDay / 1000 % 60, 2)
-        out.append(UInt8(ascii: "."))
-        put(msOfDay % 1000, 3)
+        put(seconds % 60, 2)
+        if digits > 0 {
+            out.append(UInt8(ascii: "."))
+            put(fraction, digits)
+        }
         out.append(UInt8(ascii: "Z"))
         return String(decoding: out, as: UTF8.self)
     }

@@ -1,6 +1,7 @@
-import AnomalyDetection
 import Foundation
 import Testing
+
+@testable import AnomalyDetection
 
 @Suite("ISO 8601 timestamps")
 struct ISO8601Tests {
@@ -40,8 +41,8 @@ struct ISO8601Tests {
         }
     }
 
-    /// The SQLite store's text timestamps read back to the microsecond it wrote (what the store
-    /// contract's round trips rely on).
+    /// The SQLite store's text timestamps: written as gmtime_r + printf wrote them, and read back
+    /// to the microsecond (what the store contract's round trips rely on).
     @Test func testReadsBackTheStoresMicroseconds() throws {
         var generator = SplitMix64(seed: 3)
         for _ in 0..<2000 {
@@ -53,6 +54,7 @@ struct ISO8601Tests {
             let text = String(
                 format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
                 Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(micros - Int64(t) * 1_000_000))
+            #expect(StoreTime.format(date) == text, "the store writes what printf wrote")
             let parsed = try #require(ISO8601.parse(text), "\(text)")
             #expect(Int64((parsed.timeIntervalSince1970 * 1e6).rounded()) == micros, "\(text)")
             #expect(abs(parsed.timeIntervalSince1970 - date.timeIntervalSince1970) < 1e-6)
