@@ -104,31 +104,15 @@ public struct Configuration: Sendable {
         anomalyThreshold = try env.double("ANOMALY_THRESHOLD", default: anomalyThreshold, range: 0...1)
         minTrainingSamples = try env.int("MIN_TRAINING_SAMPLES", default: minTrainingSamples, range: 2...10_000_000)
         rateLimitPerMinute = try env.int("RATE_LIMIT_PER_MINUTE", default: rateLimitPerMinute, range: 1...100_000_000)
-        if let v = env.string("MISSING_VALUES") {
-            guard let policy = MissingValuePolicy(rawValue: v.lowercased()) else {
-                throw ConfigurationError(variable: "MISSING_VALUES", message: "must be one of reject, nan, zero (got '\(v)')")
-            }
-            missingValues = policy
-        }
-        if let v = env.string("LOG_LEVEL") {
-            guard let level = Logger.Level(rawValue: v.lowercased()) else {
-                throw ConfigurationError(
-                    variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical (got '\(v)')")
-            }
-            logLevel = level
-        }
+        missingValues = try env.choice("MISSING_VALUES", default: missingValues)
+        logLevel = try env.choice("LOG_LEVEL", default: logLevel)
         if let v = env.string("LOG_FORMAT") {
             guard ["json", "text"].contains(v.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_FORMAT", message: "must be json or text (got '\(v)')")
             }
             logFormat = v.lowercased()
         }
-        if let v = env.string("TASK_EXECUTOR") {
-            guard let choice = TaskExecutorChoice(rawValue: v.lowercased()) else {
-                throw ConfigurationError(variable: "TASK_EXECUTOR", message: "must be event-loops or global (got '\(v)')")
-            }
-            taskExecutor = choice
-        }
+        taskExecutor = try env.choice("TASK_EXECUTOR", default: taskExecutor)
         jwtSecret = env.string("JWT_SECRET")
         if let secret = jwtSecret, secret.utf8.count < 32 {
             throw ConfigurationError(variable: "JWT_SECRET", message: "must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
@@ -241,6 +225,16 @@ public struct Configuration: Sendable {
             case "off", "false", "0", "no": false
             default: nil
             }
+        }
+
+        /// One of an enumeration's raw values, case-insensitively.
+        func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) throws -> T where T.RawValue == String {
+            guard let v = string(name) else { return value }
+            guard let chosen = T(rawValue: v.lowercased()) else {
+                throw ConfigurationError(
+                    variable: name, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(v)')")
+            }
+            return chosen
         }
 
         func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

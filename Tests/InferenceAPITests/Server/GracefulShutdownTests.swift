@@ -158,9 +158,20 @@ struct GracefulShutdownTests {
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     }
 
-    @Test func testUnknownTaskExecutorStopsStartUpNamingTheVariable() {
-        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: ["TASK_EXECUTOR": "threads"]) }
-        #expect(error?.variable == "TASK_EXECUTOR")
-        #expect((try? Configuration(environment: [:]))?.taskExecutor == .eventLoops)
+    /// Settings that take one of a few words: a wrong one stops start-up naming the variable and
+    /// the words it takes.
+    @Test(arguments: [
+        ("TASK_EXECUTOR", "threads", "event-loops, global"), ("MISSING_VALUES", "drop", "reject, nan, zero"),
+        ("LOG_LEVEL", "loud", "trace, debug, info, notice, warning, error, critical"),
+    ])
+    func testUnknownChoiceStopsStartUpNamingTheVariable(_ variable: String, _ value: String, _ choices: String) {
+        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: [variable: value]) }
+        #expect(error?.variable == variable)
+        #expect(error?.description.contains("must be one of \(choices) (got '\(value)')") == true, "\(error?.description ?? "")")
+    }
+
+    @Test func testTaskExecutorDefaultsToTheEventLoopsAndIgnoresCase() throws {
+        #expect(try Configuration(environment: [:]).taskExecutor == .eventLoops)
+        #expect(try Configuration(environment: ["TASK_EXECUTOR": "Global"]).taskExecutor == .global)
     }
 }
