@@ -1,103 +1,147 @@
 import Foundation
-import Logging
+import NIOCore
 import SQLiteNIO
-import Synchronization
 
-/// The embedded SQLite anomaly store: one file, zero set-up, the same schema as PostgreSQL.
-///
-/// One connection, serialised by SQLite itself; libsqlite3 calls run on NIO's thread pool,
-/// never on an event loop. WAL journaling with `synchronous=FULL`, so a committed row survives
-/// a crash of the process.
-public final class SQLiteAnomalyStore: AnomalyStore {
-    private let connection: SQLiteConnection
-    private let closed = Mutex(false)
-    /// One transaction at a time on the one connection.
-    private let lock = AsyncLock()
-    public var backend: String { "sqlite" }
+extension SQLiteAnomalyStore {
+    /// Rows per multi-row INSERT, under SQLite's 32766 bound parameters.
+    static let insertChunk = 2000
 
-    private init(connection: SQLiteConnection) {
-        self.connection = connection
-    }
-
-    /// A store dropped without `close()` (an application that never ran its shutdown) still
-    /// closes its connection: the close runs on NIO's thread pool and keeps the connection
-    /// alive until it is done.
-    deinit {
-        if !closed.withLock({ $0 }) { _ = connection.close() }
-    }
-
-    /// Opens (creating if needed) the database file at `path`; `":memory:"` for a private in-memory one.
-    public static func open(path: String, logger: Logger) async throws -> SQLiteAnomalyStore {
-        if path != ":memory:" {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-        }
-        let connection = try await SQLiteConnection.open(storage: path == ":memory:" ? .memory : .file(path: path), logger: logger)
-        let store = SQLiteAnomalyStore(connection: connection)
-        if path != ":memory:" {
-            _ = try await store.rows("PRAGMA journal_mode=WAL")
-        }
-        _ = try await store.rows("PRAGMA synchronous=FULL")
-        _ = try await store.rows("PRAGMA foreign_keys=ON")
-        _ = try await store.rows("PRAGMA busy_timeout=5000")
-        return store
-    }
-
-    public func close() async throws {
-        guard closed.withLock({ was in defer { was = true }; return !was }) else { return }
-        // The future-based close: it completes even when the calling task is cancelled.
-        try await connection.close().get()
-    }
-
-    public func migrate() async throws -> [Int] {
-        _ = try await rows(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
-        )
-        var applied: [Int] = []
-        for migration in Migrations.all {
-            let didApply = try await transaction { () async throws -> Bool in
-                let existing = try await self.rows("SELECT version FROM schema_migrations WHERE version = ?", [.integer(migration.version)])
-                guard existing.isEmpty else { return false }
-                for statement in migration.sqlite { _ = try await self.rows(statement) }
+    public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
+        try await transaction {
+            for chunk in stride(from: 0, to: samples.count, by: Self.insertChunk) {
+                let part = samples[chunk..<min(chunk + Self.insertChunk, samples.count)]
+                var binds: [SQLiteData] = []
+                binds.reserveCapacity(part.count * 4)
+                for sample in part {
+                    binds += [.text(tenantId), .text(assetId), .text(StoreTime.format(sample.timestamp)), .text(MetricsJSON.encode(sample.metrics))]
+                }
                 _ = try await self.rows(
-                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [.integer(migration.version), .text(migration.name)])
-                return true
+                    "INSERT INTO metric_samples (tenant_id, asset_id, timestamp, metrics) VALUES " + Self.placeholders(rows: part.count, columns: 4),
+                    binds)
             }
-            if didApply { applied.append(migration.version) }
-        }
-        return applied
-    }
-
-    public func appliedMigrations() async throws -> [Int] {
-        try await rows("SELECT version FROM schema_migrations ORDER BY version").compactMap { $0.column("version")?.integer }
-    }
-
-    public func columns(of table: String) async throws -> [String] {
-        try await rows("SELECT name FROM pragma_table_info(?) ORDER BY cid", [.text(table)]).compactMap { $0.column("name")?.string }
-    }
-
-    public func ping() async throws {
-        _ = try await rows("SELECT 1")
-    }
-
-    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        try await connection.query(sql, binds)
-    }
-
-    /// Runs `body` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), one at a time.
-    func transaction<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await lock.withLock {
-            _ = try await rows("BEGIN IMMEDIATE")
-            do {
-                let result = try await body()
-                _ = try await rows("COMMIT")
-                return result
-            } catch {
-                _ = try? await rows("ROLLBACK")
-                throw error
+            for chunk in stride(from: 0, to: scores.count, by: Self.insertChunk) {
+                let part = scores[chunk..<min(chunk + Self.insertChunk, scores.count)]
+                var binds: [SQLiteData] = []
+                binds.reserveCapacity(part.count * 10)
+                for s in part {
+                    binds += [
+                        .text(tenantId), .text(assetId), .text(s.metricName), .float(s.score), .integer(s.isAnomaly ? 1 : 0), .float(s.threshold),
+                        .text(s.method), s.modelId.map(SQLiteData.text) ?? .null, .text(s.metadata), .text(StoreTime.format(s.timestamp)),
+                    ]
+                }
+                _ = try await self.rows(
+                    "INSERT INTO anomaly_scores (tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata, timestamp) VALUES "
+                        + Self.placeholders(rows: part.count, columns: 10), binds)
             }
         }
+    }
+
+    public func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] {
+        let rows = try await self.rows(
+            """
+            SELECT timestamp, metrics FROM metric_samples
+            WHERE tenant_id = ? AND asset_id = ? AND (?3 IS NULL OR timestamp < ?3)
+            ORDER BY timestamp DESC, id DESC LIMIT ?
+            """, [.text(tenantId), .text(assetId), before.map { .text(StoreTime.format($0)) } ?? .null, .integer(limit)])
+        return rows.compactMap(Self.sample).reversed()
+    }
+
+    public func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] {
+        let rows = try await self.rows(
+            """
+            SELECT timestamp, metrics FROM metric_samples
+            WHERE tenant_id = ?1 AND asset_id = ?2 AND (?3 IS NULL OR timestamp >= ?3) AND (?4 IS NULL OR timestamp < ?4)
+            ORDER BY timestamp, id LIMIT ?5
+            """,
+            [.text(tenantId), .text(assetId), from.map { .text(StoreTime.format($0)) } ?? .null, to.map { .text(StoreTime.format($0)) } ?? .null, .integer(limit)])
+        return rows.compactMap(Self.sample)
+    }
+
+    public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
+        let rows = try await self.rows(
+            """
+            SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata, timestamp
+            FROM anomaly_scores
+            WHERE tenant_id = ?1 AND asset_id = ?2 AND (?3 IS NULL OR timestamp >= ?3) AND (?4 IS NULL OR metric_name = ?4)
+              AND (?5 = 0 OR is_anomaly = 1)
+            ORDER BY timestamp DESC, id DESC LIMIT ?6
+            """,
+            [
+                .text(query.tenantId), .text(query.assetId), query.since.map { .text(StoreTime.format($0)) } ?? .null,
+                query.metricName.map(SQLiteData.text) ?? .null, .integer(query.anomaliesOnly ? 1 : 0), .integer(query.limit),
+            ])
+        return rows.compactMap { row in
+            guard let id = row.column("id")?.integer, let tenant = row.column("tenant_id")?.string, let asset = row.column("asset_id")?.string,
+                let metric = row.column("metric_name")?.string, let score = row.column("score")?.double,
+                let flag = row.column("is_anomaly")?.integer, let threshold = row.column("threshold")?.double,
+                let method = row.column("method")?.string, let time = row.column("timestamp")?.string.flatMap(StoreTime.parse)
+            else { return nil }
+            return AnomalyScoreRecord(
+                id: Int64(id), tenantId: tenant, assetId: asset, metricName: metric, score: score, isAnomaly: flag != 0, threshold: threshold,
+                method: method, modelId: row.column("model_id")?.string, metadata: row.column("metadata")?.string ?? "{}", timestamp: time)
+        }
+    }
+
+    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
+        try await transaction {
+            _ = try await self.rows(
+                "UPDATE model_metadata SET status = 'retired' WHERE tenant_id = ? AND model_type = ? AND status = 'active' AND asset_id IS ?",
+                [.text(model.tenantId), .text(model.modelType), model.assetId.map(SQLiteData.text) ?? .null])
+            let rows = try await self.rows(
+                """
+                INSERT INTO model_metadata (tenant_id, model_type, model_version, asset_id, training_date, metrics, parameters, status, artifact, artifact_path, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id, created_at
+                """,
+                [
+                    .text(model.tenantId), .text(model.modelType), .text(model.modelVersion), model.assetId.map(SQLiteData.text) ?? .null,
+                    .text(StoreTime.format(model.trainingDate)), .text(model.metrics), .text(model.parameters),
+                    model.artifact.map { .blob(ByteBuffer(bytes: $0)) } ?? .null, model.artifactPath.map(SQLiteData.text) ?? .null, .text(model.metadata),
+                ])
+            var saved = model
+            saved.status = "active"
+            saved.id = rows.first?.column("id")?.integer.map(Int64.init)
+            saved.createdAt = rows.first?.column("created_at")?.string.flatMap(StoreTime.parse)
+            return saved
+        }
+    }
+
+    public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {
+        try await self.rows(
+            "SELECT * FROM model_metadata WHERE tenant_id = ? AND model_type = ? AND status = 'active' AND asset_id IS ? ORDER BY id DESC LIMIT 1",
+            [.text(tenantId), .text(modelType), assetId.map(SQLiteData.text) ?? .null]
+        ).compactMap { Self.model($0, withArtifact: true) }.first
+    }
+
+    public func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] {
+        try await self.rows(
+            "SELECT * FROM model_metadata WHERE tenant_id = ?1 AND (?2 IS NULL OR asset_id = ?2) ORDER BY id DESC LIMIT 1000",
+            [.text(tenantId), assetId.map(SQLiteData.text) ?? .null]
+        ).compactMap { Self.model($0, withArtifact: false) }
+    }
+
+    // MARK: - Helpers
+
+    static func placeholders(rows: Int, columns: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        return Array(repeating: row, count: rows).joined(separator: ",")
+    }
+
+    static func sample(_ row: SQLiteRow) -> MetricSample? {
+        guard let time = row.column("timestamp")?.string.flatMap(StoreTime.parse), let metrics = row.column("metrics")?.string else { return nil }
+        return MetricSample(timestamp: time, metrics: MetricsJSON.decode(metrics))
+    }
+
+    static func model(_ row: SQLiteRow, withArtifact: Bool) -> ModelRecord? {
+        guard let id = row.column("id")?.integer, let tenant = row.column("tenant_id")?.string, let type = row.column("model_type")?.string,
+            let version = row.column("model_version")?.string,
+            let trained = row.column("training_date")?.string.flatMap(StoreTime.parse), let status = row.column("status")?.string
+        else { return nil }
+        var artifact: [UInt8]?
+        if withArtifact, let blob = row.column("artifact")?.blob { artifact = Array(blob.readableBytesView) }
+        return ModelRecord(
+            id: Int64(id), tenantId: tenant, modelType: type, modelVersion: version, assetId: row.column("asset_id")?.string,
+            trainingDate: trained, metrics: row.column("metrics")?.string ?? "{}", parameters: row.column("parameters")?.string ?? "{}",
+            status: status, artifact: artifact, artifactPath: row.column("artifact_path")?.string, metadata: row.column("metadata")?.string ?? "{}",
+            createdAt: row.column("created_at")?.string.flatMap(StoreTime.parse))
     }
 }

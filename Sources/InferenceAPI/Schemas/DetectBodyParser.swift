@@ -1,9 +1,8 @@
 import AnomalyDetection
 import Foundation
 
-/// The fast path for `POST /anomaly/detect` bodies: one pass over the bytes with the readings
-/// lexer (`ReadingsDecoder.Parser`), straight into `MetricSample`s, metric-name strings made
-/// once per distinct name. Foundation's `JSONDecoder` took most of a 1000-sample request's time.
+/// The fast path for `POST /anomaly/detect` bodies: one pass over the bytes with a `JSONLexer`,
+/// straight into `MetricSample`s, metric-name strings made once per distinct name. Foundation's `JSONDecoder` took most of a 1000-sample request's time.
 ///
 /// It accepts only a body that is entirely valid; anything else (a syntax error, an unknown
 /// key, a bad value, an escaped string) returns nil and the caller takes the slow path, which
@@ -11,7 +10,7 @@ import Foundation
 struct DetectBodyParser {
     static func parse(_ body: UnsafeRawBufferPointer, maxSamples: Int) -> AnomalyRequests.Detect? {
         guard let base = body.baseAddress?.assumingMemoryBound(to: UInt8.self), body.count > 0 else { return nil }
-        var parser = ReadingsDecoder.Parser(decoder: ReadingsDecoder(featureNames: [], maxReadings: 0), bytes: base, end: body.count)
+        var parser = JSONLexer(bytes: base, end: body.count)
         var names = NameCache()
         do {
             return try parser.parseDetect(maxSamples: maxSamples, names: &names)
@@ -25,7 +24,7 @@ struct DetectBodyParser {
         var bytes: [[UInt8]] = []
         var strings: [String] = []
 
-        mutating func name(_ parser: ReadingsDecoder.Parser, start: Int, length: Int) -> String? {
+        mutating func name(_ parser: JSONLexer, start: Int, length: Int) -> String? {
             for (k, candidate) in bytes.enumerated() where parser.equal(start, length, candidate) { return strings[k] }
             guard bytes.count < 256 else { return nil }
             let raw = Array(UnsafeBufferPointer(start: parser.bytes + start, count: length))
@@ -50,7 +49,7 @@ private enum Keys {
     static let metrics = Array("metrics".utf8)
 }
 
-extension ReadingsDecoder.Parser {
+extension JSONLexer {
     /// Walks a JSON object: for each member, `member` is called with the key's raw byte range
     /// (compared in place, never copied) positioned at the value, and must read the value.
     fileprivate mutating func members(_ member: (inout Self, _ start: Int, _ length: Int) throws -> Void) throws {

@@ -2,71 +2,67 @@ import Foundation
 
 extension ReadingsDecoder {
     /// One pass over a body: the shape of `{"readings": [...]}`, each reading's keys and values,
-    /// and every problem found, with its reading index and field. The lexing it builds on is in
-    /// ReadingsDecoder+Lexing.swift.
+    /// and every problem found, with its reading index and field, over a `JSONLexer`.
+    /// Its methods throw `Failure` or the lexer's `JSONSyntaxError`; `decode` maps the latter.
     struct Parser {
         let decoder: ReadingsDecoder
-        let bytes: UnsafePointer<UInt8>
-        let end: Int
-        var i = 0
+        var lex: JSONLexer
         var details: [APIError.Detail] = []
         var omittedDetails = 0
         static let moduleIdKey = Array("module_id".utf8)
         static let timestampKey = Array("timestamp".utf8)
-        var scratch = [CChar](repeating: 0, count: 64)
 
         init(decoder: ReadingsDecoder, bytes: UnsafePointer<UInt8>, end: Int) {
             self.decoder = decoder
-            self.bytes = bytes
-            self.end = end
+            self.lex = JSONLexer(bytes: bytes, end: end)
         }
 
-        mutating func parseBody() throws(Failure) -> Readings {
-            skipSpace()
-            guard peek() == UInt8(ascii: "{") else {
-                throw .invalid("the body must be a JSON object: {\"readings\": [...]}", [])
+        mutating func parseBody() throws -> Readings {
+            lex.skipSpace()
+            guard lex.peek() == UInt8(ascii: "{") else {
+                throw Failure.invalid("the body must be a JSON object: {\"readings\": [...]}", [])
             }
-            i += 1
+            lex.i += 1
             var readings: Readings?
             var sawReadings = false
-            skipSpace()
-            if peek() != UInt8(ascii: "}") {
+            lex.skipSpace()
+            if lex.peek() != UInt8(ascii: "}") {
                 while true {
-                    skipSpace()
-                    let key = try parseKey()
-                    skipSpace()
-                    try expect(UInt8(ascii: ":"))
-                    skipSpace()
+                    lex.skipSpace()
+                    let key = try lex.parseKey()
+                    lex.skipSpace()
+                    try lex.expect(UInt8(ascii: ":"))
+                    lex.skipSpace()
                     if key == Array("readings".utf8) {
                         sawReadings = true
-                        if peek() == UInt8(ascii: "[") {
+                        if lex.peek() == UInt8(ascii: "[") {
                             readings = try parseReadings()
                         } else {
-                            let kind = try skipValue()
+                            let kind = try lex.skipValue()
                             addDetail(field: "readings", problem: "must be a list of readings, got \(kind)")
                         }
                     } else {
-                        _ = try skipValue()
+                        _ = try lex.skipValue()
                         if !decoder.ignoresOtherTopLevelKeys {
                             let name = String(decoding: key, as: UTF8.self)
                             addDetail(field: name, problem: "unknown key: the body has one key, 'readings'")
                         }
                     }
-                    skipSpace()
-                    if peek() == UInt8(ascii: ",") { i += 1; continue }
-                    try expect(UInt8(ascii: "}"))
+                    lex.skipSpace()
+                    if lex.peek() == UInt8(ascii: ",") { lex.i += 1; continue }
+                    try lex.expect(UInt8(ascii: "}"))
                     break
                 }
             } else {
-                i += 1
+                lex.i += 1
             }
-            skipSpace()
-            guard i == end else { throw .syntax("unexpected data after the JSON object at byte \(i)") }
+            lex.skipSpace()
+            guard lex.i == lex.end else { throw Failure.syntax("unexpected data after the JSON object at byte \(lex.i)") }
             if !sawReadings {
                 addDetail(field: "readings", problem: "is required: send {\"readings\": [{...}, ...]}")
             }
             if let readings, readings.count == 0, details.isEmpty {
-                throw .invalid("readings must not be empty", [APIError.Detail(field: "readings", problem: "must contain at least one reading")])
+                throw Failure.invalid("readings must not be empty", [APIError.Detail(field: "readings", problem: "must contain at least one reading")])
             }
             guard details.isEmpty, let readings else { throw failure() }
             return readings
@@ -89,17 +85,17 @@ extension ReadingsDecoder {
             }
         }
 
-        private mutating func parseReadings() throws(Failure) -> Readings {
+        private mutating func parseReadings() throws -> Readings {
             let width = decoder.featureNames.count
-            i += 1  // [
+            lex.i += 1  // [
             var out = Readings(count: 0, values: [], moduleIds: nil, timestamps: nil)
-            out.values.reserveCapacity(min(decoder.maxReadings, max(1, (end - i) / max(1, width * 12))) * width)
+            out.values.reserveCapacity(min(decoder.maxReadings, max(1, (lex.end - lex.i) / max(1, width * 12))) * width)
             var moduleIds: [String?] = []
             var timestamps: [String?] = []
             var anyModule = false, anyTimestamp = false
-            skipSpace()
-            if peek() == UInt8(ascii: "]") {
-                i += 1
+            lex.skipSpace()
+            if lex.peek() == UInt8(ascii: "]") {
+                lex.i += 1
                 return out
             }
             // One reading is parsed into `row`, then appended: plain memory in the per-key loop, not
@@ -114,26 +110,26 @@ extension ReadingsDecoder {
             }
             while true {
                 let index = out.count
-                if index >= decoder.maxReadings { throw .tooMany(limit: decoder.maxReadings) }
+                if index >= decoder.maxReadings { throw Failure.tooMany(limit: decoder.maxReadings) }
                 out.count += 1
                 row.update(repeating: .nan, count: width)
                 moduleIds.append(nil)
                 timestamps.append(nil)
-                skipSpace()
-                if peek() == UInt8(ascii: "{") {
+                lex.skipSpace()
+                if lex.peek() == UInt8(ascii: "{") {
                     var module: String?
                     var timestamp: String?
                     try parseReading(index: index, width: width, row: row, seen: seen, module: &module, timestamp: &timestamp)
                     if let module { moduleIds[index] = module; anyModule = true }
                     if let timestamp { timestamps[index] = timestamp; anyTimestamp = true }
                 } else {
-                    let kind = try skipValue()
+                    let kind = try lex.skipValue()
                     addDetail(index: index, problem: "each reading must be an object of feature values, got \(kind)")
                 }
                 out.values.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"))
+                lex.skipSpace()
+                if lex.peek() == UInt8(ascii: ",") { lex.i += 1; continue }
+                try lex.expect(UInt8(ascii: "]"))
                 break
             }
             if anyModule { out.moduleIds = moduleIds }
@@ -144,39 +140,39 @@ extension ReadingsDecoder {
         private mutating func parseReading(
             index row: Int, width: Int, row values: UnsafeMutablePointer<Double>, seen: UnsafeMutablePointer<Int>,
             module: inout String?, timestamp: inout String?
-        ) throws(Failure) {
-            i += 1  // {
+        ) throws {
+            lex.i += 1  // {
             let stamp = row + 1
-            skipSpace()
-            if peek() == UInt8(ascii: "}") {
-                i += 1
+            lex.skipSpace()
+            if lex.peek() == UInt8(ascii: "}") {
+                lex.i += 1
             } else {
                 while true {
-                    skipSpace()
-                    let (keyStart, keyLength, escaped) = try scanString()
+                    lex.skipSpace()
+                    let (keyStart, keyLength, escaped) = try lex.scanString()
                     let column = escaped
-                        ? decoder.keys.column(named: unescape(keyStart, keyLength)) ?? -1
-                        : decoder.keys.column(of: bytes + keyStart, length: keyLength) ?? -1
+                        ? decoder.keys.column(named: lex.unescape(keyStart, keyLength)) ?? -1
+                        : decoder.keys.column(of: lex.bytes + keyStart, length: keyLength) ?? -1
                     if column < 0 {
-                        skipSpace()
-                        try expect(UInt8(ascii: ":"))
-                        skipSpace()
+                        lex.skipSpace()
+                        try lex.expect(UInt8(ascii: ":"))
+                        lex.skipSpace()
                         try parseExtra(keyStart: keyStart, keyLength: keyLength, escaped: escaped, row: row, module: &module, timestamp: &timestamp)
-                        skipSpace()
-                        if peek() == UInt8(ascii: ",") { i += 1; continue }
-                        try expect(UInt8(ascii: "}"))
+                        lex.skipSpace()
+                        if lex.peek() == UInt8(ascii: ",") { lex.i += 1; continue }
+                        try lex.expect(UInt8(ascii: "}"))
                         break
                     }
-                    skipSpace()
-                    try expect(UInt8(ascii: ":"))
-                    skipSpace()
+                    lex.skipSpace()
+                    try lex.expect(UInt8(ascii: ":"))
+                    lex.skipSpace()
                     if seen[column] == stamp {
                         addDetail(index: row, field: decoder.featureNames[column], problem: "appears twice in this reading")
                     }
                     seen[column] = stamp
                     // The common case inline: a number (not -Infinity).
-                    if let c = peek(), c &- UInt8(ascii: "0") <= 9 || (c == UInt8(ascii: "-") && peekAt(1) != UInt8(ascii: "I")) {
-                        let value = try parseNumber()
+                    if let c = lex.peek(), c &- UInt8(ascii: "0") <= 9 || (c == UInt8(ascii: "-") && lex.peekAt(1) != UInt8(ascii: "I")) {
+                        let value = try lex.parseNumber()
                         if value.isFinite {
                             values[column] = value
                         } else {
@@ -185,9 +181,9 @@ extension ReadingsDecoder {
                     } else {
                         try parseFeatureValue(row: row, column: column, into: &values[column])
                     }
-                    skipSpace()
-                    if peek() == UInt8(ascii: ",") { i += 1; continue }
-                    try expect(UInt8(ascii: "}"))
+                    lex.skipSpace()
+                    if lex.peek() == UInt8(ascii: ",") { lex.i += 1; continue }
+                    try lex.expect(UInt8(ascii: "}"))
                     break
                 }
             }
@@ -201,15 +197,15 @@ extension ReadingsDecoder {
             }
         }
 
-        private mutating func parseFeatureValue(row: Int, column: Int, into slot: inout Double) throws(Failure) {
-            guard let c = peek() else { throw .syntax("unexpected end of the body") }
+        private mutating func parseFeatureValue(row: Int, column: Int, into slot: inout Double) throws {
+            guard let c = lex.peek() else { throw Failure.syntax("unexpected end of the body") }
             if c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
-                if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
-                    try literal("-Infinity")
+                if c == UInt8(ascii: "-"), lex.peekAt(1) == UInt8(ascii: "I") {
+                    try lex.literal("-Infinity")
                     addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got -Infinity")
                     return
                 }
-                let value = try parseNumber()
+                let value = try lex.parseNumber()
                 if value.isFinite {
                     slot = value
                 } else {
@@ -218,7 +214,7 @@ extension ReadingsDecoder {
                 return
             }
             if c == UInt8(ascii: "n") {
-                try literal("null")
+                try lex.literal("null")
                 switch decoder.missingValues {
                 case .reject:
                     addDetail(index: row, field: decoder.featureNames[column], problem: "is null (MISSING_VALUES=reject)")
@@ -229,11 +225,11 @@ extension ReadingsDecoder {
             }
             if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
                 let word = c == UInt8(ascii: "N") ? "NaN" : "Infinity"
-                try literal(word)
+                try lex.literal(word)
                 addDetail(index: row, field: decoder.featureNames[column], problem: "must be a finite number, got \(word)")
                 return
             }
-            let kind = try skipValue()
+            let kind = try lex.skipValue()
             addDetail(index: row, field: decoder.featureNames[column], problem: "must be a number, got \(kind)")
         }
 
@@ -242,32 +238,32 @@ extension ReadingsDecoder {
         /// the reading's 30 numbers.
         private mutating func parseExtra(
             keyStart: Int, keyLength: Int, escaped: Bool, row: Int, module: inout String?, timestamp: inout String?
-        ) throws(Failure) {
+        ) throws {
             let name: String
-            if !escaped, equal(keyStart, keyLength, Self.moduleIdKey) {
+            if !escaped, lex.equal(keyStart, keyLength, Self.moduleIdKey) {
                 name = "module_id"
-            } else if !escaped, equal(keyStart, keyLength, Self.timestampKey) {
+            } else if !escaped, lex.equal(keyStart, keyLength, Self.timestampKey) {
                 name = "timestamp"
             } else {
-                let key = escaped ? unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: bytes + keyStart, count: keyLength))
+                let key = escaped ? lex.unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: lex.bytes + keyStart, count: keyLength))
                 name = String(decoding: key, as: UTF8.self)
             }
             if name == "module_id" || name == "timestamp" {
-                if peek() == UInt8(ascii: "\"") {
-                    let (start, length, escaped) = try scanString()
+                if lex.peek() == UInt8(ascii: "\"") {
+                    let (start, length, escaped) = try lex.scanString()
                     let text = escaped
-                        ? String(decoding: unescape(start, length), as: UTF8.self)
-                        : String(decoding: UnsafeBufferPointer(start: bytes + start, count: length), as: UTF8.self)
+                        ? String(decoding: lex.unescape(start, length), as: UTF8.self)
+                        : String(decoding: UnsafeBufferPointer(start: lex.bytes + start, count: length), as: UTF8.self)
                     if name == "module_id" { module = text } else { timestamp = text }
-                } else if peek() == UInt8(ascii: "n") {
-                    try literal("null")
+                } else if lex.peek() == UInt8(ascii: "n") {
+                    try lex.literal("null")
                 } else {
-                    let kind = try skipValue()
+                    let kind = try lex.skipValue()
                     addDetail(index: row, field: name, problem: "must be a string, got \(kind)")
                 }
                 return
             }
-            _ = try skipValue()
+            _ = try lex.skipValue()
             addDetail(
                 index: row, field: name, problem: "unknown key: not a feature of the served model",
                 suggestion: decoder.suggestion(for: name))

@@ -63,7 +63,15 @@ public struct ReadingsDecoder: Sendable {
             throw .syntax("the body is empty: send {\"readings\": [...]}")
         }
         var parser = Parser(decoder: self, bytes: base, end: body.count)
-        return try parser.parseBody()
+        do {
+            return try parser.parseBody()
+        } catch let failure as Failure {
+            throw failure
+        } catch let syntax as JSONSyntaxError {
+            throw .syntax(syntax.message)
+        } catch {
+            throw .syntax("\(error)")
+        }
     }
 
     public func decode(_ body: [UInt8]) throws(Failure) -> Readings {

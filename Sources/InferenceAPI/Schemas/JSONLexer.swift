@@ -8,10 +8,31 @@ import Musl
 import Darwin
 #endif
 
-/// The JSON lexing under `ReadingsDecoder`: whitespace, strings (with escapes), numbers with
-/// correct rounding, literals, and skipping any value with a nesting limit. Every read is
-/// bounds-checked against `end`.
-extension ReadingsDecoder.Parser {
+/// A JSON syntax error, with the byte offset in its message.
+struct JSONSyntaxError: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// The JSON lexing under both fast body parsers (`/predict` readings, `/anomaly/detect`
+/// samples): whitespace, strings (with escapes), numbers with correct rounding, literals, and
+/// skipping any value with a nesting limit. Every read is bounds-checked against `end`.
+///
+/// Hand-written because the parsers above it read values straight into their destination as
+/// they go (see `ReadingsDecoder`); Foundation's parsers build a tree first.
+struct JSONLexer {
+    let bytes: UnsafePointer<UInt8>
+    let end: Int
+    var i = 0
+    /// strtod's NUL-terminated copy of a number that needs the slow path.
+    private var scratch = [CChar](repeating: 0, count: 64)
+
+    /// - Parameters: `bytes` must stay valid for the lexer's lifetime (the caller's
+    ///   `withUnsafeBytes` scope).
+    init(bytes: UnsafePointer<UInt8>, end: Int) {
+        self.bytes = bytes
+        self.end = end
+    }
 
     @inline(__always) func peek() -> UInt8? { i < end ? bytes[i] : nil }
     @inline(__always) func peekAt(_ k: Int) -> UInt8? { i + k < end ? bytes[i + k] : nil }
@@ -24,22 +45,22 @@ extension ReadingsDecoder.Parser {
         }
     }
 
-    @inline(__always) mutating func expect(_ c: UInt8) throws(ReadingsDecoder.Failure) {
+    @inline(__always) mutating func expect(_ c: UInt8) throws(JSONSyntaxError) {
         guard i < end, bytes[i] == c else { throw unexpected(c) }
         i += 1
     }
 
     /// Kept out of line so the checks above inline into the parse loops without the messages.
-    @inline(never) func unexpected(_ c: UInt8) -> ReadingsDecoder.Failure {
-        guard i < end else { return .syntax("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
-        return .syntax("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
+    @inline(never) func unexpected(_ c: UInt8) -> JSONSyntaxError {
+        guard i < end else { return JSONSyntaxError("unexpected end of the body, expected '\(Character(UnicodeScalar(c)))'") }
+        return JSONSyntaxError("expected '\(Character(UnicodeScalar(c)))' at byte \(i), found '\(Self.printable(bytes[i]))'")
     }
 
-    mutating func literal(_ word: String) throws(ReadingsDecoder.Failure) {
+    mutating func literal(_ word: String) throws(JSONSyntaxError) {
         let n = word.utf8.count
         var k = 0
         for c in word.utf8 {
-            guard i + k < end, bytes[i + k] == c else { throw .syntax("invalid literal at byte \(i)") }
+            guard i + k < end, bytes[i + k] == c else { throw JSONSyntaxError("invalid literal at byte \(i)") }
             k += 1
         }
         i += n
@@ -50,9 +71,9 @@ extension ReadingsDecoder.Parser {
         return key.withUnsafeBufferPointer { memcmp(bytes + start, $0.baseAddress!, length) == 0 }
     }
 
-    mutating func parseKey() throws(ReadingsDecoder.Failure) -> [UInt8] {
+    mutating func parseKey() throws(JSONSyntaxError) -> [UInt8] {
         guard peek() == UInt8(ascii: "\"") else {
-            throw .syntax("expected a key string at byte \(i)")
+            throw JSONSyntaxError("expected a key string at byte \(i)")
         }
         let (start, length, escaped) = try scanString()
         return escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
@@ -60,7 +81,7 @@ extension ReadingsDecoder.Parser {
 
     /// Scans a string starting at `"`; returns the raw content range and whether it has escapes.
     /// Plain bytes are skipped 8 at a time (keys are most of a /predict body's bytes).
-    @inline(__always) mutating func scanString() throws(ReadingsDecoder.Failure) -> (Int, Int, Bool) {
+    @inline(__always) mutating func scanString() throws(JSONSyntaxError) -> (Int, Int, Bool) {
         guard peek() == UInt8(ascii: "\"") else { throw Self.syntaxFailure("expected a string at byte", i) }
         let start = i + 1
         var k = start
@@ -96,8 +117,8 @@ extension ReadingsDecoder.Parser {
     }
 
     /// A syntax failure at a byte offset, out of line (keeps the inlined lexing small).
-    @inline(never) static func syntaxFailure(_ message: StaticString, _ offset: Int) -> ReadingsDecoder.Failure {
-        .syntax("\(message) \(offset)")
+    @inline(never) static func syntaxFailure(_ message: StaticString, _ offset: Int) -> JSONSyntaxError {
+        JSONSyntaxError("\(message) \(offset)")
     }
 
     /// The high bit of each byte of `w` that is `"`, `\\` or a control character; the lowest set
@@ -167,7 +188,7 @@ extension ReadingsDecoder.Parser {
 
     /// A JSON number, converted with correct rounding: exact fast path for a mantissa below 2^53
     /// and a power of ten up to 22, `strtod` otherwise.
-    mutating func parseNumber() throws(ReadingsDecoder.Failure) -> Double {
+    mutating func parseNumber() throws(JSONSyntaxError) -> Double {
         // A local cursor: `i` is a stored property, and updating it per digit kept it in memory.
         let start = i
         let bytes = self.bytes, end = self.end
@@ -242,7 +263,7 @@ extension ReadingsDecoder.Parser {
         return slowNumber(start: start, length: k - start)
     }
 
-    mutating func slowNumber(start: Int, length: Int) -> Double {
+    private mutating func slowNumber(start: Int, length: Int) -> Double {
         if scratch.count < length + 1 { scratch = [CChar](repeating: 0, count: length + 1) }
         return scratch.withUnsafeMutableBufferPointer { buffer -> Double in
             let p = buffer.baseAddress!
@@ -260,9 +281,9 @@ extension ReadingsDecoder.Parser {
     ]
 
     /// Skips any JSON value; returns its kind for messages ("a string", "an object", ...).
-    mutating func skipValue(depth: Int = 0) throws(ReadingsDecoder.Failure) -> String {
-        guard depth < 64 else { throw .syntax("nesting deeper than 64 levels at byte \(i)") }
-        guard let c = peek() else { throw .syntax("unexpected end of the body") }
+    mutating func skipValue(depth: Int = 0) throws(JSONSyntaxError) -> String {
+        guard depth < 64 else { throw JSONSyntaxError("nesting deeper than 64 levels at byte \(i)") }
+        guard let c = peek() else { throw JSONSyntaxError("unexpected end of the body") }
         switch c {
         case UInt8(ascii: "\""):
             _ = try scanString()
@@ -324,7 +345,7 @@ extension ReadingsDecoder.Parser {
             _ = try parseNumber()
             return "a number"
         default:
-            throw .syntax("unexpected '\(Self.printable(c))' at byte \(i)")
+            throw JSONSyntaxError("unexpected '\(Self.printable(c))' at byte \(i)")
         }
     }
 

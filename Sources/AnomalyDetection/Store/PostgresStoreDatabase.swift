@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL anomaly store over a pooled `PostgresClient`.
+///
+/// The client must be running (`client.run()`, as a service of the application) for any call
+/// to proceed. Thread safety: any number of concurrent calls.
+public struct PostgresAnomalyStore: AnomalyStore {
+    public let client: PostgresClient
+    let logger: Logger
+    public var backend: String { "postgresql" }
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// A client configuration from a `postgres://user:password@host:port/database` URL.
+    /// `sslmode=require` asks for TLS; anything else connects in the clear (loopback, tests).
+    public static func configuration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url),
+            components.scheme == "postgres" || components.scheme == "postgresql",
+            let host = components.host, !host.isEmpty
+        else {
+            throw StoreError(backend: "postgresql", message: "DATABASE_URL is not a postgres://user@host:port/database URL")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value
+        let tls: PostgresClient.Configuration.TLS =
+            sslmode == "require" || sslmode == "verify-full" ? .require(.makeClientConfiguration()) : .disable
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432,
+            username: components.user.flatMap { $0.removingPercentEncoding } ?? "postgres",
+            password: components.password.flatMap { $0.removingPercentEncoding },
+            database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = 16
+        return configuration
+    }
+
+    public func migrate() async throws -> [Int] {
+        try await guarded {
+            // The advisory lock serialises concurrent start-ups of several instances on one database.
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7201)", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger: logger)
+            }
+            var applied: [Int] = []
+            for migration in Migrations.all {
+                let didApply = try await client.withTransaction(logger: logger) { connection -> Bool in
+                    try await connection.query("SELECT pg_advisory_xact_lock(7201)", logger: logger)
+                    let rows = try await connection.query(
+                        "SELECT version FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
+                    for try await _ in rows { return false }
+                    for statement in migration.postgres {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                        logger: logger)
+                    return true
+                }
+                if didApply { applied.append(migration.version) }
+            }
+            return applied
+        }
+    }
+
+    public func appliedMigrations() async throws -> [Int] {
+        try await guarded {
+            var versions: [Int] = []
+            let rows = try await client.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger)
+            for try await version in rows.decode(Int.self) { versions.append(version) }
+            return versions
+        }
+    }
+
+    public func columns(of table: String) async throws -> [String] {
+        try await guarded {
+            var names: [String] = []
+            let rows = try await client.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = \(table) ORDER BY ordinal_position",
+                logger: logger)
+            for try await name in rows.decode(String.self) { names.append(name) }
+            return names
+        }
+    }
+
+    public func ping() async throws {
+        try await guarded {
+            _ = try await client.query("SELECT 1", logger: logger)
+        }
+    }
+
+    /// Runs a store call, turning the driver's errors into `StoreError`, so the HTTP layer
+    /// knows one store error type whatever the backend (a failed transaction arrived as
+    /// `PostgresTransactionError`, which nothing mapped: a 500). The message keeps the error
+    /// code and SQLSTATE (or the column that failed to decode) only: the driver's full
+    /// reflection can carry the query and its values.
+    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PostgresTransactionError {
+            let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
+            throw StoreError(backend: backend, message: "transaction failed: \(cause.map(Self.summary) ?? "no cause given")")
+        } catch let error as PSQLError {
+            throw StoreError(backend: backend, message: Self.summary(error))
+        } catch let error as PostgresDecodingError {
+            throw StoreError(backend: backend, message: Self.summary(error))
+        }
+    }
+
+    static func summary(_ error: any Error) -> String {
+        switch error {
+        case let error as PSQLError: "\(error.code), sqlstate \(error.serverInfo?[.sqlState] ?? "none")"
+        case let error as PostgresDecodingError: "column \(error.columnName) did not decode: \(error.code)"
+        case let error as StoreError: error.message
+        default: String(reflecting: type(of: error))
+        }
+    }
+}
