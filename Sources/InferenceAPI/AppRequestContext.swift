@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -6,17 +7,27 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The client's address, for anonymous rate limits.
     public let remoteAddress: SocketAddress?
-    /// Who is calling, set by `AccessMiddleware` (nil only on probe routes).
+    /// Who is calling, set once by `AuthenticationMiddleware`; nil when the request carries no
+    /// credentials, or credentials that do not authenticate (then `credentialFailure` says why).
     public var principal: Principal?
-    /// The route pattern this request matched (`/anomaly/scores/{asset_id}`), found once by
-    /// `MetricsMiddleware` for the middleware after it; nil when unrouted.
-    var route: String?
+    /// Why the credentials the request carries were refused; `RouteAccess` answers 401 with it.
+    var credentialFailure: Authenticator.Failure?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
     }
 
+    /// `Codable` answers through `JSONEncoder.api` (no `\/` in them).
+    public var responseEncoder: JSONEncoder { .api }
+
     /// The tenant whose anomaly rows this request reads and writes.
     var tenant: String { principal?.tenant ?? "default" }
+
+    /// The route pattern the router matched (`/anomaly/scores/{asset_id}`), for metrics, logs and
+    /// rate limits; `unmatched` when no route matched.
+    var routePattern: String {
+        guard let path = endpointPath, path != "NotFound" else { return "unmatched" }
+        return path
+    }
 }

@@ -39,8 +39,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
 
     let server = try serverBuilder(configuration)
     let storage = try await StoreSetup.open(configuration, logger: logger)
-    let audit = ActivationAudit(store: storage.store, logger: logger)
-    let router = await buildRouter(configuration: configuration, models: models, store: storage.store, telemetry: telemetry, logger: logger)
+    let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
+    let router = await buildRouter(configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, logger: logger)
     let reloader = ReloadOnHangup(models: models, audit: audit, logger: logger)
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
@@ -96,59 +96,58 @@ func serverBuilder(_ configuration: Configuration) throws -> HTTPServerBuilder {
     return try .tls(.http1(), tlsConfiguration: tls)
 }
 
-/// Every route of the service, on one router: the application and the route-coverage test use it.
+/// Every route of the service, on one router: the application and the route tests use it.
+///
+/// Each controller mounts its routes on its prefix group and declares there what they need
+/// (`RouteAccess`); a route declared without it is a probe. Router-wide middleware sees the
+/// matched route (`context.endpointPath`), so nothing matches paths a second time.
 func buildRouter(
-    configuration: Configuration, models: ModelService, store: (any AnomalyStore)?, telemetry: Telemetry = Telemetry(),
+    configuration: Configuration, models: ModelService, stores: Stores, telemetry: Telemetry = Telemetry(),
     logger: Logger = Logger(label: "inference-api")
 ) async -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    let routes = RouteTable()
-    let authenticator = await Authenticator(configuration: configuration)
+    let allowed = AllowedMethods()
+    let access = AccessRules(
+        limiter: RateLimiter(perMinute: configuration.rateLimitPerMinute, routes: configuration.rateLimitRoutes), telemetry: telemetry)
     let drift = DriftMonitor(window: configuration.driftWindow, threshold: configuration.driftThreshold)
 
     // Outermost first: the request id is on every log line and answer; metrics see final statuses;
-    // errors become the envelope; CORS answers preflights before credentials are asked for.
-    router.middlewares.add(RequestIDMiddleware())
-    router.middlewares.add(MetricsMiddleware(routes: routes, telemetry: telemetry))
-    router.middlewares.add(ErrorEnvelopeMiddleware(routes: routes, telemetry: telemetry))
+    // errors become the envelope; CORS answers preflights before credentials are looked at.
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: MetricsMiddleware(telemetry: telemetry))
+    router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: telemetry))
     if !configuration.corsOrigins.isEmpty {
-        router.middlewares.add(CORSMiddleware(origins: configuration.corsOrigins))
+        router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }
-    router.middlewares.add(
-        AccessMiddleware(
-            routes: routes, policy: AccessPolicy(metricsNeedCredentials: configuration.metricsAuth), authenticator: authenticator,
-            limiter: RateLimiter(perMinute: configuration.rateLimitPerMinute, routes: configuration.rateLimitRoutes), telemetry: telemetry))
+    let authenticator = await Authenticator(configuration: configuration)
+    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
 
-    HealthController(models: models, store: store).addRoutes(to: router)
-    AuthController(authenticator: authenticator).addRoutes(to: router)
-    MonitoringController(telemetry: telemetry, drift: drift, models: models).addRoutes(to: router)
-    ModelsController(models: models, threshold: configuration.hazardThreshold, audit: ActivationAudit(store: store, logger: logger))
-        .addRoutes(to: router)
-    let predictions = PredictionService(models: models, threshold: configuration.hazardThreshold, telemetry: telemetry, drift: drift)
-    OpenInferenceController(
-        models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest,
-        maxBodyBytes: configuration.maxBodyBytes
-    ).addRoutes(to: router)
-    if let store {
-        AnomalyController(
-            service: AnomalyService(store: store, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples),
-            maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: configuration.maxBodyBytes, telemetry: telemetry
-        ).addRoutes(to: router)
-        FeedbackController(
-            models: models, store: store, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,
-            maxBodyBytes: configuration.maxBodyBytes
-        ).addRoutes(to: router)
-    }
-    PredictController(
-        models: models,
-        predictions: predictions,
-        maxReadings: configuration.maxReadingsPerRequest,
-        maxBodyBytes: configuration.maxBodyBytes,
-        missingValues: configuration.missingValues.decoderPolicy
-    ).addRoutes(to: router)
+    let predictions = PredictionService(
+        models: models, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,
+        missingValues: configuration.missingValues.decoderPolicy, telemetry: telemetry, drift: drift)
+    let feedback = FeedbackService(
+        models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
+    let anomalies = AnomalyService(
+        store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples)
+    let maxBody = configuration.maxBodyBytes
 
-    routes.load(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
-    for pattern in configuration.rateLimitRoutes.keys where !routes.all.contains(where: { $0.pattern == pattern }) {
+    HealthController(models: models, database: stores.database).addRoutes(to: router.group(), access: access)
+    AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
+    MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
+        .addRoutes(to: router.group(), access: access)
+    PredictController(predictions: predictions, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    FeedbackController(feedback: feedback, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    ModelsController(
+        models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger)
+    ).addRoutes(to: router.group("models"), access: access)
+    OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
+        .addRoutes(to: router.group("v2"), access: access)
+    AnomalyController(service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry)
+        .addRoutes(to: router.group("anomaly"), access: access)
+
+    allowed.load(from: router)
+    let routed = Set(router.routes.map(\.path.description))
+    for pattern in configuration.rateLimitRoutes.keys where !routed.contains(pattern) {
         logger.warning("RATE_LIMIT_ROUTES names a route the service does not have", metadata: ["route": "\(pattern)"])
     }
     return router

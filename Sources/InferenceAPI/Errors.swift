@@ -44,7 +44,7 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = Envelope(error: .init(code: code, message: message, details: details, request_id: context.id))
-        let data = try JSONEncoder().encode(body)
+        let data = try JSONEncoder.api.encode(body)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -6,12 +6,12 @@ import Testing
 struct MigrationsTests {
     static let everyVersion = Migrations.all.map(\.version)
 
-    static func checkMigrations(_ store: some AnomalyStore) async throws {
+    static func checkMigrations(_ store: some StoreDatabase) async throws {
         #expect(try await store.migrate() == everyVersion, "first start-up applies every migration")
         #expect(try await store.migrate() == [], "a second start-up applies nothing")
-        #expect(try await store.appliedMigrations() == everyVersion)
+        #expect(try await Introspection.appliedMigrations(store) == everyVersion)
         for (table, expected) in Migrations.expectedColumns {
-            #expect(try await store.columns(of: table) == expected, "\(store.backend): columns of \(table)")
+            #expect(try await Introspection.columns(store, of: table) == expected, "\(store.backend): columns of \(table)")
         }
         try await store.ping()
     }
@@ -33,7 +33,7 @@ struct MigrationsTests {
                 return try await group.reduce(into: [Int]()) { $0 += $1 }
             }
             #expect(applied.sorted() == Self.everyVersion)
-            #expect(try await store.appliedMigrations() == Self.everyVersion)
+            #expect(try await Introspection.appliedMigrations(store) == Self.everyVersion)
         }
     }
 }

@@ -2,8 +2,9 @@ import AnomalyDetection
 import Foundation
 import Testing
 
-/// One repository suite, run against PostgreSQL and SQLite alike.
-@Suite("Anomaly store contract")
+/// One repository suite per store, run against PostgreSQL, SQLite and memory alike (PostgreSQL
+/// needs `TEST_DATABASE_URL`, which `make test` sets).
+@Suite("Store contract")
 struct StoreContractTests {
     static let base = Date(timeIntervalSince1970: 1_795_000_000.123456)
 
@@ -22,13 +23,17 @@ struct StoreContractTests {
         return (samples, scores)
     }
 
-    static func checkDetectionRoundTrip(_ store: some AnomalyStore) async throws {
-        try await store.migrate()
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func detectionRoundTrip(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in try await Self.checkDetectionRoundTrip(stores.anomalies, backend) }
+    }
+
+    static func checkDetectionRoundTrip(_ store: some AnomalyStore, _ backend: TestDatabases.Backend) async throws {
         let (samples, scores) = detection(count: 10_000, asset: "router-1")
         try await store.recordDetection(tenantId: "t1", assetId: "router-1", samples: samples, scores: scores)
         let all = try await store.scores(ScoreQuery(tenantId: "t1", assetId: "router-1", limit: 20_000))
-        #expect(all.count == 10_000, "\(store.backend): exactly the acknowledged rows")
-        #expect(all.first?.timestamp == scores.last?.timestamp, "\(store.backend): newest first")
+        #expect(all.count == 10_000, "\(backend): exactly the acknowledged rows")
+        #expect(all.first?.timestamp == scores.last?.timestamp, "\(backend): newest first")
         #expect(abs((all.first?.timestamp.timeIntervalSince1970 ?? 0) - scores.last!.timestamp.timeIntervalSince1970) < 1e-5)
         #expect(all.first?.modelId == scores.last?.modelId)
         #expect(all.last?.modelId == nil)
@@ -40,17 +45,21 @@ struct StoreContractTests {
             ScoreQuery(tenantId: "t1", assetId: "router-1", since: samples[9_990].timestamp, limit: 100))
         #expect(recent.count == 10)
         let other = try await store.scores(ScoreQuery(tenantId: "t2", assetId: "router-1", limit: 10))
-        #expect(other.isEmpty, "\(store.backend): another tenant sees nothing")
+        #expect(other.isEmpty, "\(backend): another tenant sees nothing")
 
         let history = try await store.recentSamples(tenantId: "t1", assetId: "router-1", before: samples[100].timestamp, limit: 5)
-        #expect(history.map(\.timestamp) == samples[95..<100].map(\.timestamp), "\(store.backend): oldest first, before the cut")
+        #expect(history.map(\.timestamp) == samples[95..<100].map(\.timestamp), "\(backend): oldest first, before the cut")
         #expect(history.last?.metrics == samples[99].metrics)
         let range = try await store.samples(tenantId: "t1", assetId: "router-1", from: samples[10].timestamp, to: samples[20].timestamp, limit: 1000)
         #expect(range.count == 10)
     }
 
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func modelsRetirePrevious(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in try await Self.checkModelsRetirePrevious(stores.anomalies) }
+    }
+
     static func checkModelsRetirePrevious(_ store: some AnomalyStore) async throws {
-        try await store.migrate()
         let first = try await store.saveModel(
             ModelRecord(tenantId: "t1", modelType: "isolation_forest", modelVersion: "1", assetId: "router-1", trainingDate: base, artifact: [1, 2, 3]))
         let second = try await store.saveModel(
@@ -69,29 +78,12 @@ struct StoreContractTests {
         #expect(try await store.activeModel(tenantId: "t2", assetId: "router-1", modelType: "isolation_forest") == nil)
     }
 
-    @Test func testSQLiteDetectionRoundTrip() async throws {
-        try await TestDatabases.withSQLite { try await Self.checkDetectionRoundTrip($0) }
-    }
-
-    @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason))
-    func testPostgresDetectionRoundTrip() async throws {
-        try await TestDatabases.withPostgres { try await Self.checkDetectionRoundTrip($0) }
-    }
-
-    @Test func testSQLiteModelsRetirePrevious() async throws {
-        try await TestDatabases.withSQLite { try await Self.checkModelsRetirePrevious($0) }
-    }
-
-    @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason))
-    func testPostgresModelsRetirePrevious() async throws {
-        try await TestDatabases.withPostgres { try await Self.checkModelsRetirePrevious($0) }
-    }
-
     /// A failing query reaches callers as `StoreError` (what the HTTP layer maps to 503), not as
     /// the driver's error type, and names the SQLSTATE without the query or its values.
     @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason))
     func testPostgresFailuresAreStoreErrors() async throws {
-        try await TestDatabases.withPostgres { store in
+        try await TestDatabases.withPostgres { database in
+            let store = PostgresAnomalyStore(database: database)
             // Not migrated: the tables do not exist (SQLSTATE 42P01, undefined_table).
             do {
                 _ = try await store.recentSamples(tenantId: "secret-tenant", assetId: "a-1", before: nil, limit: 5)
@@ -107,6 +99,50 @@ struct StoreContractTests {
                 try await store.recordDetection(tenantId: "t1", assetId: "a-1", samples: samples, scores: scores)
             }
             #expect(failed?.message.hasPrefix("transaction failed: ") == true && failed?.message.contains("42P01") == true, "\(failed?.message ?? "")")
+        }
+    }
+
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func feedbackRoundTrip(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in
+            let rows = (0..<2500).map { (i: Int) -> FeedbackRecord in
+                let tenant = i % 5 == 0 ? "t2" : "t1"
+                let module: String? = i % 4 == 0 ? nil : "m-\(i)"
+                let features: [String: Double] = ["soc_pct": Double(i), "temp_c": 20.5]
+                return FeedbackRecord(
+                    tenantId: tenant, runId: "run-\(i % 3)", features: features, outcome: i % 2, probability: Double(i) / 2500, moduleId: module)
+            }
+            try await stores.feedback.recordFeedback(rows)
+            let t1 = try await stores.feedback.feedback(tenantId: "t1", limit: 10_000)
+            #expect(t1.count == 2000, "\(backend): the tenant's rows only")
+            let newest = try #require(rows.last { $0.tenantId == "t1" })
+            #expect(t1.first?.features == newest.features && t1.first?.moduleId == newest.moduleId, "\(backend): newest first")
+            #expect(t1.first?.probability == newest.probability && t1.first?.outcome == newest.outcome && t1.first?.runId == newest.runId)
+            #expect(t1.last?.moduleId == "m-1", "\(backend): oldest last")
+            let t2 = try await stores.feedback.feedback(tenantId: "t2", limit: 1000)
+            #expect(t2.count == 500 && t2.last?.moduleId == nil, "\(backend): a missing module id stays missing")
+            #expect(try await stores.feedback.feedback(tenantId: "t2", limit: 7).count == 7)
+            #expect(try await stores.feedback.feedback(tenantId: "t3", limit: 7).isEmpty)
+        }
+    }
+
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func auditLogKeepsEveryActivation(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in
+            for run in ["run-a", "run-b", "run-a"] {
+                try await stores.audit.recordActivation(
+                    ModelRecord(tenantId: "default", modelType: "xgboost_hazard", modelVersion: run, assetId: nil, trainingDate: Self.base, artifactPath: "/m/\(run)"))
+            }
+            _ = try await stores.anomalies.saveModel(
+                ModelRecord(tenantId: "default", modelType: "isolation_forest", modelVersion: "1", assetId: "router-1", trainingDate: Self.base))
+            let history = try await stores.audit.activations(tenantId: "default", limit: 10)
+            #expect(history.map(\.modelVersion) == ["run-a", "run-b", "run-a"], "\(backend): newest first, asset models not listed")
+            #expect(history.map(\.status) == ["active", "retired", "retired"])
+            #expect(history.first?.artifactPath == "/m/run-a")
+            #expect(try await stores.audit.activations(tenantId: "default", limit: 2).count == 2)
+            #expect(try await stores.audit.activations(tenantId: "other", limit: 10).isEmpty)
+            // The audit trail shares model_metadata: /anomaly/models lists it as it did.
+            #expect(try await stores.anomalies.models(tenantId: "default", assetId: nil).count == 4)
         }
     }
 }

@@ -13,8 +13,7 @@ struct OpenAPIDocumentTests {
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: empty) }
         let models = ModelService(store: try MLflowStore(root: empty), configuredReference: nil, selectMetric: "roc_auc")
-        let store = try await SQLiteAnomalyStore.open(path: ":memory:", logger: .init(label: "test"))
-        let router = await buildRouter(configuration: Configuration(), models: models, store: store)
+        let router = await buildRouter(configuration: Configuration(), models: models, stores: .memory())
         let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
         let documented = OpenAPIDocument.documentedRoutes
         #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented).sorted())")
@@ -22,12 +21,19 @@ struct OpenAPIDocumentTests {
         #expect(routed.count >= 19)
     }
 
+    /// The document is a resource of the target; no answer writes `\/`.
     @Test func testDocumentIsOpenAPI31AndNamesTheFeatures() throws {
         let data = OpenAPIDocument.json(featureNames: ["a", "b"])
         let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(document["openapi"] as? String == "3.1.0")
         let reading = ((document["components"] as? [String: Any])?["schemas"] as? [String: Any])?["Reading"] as? [String: Any]
         #expect(reading?["required"] as? [String] == ["a", "b"])
+        #expect(!String(decoding: data, as: UTF8.self).contains("\\/"), "no escaped slashes")
+        let predict = ((document["paths"] as? [String: Any])?["/predict"] as? [String: Any])?["post"] as? [String: Any]
+        #expect(predict?["x-access"] as? String == "predict")
+        #expect(((predict?["responses"] as? [String: Any])?.keys).map(Set.init)?.isSuperset(of: ["401", "403", "429"]) == true)
+        let health = ((document["paths"] as? [String: Any])?["/health"] as? [String: Any])?["get"] as? [String: Any]
+        #expect((health?["security"] as? [Any])?.isEmpty == true && (health?["responses"] as? [String: Any])?["429"] == nil)
     }
 
     /// Hummingbird prints captures as `{name}` or `:name`; OpenAPI uses `{name}`.

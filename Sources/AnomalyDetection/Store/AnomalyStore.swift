@@ -1,24 +1,10 @@
 import Foundation
 
-/// The anomaly repository: one protocol, one implementation per back end (PostgreSQL, SQLite),
-/// same schema and behaviour. The same test suite runs against both.
+/// The anomaly data of every tenant: metric samples, their scores, and the assets' models.
+///
+/// One protocol, one implementation per back end (PostgreSQL, SQLite, memory), same behaviour:
+/// the contract suite in `AnomalyDetectionTests` runs against each.
 public protocol AnomalyStore: Sendable {
-    /// `postgresql` or `sqlite`.
-    var backend: String { get }
-
-    /// Applies the migrations not yet applied; returns the versions applied by this call.
-    @discardableResult
-    func migrate() async throws -> [Int]
-
-    /// Versions recorded in `schema_migrations`, ascending.
-    func appliedMigrations() async throws -> [Int]
-
-    /// Column names of `table`, as the database reports them.
-    func columns(of table: String) async throws -> [String]
-
-    /// A trivial round trip, for readiness checks.
-    func ping() async throws
-
     /// Writes samples and their scores in one transaction: when this returns, both are committed.
     func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws
 
@@ -40,22 +26,4 @@ public protocol AnomalyStore: Sendable {
 
     /// Model rows of a tenant (optionally one asset), newest first, without artifact bytes.
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord]
-
-    /// Writes observed outcomes of readings in one transaction.
-    func recordFeedback(_ rows: [FeedbackRecord]) async throws
-
-    /// A tenant's feedback, newest first, at most `limit` rows.
-    func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord]
-}
-
-/// A store operation that failed; `message` is safe to log (no row contents).
-public struct StoreError: Error, CustomStringConvertible, Sendable {
-    public let backend: String
-    public let message: String
-    public var description: String { "\(backend) store: \(message)" }
-
-    public init(backend: String, message: String) {
-        self.backend = backend
-        self.message = message
-    }
 }

@@ -2,13 +2,13 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The PostgreSQL anomaly store over a pooled `PostgresClient`.
+/// The PostgreSQL database under the stores, over a pooled `PostgresClient`.
 ///
 /// The client must be running (`client.run()`, as a service of the application) for any call
 /// to proceed. Thread safety: any number of concurrent calls.
-public struct PostgresAnomalyStore: AnomalyStore {
+public struct PostgresStoreDatabase: StoreDatabase {
     public let client: PostgresClient
-    let logger: Logger
+    public let logger: Logger
     public var backend: String { "postgresql" }
 
     public init(client: PostgresClient, logger: Logger) {
@@ -65,26 +65,6 @@ public struct PostgresAnomalyStore: AnomalyStore {
                 if didApply { applied.append(migration.version) }
             }
             return applied
-        }
-    }
-
-    public func appliedMigrations() async throws -> [Int] {
-        try await guarded {
-            var versions: [Int] = []
-            let rows = try await client.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger)
-            for try await version in rows.decode(Int.self) { versions.append(version) }
-            return versions
-        }
-    }
-
-    public func columns(of table: String) async throws -> [String] {
-        try await guarded {
-            var names: [String] = []
-            let rows = try await client.query(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = \(table) ORDER BY ordinal_position",
-                logger: logger)
-            for try await name in rows.decode(String.self) { names.append(name) }
-            return names
         }
     }
 

@@ -1,12 +1,19 @@
 import Foundation
 import SQLiteNIO
 
-extension SQLiteAnomalyStore {
+/// Hazard feedback in SQLite (`hazard_feedback`).
+public struct SQLiteFeedbackStore: FeedbackStore {
+    let database: SQLiteStoreDatabase
+
+    public init(database: SQLiteStoreDatabase) {
+        self.database = database
+    }
+
     public func recordFeedback(_ rows: [FeedbackRecord]) async throws {
         guard !rows.isEmpty else { return }
-        try await transaction {
-            for chunk in stride(from: 0, to: rows.count, by: Self.insertChunk) {
-                let part = rows[chunk..<min(chunk + Self.insertChunk, rows.count)]
+        try await database.transaction {
+            for chunk in stride(from: 0, to: rows.count, by: SQLiteStoreDatabase.insertChunk) {
+                let part = rows[chunk..<min(chunk + SQLiteStoreDatabase.insertChunk, rows.count)]
                 var binds: [SQLiteData] = []
                 binds.reserveCapacity(part.count * 6)
                 for r in part {
@@ -15,15 +22,15 @@ extension SQLiteAnomalyStore {
                         r.moduleId.map(SQLiteData.text) ?? .null,
                     ]
                 }
-                _ = try await self.rows(
+                _ = try await database.rows(
                     "INSERT INTO hazard_feedback (tenant_id, run_id, features, outcome, probability, module_id) VALUES "
-                        + Self.placeholders(rows: part.count, columns: 6), binds)
+                        + SQLiteStoreDatabase.placeholders(rows: part.count, columns: 6), binds)
             }
         }
     }
 
     public func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord] {
-        let rows = try await self.rows(
+        let rows = try await database.rows(
             """
             SELECT id, tenant_id, run_id, features, outcome, probability, module_id, created_at FROM hazard_feedback
             WHERE tenant_id = ? ORDER BY id DESC LIMIT ?

@@ -3,12 +3,12 @@ import Logging
 import SQLiteNIO
 import Synchronization
 
-/// The embedded SQLite anomaly store: one file, zero set-up, the same schema as PostgreSQL.
+/// The embedded SQLite database under the stores: one file, zero set-up, the same schema as PostgreSQL.
 ///
 /// One connection, serialised by SQLite itself; libsqlite3 calls run on NIO's thread pool,
 /// never on an event loop. WAL journaling with `synchronous=FULL`, so a committed row survives
 /// a crash of the process.
-public final class SQLiteAnomalyStore: AnomalyStore {
+public final class SQLiteStoreDatabase: StoreDatabase {
     private let connection: SQLiteConnection
     private let closed = Mutex(false)
     /// One transaction at a time on the one connection.
@@ -27,7 +27,7 @@ public final class SQLiteAnomalyStore: AnomalyStore {
     }
 
     /// Opens (creating if needed) the database file at `path`; `":memory:"` for a private in-memory one.
-    public static func open(path: String, logger: Logger) async throws -> SQLiteAnomalyStore {
+    public static func open(path: String, logger: Logger) async throws -> SQLiteStoreDatabase {
         if path != ":memory:" {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
@@ -35,7 +35,7 @@ public final class SQLiteAnomalyStore: AnomalyStore {
             }
         }
         let connection = try await SQLiteConnection.open(storage: path == ":memory:" ? .memory : .file(path: path), logger: logger)
-        let store = SQLiteAnomalyStore(connection: connection)
+        let store = SQLiteStoreDatabase(connection: connection)
         if path != ":memory:" {
             _ = try await store.rows("PRAGMA journal_mode=WAL")
         }
@@ -68,14 +68,6 @@ public final class SQLiteAnomalyStore: AnomalyStore {
             if didApply { applied.append(migration.version) }
         }
         return applied
-    }
-
-    public func appliedMigrations() async throws -> [Int] {
-        try await rows("SELECT version FROM schema_migrations ORDER BY version").compactMap { $0.column("version")?.integer }
-    }
-
-    public func columns(of table: String) async throws -> [String] {
-        try await rows("SELECT name FROM pragma_table_info(?) ORDER BY cid", [.text(table)]).compactMap { $0.column("name")?.string }
     }
 
     public func ping() async throws {

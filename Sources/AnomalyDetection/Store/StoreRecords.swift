@@ -129,7 +129,7 @@ public enum MetricsJSON {
         return out + "}"
     }
 
-    static func decode(_ text: String) -> [String: Double] {
+    public static func decode(_ text: String) -> [String: Double] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
         return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
     }

@@ -10,16 +10,18 @@ struct AnomalyController {
     let maxBodyBytes: Int
     let telemetry: Telemetry?
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.post("/anomaly/detect", use: detect)
-        router.post("/anomaly/train", use: train)
-        router.get("/anomaly/scores/{asset_id}", use: scores)
-        router.get("/anomaly/models", use: models)
+    /// Mounted on `/anomaly`.
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
+        group.group().add(middleware: access.requires(.anomalyWrite))
+            .post("detect", use: detect)
+            .post("train", use: train)
+        group.group().add(middleware: access.requires(.anomalyRead))
+            .get("scores/{asset_id}", use: scores)
+            .get("models", use: models)
     }
 
     @Sendable func detect(request: Request, context: AppRequestContext) async throws -> Response {
-        try PredictController.requireJSON(request)
-        let body = try await PredictController.collect(request, upTo: maxBodyBytes)
+        let body = try await request.jsonBody(upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.detect(Data(buffer: body), maxSamples: maxSamples)
         let scored = try await service.detect(tenantId: context.tenant, request: parsed)
         telemetry?.detections(scored.detections)
@@ -89,9 +91,8 @@ struct AnomalyController {
         }
     }
 
-    @Sendable func train(request: Request, context: AppRequestContext) async throws -> Response {
-        try PredictController.requireJSON(request)
-        let body = try await PredictController.collect(request, upTo: maxBodyBytes)
+    @Sendable func train(request: Request, context: AppRequestContext) async throws -> EditedResponse<TrainAnswer> {
+        let body = try await request.jsonBody(upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.train(Data(buffer: body), maxSamples: 1_000_000)
         let trained = try await service.train(tenantId: context.tenant, request: parsed)
         telemetry?.training(seconds: trained.seconds)
@@ -107,7 +108,7 @@ struct AnomalyController {
                 "max_samples": p.maxSamples.map { .number(Double($0)) } ?? .none, "max_features": .number(p.maxFeatures),
                 "contamination": p.contamination.map { .number($0) } ?? .none, "seed": .number(Double(p.seed)),
             ])
-        return try answer.response(from: request, context: context).withStatus(.created)
+        return EditedResponse(status: .created, response: answer)
     }
 
     struct ScoresAnswer: ResponseEncodable {
@@ -147,17 +148,17 @@ struct AnomalyController {
             details.append(.init(field: "metric", problem: "is not a valid metric name"))
         }
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
-        let rows = try await service.store.scores(
+        let rows = try await service.history(
             ScoreQuery(
                 tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), metricName: metric,
                 anomaliesOnly: anomaliesOnly, limit: limit))
         return ScoresAnswer(
             asset_id: asset, count: rows.count,
-            scores: rows.map { r in
-                ScoresAnswer.Row(
+            scores: rows.map { row in
+                let r = row.record
+                return ScoresAnswer.Row(
                     id: r.id, timestamp: ModelInfo.timestamp(r.timestamp), metric_name: r.metricName, score: r.score, is_anomaly: r.isAnomaly,
-                    threshold: r.threshold, method: r.method, model_id: r.modelId,
-                    details: (try? JSONDecoder().decode([String: Double].self, from: Data(r.metadata.utf8))) ?? [:])
+                    threshold: r.threshold, method: r.method, model_id: r.modelId, details: row.details)
             })
     }
 
@@ -182,14 +183,14 @@ struct AnomalyController {
         if let asset, !AnomalyRequests.isAssetId(asset) {
             throw AnomalyRequests.failure([.init(field: "asset_id", problem: "is not a valid asset id")])
         }
-        let rows = try await service.store.models(tenantId: context.tenant, assetId: asset)
+        let rows = try await service.models(tenantId: context.tenant, assetId: asset)
         return ModelsAnswer(
-            models: rows.map { r in
-                ModelsAnswer.Row(
-                    id: r.id, model_id: r.modelType == AnomalyService.modelType ? AnomalyService.publicId(r) : r.modelVersion,
-                    model_type: r.modelType, model_version: r.modelVersion, asset_id: r.assetId, training_date: ModelInfo.timestamp(r.trainingDate),
-                    status: r.status, metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(r.metrics.utf8))) ?? [:],
-                    parameters: r.parameters, created_at: r.createdAt.map(ModelInfo.timestamp))
+            models: rows.map { row in
+                let r = row.record
+                return ModelsAnswer.Row(
+                    id: r.id, model_id: row.publicId, model_type: r.modelType, model_version: r.modelVersion, asset_id: r.assetId,
+                    training_date: ModelInfo.timestamp(r.trainingDate), status: r.status, metrics: row.metrics, parameters: r.parameters,
+                    created_at: r.createdAt.map(ModelInfo.timestamp))
             })
     }
 
@@ -200,13 +201,5 @@ struct AnomalyController {
             return value
         }
         return v
-    }
-}
-
-extension Response {
-    func withStatus(_ status: HTTPResponse.Status) -> Response {
-        var copy = self
-        copy.status = status
-        return copy
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 
-/// `POST /auth/token`: `{"username", "password"}` in, an HS256 bearer token out.
+/// `POST /auth/token`, mounted on `/auth`: `{"username", "password"}` in, an HS256 bearer token out.
 struct AuthController {
     let authenticator: Authenticator
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.post("/auth/token", use: token)
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
+        group.add(middleware: access.open)
+            .post("token", use: token)
     }
 
     struct Login: Decodable {
@@ -27,19 +28,12 @@ struct AuthController {
                 .notFound, code: "login_disabled",
                 message: "token login is not configured on this server (set AUTH_USERNAME, AUTH_PASSWORD and JWT_SECRET)")
         }
-        try PredictController.requireJSON(request)
-        let body = try await PredictController.collect(request, upTo: 16 * 1024)
-        let login: Login
-        do {
-            login = try JSONDecoder().decode(Login.self, from: Data(buffer: body))
-        } catch {
-            throw APIError.validation(
-                "the body must be {\"username\": \"...\", \"password\": \"...\"}",
-                [.init(field: "username", problem: "and password are required strings")])
-        }
+        let login = try await request.decodeJSON(
+            as: Login.self, upTo: 16 * 1024, expected: "the body must be {\"username\": \"...\", \"password\": \"...\"}",
+            details: [.init(field: "username", problem: "and password are required strings")])
         guard let token = try await authenticator.login(username: login.username, password: login.password) else {
             context.logger.notice("login refused")
-            throw AccessMiddleware.unauthorized("the username or password is not valid", error: nil)
+            throw RouteAccess.unauthorized("the username or password is not valid", error: nil)
         }
         context.logger.notice("token issued", metadata: ["expires_in": "\(token.expiresIn)"])
         return TokenAnswer(

@@ -2,10 +2,11 @@ import AnomalyDetection
 import Foundation
 import Hummingbird
 
-/// Liveness and readiness: `/health`, `/ready`.
+/// Probes (`/health`, `/ready`, `/model-health`: no credentials, no rate limit) and the API
+/// document (`/openapi.json`, open).
 struct HealthController {
     let models: ModelService
-    let store: (any AnomalyStore)?
+    let database: any StoreDatabase
 
     struct Health: ResponseEncodable {
         let status: String
@@ -31,9 +32,13 @@ struct HealthController {
         let last_prediction_at: String?
     }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/model-health") { _, _ -> ModelHealth in
-            guard let model = models.active else { throw APIError.unavailable("no model is loaded") }
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
+        group.group().add(middleware: access.open).get("openapi.json") { _, _ -> Response in
+            let body = OpenAPIDocument.json(featureNames: models.active?.featureNames ?? [])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        group.get("model-health") { _, _ -> ModelHealth in
+            guard let model = models.active else { throw ServiceError.noModel }
             let traffic = models.trafficSnapshot
             return ModelHealth(
                 status: traffic.failures == 0 ? "healthy" : "degraded", run_id: model.runId, model_uri: model.location.uri,
@@ -41,21 +46,13 @@ struct HealthController {
                 hazardous: traffic.hazardous, failures: traffic.failures, swaps: traffic.swaps,
                 last_prediction_at: traffic.lastPredictionAt.map(ModelInfo.timestamp))
         }
-        router.get("/openapi.json") { _, _ -> Response in
-            let body = OpenAPIDocument.json(featureNames: models.active?.featureNames ?? [])
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        }
-        router.get("/health") { _, _ in Health(status: "ok") }
-        router.get("/ready") { _, _ -> Readiness in
-            guard let model = models.active else {
-                throw APIError.unavailable("no model is loaded")
+        group.get("health") { _, _ in Health(status: "ok") }
+        group.get("ready") { _, _ -> Readiness in
+            guard let model = models.active else { throw ServiceError.noModel }
+            do { try await database.ping() } catch {
+                throw ServiceError(.unavailable, code: "unavailable", "the \(database.backend) store is not reachable")
             }
-            if let store {
-                do { try await store.ping() } catch {
-                    throw APIError.unavailable("the \(store.backend) store is not reachable")
-                }
-            }
-            return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: store?.backend)
+            return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: database.backend)
         }
     }
 }

@@ -1,24 +1,27 @@
 import Artifacts
 import Foundation
 import Hummingbird
-import NIOPosix
 
-/// Model management: `GET /models`, `GET /models/active`, `POST /models/activate`.
+/// Model management, mounted on `/models`: `GET /models`, `GET /models/active`,
+/// `POST /models/activate`, `GET /models/active/performance`.
 struct ModelsController {
     let models: ModelService
+    let feedback: FeedbackService
     let threshold: Double
     let audit: ActivationAudit
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/models", use: list)
-        router.get("/models/active", use: active)
-        router.post("/models/activate", use: activate)
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
+        group.add(middleware: access.requires(.modelsAdmin))
+            .get(use: list)
+            .get("active", use: active)
+            .post("activate", use: activate)
+            .get("active/performance", use: performance)
     }
 
     @Sendable func list(request: Request, context: AppRequestContext) async throws -> RunList {
         let store = models.store
         let activeRunId = models.active?.runId
-        return try await NIOThreadPool.singleton.runIfActive {
+        return try await Offload.run(.blocking) {
             RunList(
                 runs: try store.runs().map { RunSummary(run: $0, store: store, activeRunId: activeRunId) },
                 registered_models: try store.registeredModels().map(RegisteredModelSummary.init))
@@ -26,19 +29,13 @@ struct ModelsController {
     }
 
     @Sendable func active(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
-        guard let model = models.active else { throw APIError.unavailable("no model is loaded") }
+        guard let model = models.active else { throw ServiceError.noModel }
         return ActiveModelDescription(model, threshold: threshold)
     }
 
     @Sendable func activate(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
-        try PredictController.requireJSON(request)
-        let body = try await PredictController.collect(request, upTo: 64 * 1024)
-        let parsed: ActivateRequest
-        do {
-            parsed = try JSONDecoder().decode(ActivateRequest.self, from: Data(buffer: body))
-        } catch {
-            throw APIError.validation("the body must be {\"run_id\": \"...\"} or {\"model_uri\": \"models:/<name>@<alias>\"}")
-        }
+        let expected = "the body must be {\"run_id\": \"...\"} or {\"model_uri\": \"models:/<name>@<alias>\"}"
+        let parsed = try await request.decodeJSON(as: ActivateRequest.self, upTo: 64 * 1024, expected: expected)
         let reference: String
         switch (parsed.run_id, parsed.model_uri) {
         case (let id?, nil): reference = id
@@ -47,26 +44,33 @@ struct ModelsController {
             throw APIError.validation("give exactly one of run_id and model_uri")
         }
         let models = self.models
+        let model: HazardModel
         do {
-            let model = try await NIOThreadPool.singleton.runIfActive { try models.activate(reference) }
-            context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)"])
-            await audit.record(model, reason: "POST /models/activate \(reference)")
-            return ActiveModelDescription(model, threshold: threshold)
+            model = try await Offload.run(.blocking) { try models.activate(reference) }
         } catch let error as ArtifactError {
             context.logger.warning("activation refused", metadata: ["reference": "\(reference)", "reason": "\(error)"])
-            throw Self.apiError(error)
+            throw error
         }
+        context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)"])
+        await audit.record(model, reason: "POST /models/activate \(reference)")
+        return ActiveModelDescription(model, threshold: threshold)
     }
 
-    /// Load failures are the client's choice of run: 400 malformed reference, 404 missing,
-    /// 422 present but not servable. The old model keeps serving in every case.
-    static func apiError(_ error: ArtifactError) -> APIError {
-        let message = "\(error.message); the previous model keeps serving"
-        switch error.kind {
-        case .invalidReference: return APIError(.badRequest, code: "invalid_reference", message: message)
-        case .notFound: return APIError(.notFound, code: "model_not_found", message: message)
-        case .forbiddenClass, .malformed, .unsupported, .mismatch, .xgboost:
-            return APIError(.unprocessableContent, code: "model_not_servable", message: message)
-        }
+    struct PerformanceAnswer: ResponseEncodable {
+        let run_id: String
+        let tenant: String
+        let threshold: Double
+        /// Feedback rows scored (the newest `FeedbackService.performanceWindow`).
+        let feedback_rows: Int
+        /// Rows left out because they lack a feature the active model needs.
+        let unusable_rows: Int
+        let metrics: ClassificationMetrics
+    }
+
+    @Sendable func performance(request: Request, context: AppRequestContext) async throws -> PerformanceAnswer {
+        let scored = try await feedback.performance(tenant: context.tenant)
+        return PerformanceAnswer(
+            run_id: scored.runId, tenant: context.tenant, threshold: threshold, feedback_rows: scored.feedbackRows,
+            unusable_rows: scored.unusableRows, metrics: scored.metrics)
     }
 }

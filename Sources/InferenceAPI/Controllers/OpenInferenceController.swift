@@ -13,18 +13,21 @@ struct OpenInferenceController {
     let maxReadings: Int
     let maxBodyBytes: Int
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/v2") { _, _ in ServerMetadata() }
-        router.get("/v2/health/live") { _, _ in Live(live: true) }
-        router.get("/v2/health/ready") { _, _ -> Response in
+    /// Mounted on `/v2`: the health routes are probes, server metadata is open, models need `predict`.
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
+        group.get("health/live") { _, _ in Live(live: true) }
+        group.get("health/ready") { _, _ -> Response in
             models.active == nil ? Self.error(.serviceUnavailable, "no model is loaded") : Self.json(Ready(ready: true))
         }
-        router.get("/v2/models/{name}", use: metadata)
-        router.get("/v2/models/{name}/versions/{version}", use: metadata)
-        router.get("/v2/models/{name}/ready", use: ready)
-        router.get("/v2/models/{name}/versions/{version}/ready", use: ready)
-        router.post("/v2/models/{name}/infer", use: infer)
-        router.post("/v2/models/{name}/versions/{version}/infer", use: infer)
+        group.group().add(middleware: access.open)
+            .get { _, _ in ServerMetadata() }
+        group.group("models/{name}").add(middleware: access.requires(.predict))
+            .get(use: metadata)
+            .get("versions/{version}", use: metadata)
+            .get("ready", use: ready)
+            .get("versions/{version}/ready", use: ready)
+            .post("infer", use: infer)
+            .post("versions/{version}/infer", use: infer)
     }
 
     struct ServerMetadata: ResponseCodable {
@@ -106,13 +109,10 @@ struct OpenInferenceController {
         case .failure(let error): return Self.error(error.status, error.message)
         case .success(let m): model = m
         }
-        let type = request.headers[.contentType]?.lowercased() ?? ""
-        guard type.hasPrefix("application/json") else {
-            return Self.error(.unsupportedMediaType, "send the inference request as application/json")
-        }
         let body: ByteBuffer
-        do { body = try await request.body.collect(upTo: maxBodyBytes) } catch {
-            return Self.error(.contentTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
+        do { body = try await request.jsonBody(upTo: maxBodyBytes) } catch let refusal as APIError {
+            // The protocol's own error body, not the envelope.
+            return Self.error(refusal.status, refusal.message)
         }
         let parsed: (id: String?, rows: Int, values: [Double])
         switch Self.parseInfer(Data(buffer: body), featureCount: model.featureCount, maxRows: maxReadings) {
@@ -232,12 +232,12 @@ struct OpenInferenceController {
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let body = (try? JSONSerialization.data(withJSONObject: ["error": message])) ?? Data("{\"error\":\"error\"}".utf8)
+        let body = (try? JSONEncoder.api.encode(["error": message])) ?? Data("{\"error\":\"error\"}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func json(_ value: some Encodable) -> Response {
-        let body = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        let body = (try? JSONEncoder.api.encode(value)) ?? Data("{}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

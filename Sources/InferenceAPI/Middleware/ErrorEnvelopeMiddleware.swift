@@ -2,22 +2,23 @@ import AnomalyDetection
 import Hummingbird
 import Logging
 
-/// Turns every error into the JSON envelope: Hummingbird's own `HTTPError`s (404 for an unknown
-/// route, 405, 413 for a body over the limit) keep their status with a code and message of ours;
-/// anything else is a 500 that is logged and never leaks internals to the client.
+/// Turns every error into the JSON envelope: the domain's errors through their one mapping
+/// (Errors+Domain.swift); Hummingbird's own `HTTPError`s (404 for an unknown route, 405, 413 for
+/// a body over the limit) keep their status with a code and message of ours; anything else is a
+/// 500 that is logged and never leaks internals to the client.
 struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    let routes: RouteTable
+    let allowed: AllowedMethods
     var telemetry: Telemetry?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
+        } catch let error where APIError.mapping(error) != nil {
+            throw APIError.mapping(error)!
         } catch let error as any HTTPResponseError {
             if error.status == .notFound {
-                let allowed = routes.methods(for: request.uri.path)
+                let allowed = self.allowed.methods(for: request.uri.path)
                 if !allowed.isEmpty {
                     var refusal = APIError(
                         .methodNotAllowed, code: "method_not_allowed",

@@ -7,11 +7,10 @@ import Logging
 /// version = run id), so the table says which run served when. A failed write is logged; the
 /// activation itself has already happened and stands.
 struct ActivationAudit: Sendable {
-    let store: (any AnomalyStore)?
+    let log: any ModelAuditLog
     let logger: Logger
 
     func record(_ model: HazardModel, reason: String) async {
-        guard let store else { return }
         let run = model.location.run
         let metrics = AnomalyService.json(run.metrics.mapValues(\.value))
         let parameters = JSONWriter.sortedObject([
@@ -19,7 +18,7 @@ struct ActivationAudit: Sendable {
             "booster_format": model.booster.file.format.rawValue, "scaler": model.scaler.kind,
         ])
         do {
-            _ = try await store.saveModel(
+            try await log.recordActivation(
                 ModelRecord(
                     tenantId: "default", modelType: "xgboost_hazard", modelVersion: run.id, assetId: nil,
                     trainingDate: run.startTime.map { Date(timeIntervalSince1970: $0 / 1000) } ?? model.loadedAt,

@@ -1,10 +1,9 @@
 import AnomalyDetection
 import Foundation
-import NIOPosix
 
 /// EMS anomaly detection: scores samples with the asset's model (or statistical fallbacks),
-/// persists before answering, trains and replaces models. Blocking work (fitting, scoring big
-/// batches) runs on NIO's thread pool.
+/// persists before answering, trains and replaces models, and reads back history and models.
+/// Where the work runs follows `Offload`.
 struct AnomalyService: Sendable {
     static let modelType = "isolation_forest"
 
@@ -32,7 +31,7 @@ struct AnomalyService: Sendable {
             let missing = request.samples.enumerated().flatMap { i, s in
                 metrics.filter { s.metrics[$0] == nil }.map { APIError.Detail(index: i, field: "metrics.\($0)", problem: "is missing (the asset's model uses it)") }
             }
-            guard missing.isEmpty else { throw AnomalyRequests.failure(missing) }
+            guard missing.isEmpty else { throw ServiceError.invalid(missing) }
             let threshold = parameters.contamination == nil ? self.threshold : forest.scoreThreshold
             detector = AssetDetector(metrics: metrics, window: FeatureWindow(metrics: metrics, window: parameters.window), forest: forest, threshold: threshold)
         } else {
@@ -45,9 +44,9 @@ struct AnomalyService: Sendable {
         let rows = { (samples: [MetricSample]) in samples.map { s in metrics.map { s.metrics[$0] ?? .nan } } }
         let historyRows = rows(history), sampleRows = rows(request.samples)
         let finalDetector = detector
-        let detections = request.samples.count >= 256
-            ? try await NIOThreadPool.singleton.runIfActive { finalDetector.score(history: historyRows, samples: sampleRows) }
-            : finalDetector.score(history: historyRows, samples: sampleRows)
+        let detections = try await Offload.run(.detect(samples: request.samples.count)) {
+            finalDetector.score(history: historyRows, samples: sampleRows)
+        }
         let modelId = record.map(Self.publicId)
         if request.persist {
             let scores = zip(request.samples, detections).map { sample, d in
@@ -88,15 +87,15 @@ struct AnomalyService: Sendable {
         }
         let usable = samples.filter { s in request.metrics.allSatisfy { s.metrics[$0] != nil } }
         guard usable.count >= minTrainingSamples else {
-            throw APIError(
-                .unprocessableContent, code: "not_enough_samples",
-                message: "training needs at least \(minTrainingSamples) samples with every metric (MIN_TRAINING_SAMPLES); got \(usable.count)")
+            throw ServiceError(
+                .unprocessable, code: "not_enough_samples",
+                "training needs at least \(minTrainingSamples) samples with every metric (MIN_TRAINING_SAMPLES); got \(usable.count)")
         }
         let window = FeatureWindow(metrics: request.metrics, window: request.window)
         let rows = window.rows(history: [], samples: usable.map { s in request.metrics.map { s.metrics[$0]! } })
         let parameters = request.parameters
         let started = DispatchTime.now().uptimeNanoseconds
-        let forest = try await NIOThreadPool.singleton.runIfActive {
+        let forest = try await Offload.run(.blocking) {
             try IsolationForest.fit(rows, rows: usable.count, featureCount: window.featureCount, parameters: parameters)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -119,5 +118,28 @@ struct AnomalyService: Sendable {
 
     static func json(_ values: [String: Double]) -> String {
         MetricsJSON.encode(values)
+    }
+
+    /// A stored score with its per-detector details decoded.
+    struct HistoryRow: Sendable {
+        let record: AnomalyScoreRecord
+        let details: [String: Double]
+    }
+
+    func history(_ query: ScoreQuery) async throws -> [HistoryRow] {
+        try await store.scores(query).map { HistoryRow(record: $0, details: MetricsJSON.decode($0.metadata)) }
+    }
+
+    /// A stored model row with its metrics decoded and its public id.
+    struct ModelRow: Sendable {
+        let record: ModelRecord
+        let publicId: String
+        let metrics: [String: Double]
+    }
+
+    func models(tenantId: String, assetId: String?) async throws -> [ModelRow] {
+        try await store.models(tenantId: tenantId, assetId: assetId).map { r in
+            ModelRow(record: r, publicId: r.modelType == Self.modelType ? Self.publicId(r) : r.modelVersion, metrics: MetricsJSON.decode(r.metrics))
+        }
     }
 }

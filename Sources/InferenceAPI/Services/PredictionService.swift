@@ -1,16 +1,30 @@
 import Artifacts
-import NIOPosix
+import NIOCore
 
-/// Runs hazard predictions on the active model, off the calling task's thread for big batches.
+/// Hazard predictions on the active model: `/predict` bodies decoded and predicted, and raw rows
+/// for the Open Inference routes. Where the work runs follows `Offload`.
 struct PredictionService: Sendable {
     let models: ModelService
     let threshold: Double
+    let maxReadings: Int
+    let missingValues: ReadingsDecoder.MissingValues
     var telemetry: Telemetry?
     var drift: DriftMonitor?
+    /// The decoder for the last model seen: building one (name tables, hash slots) per request
+    /// cost as much as decoding a one-reading body.
+    private let decoders = PerModelCache<ReadingsDecoder>()
 
-    /// Rows at or above which prediction moves to NIO's blocking thread pool, so neither event
-    /// loops nor the cooperative task pool are held by XGBoost.
-    static let offloadRows = 64
+    init(
+        models: ModelService, threshold: Double, maxReadings: Int, missingValues: ReadingsDecoder.MissingValues, telemetry: Telemetry? = nil,
+        drift: DriftMonitor? = nil
+    ) {
+        self.models = models
+        self.threshold = threshold
+        self.maxReadings = maxReadings
+        self.missingValues = missingValues
+        self.telemetry = telemetry
+        self.drift = drift
+    }
 
     struct Outcome: Sendable {
         let model: HazardModel
@@ -18,17 +32,35 @@ struct PredictionService: Sendable {
         let threshold: Double
     }
 
-    /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
-    /// cannot change which model answers); big batches on NIO's blocking thread pool.
-    func predict(model: HazardModel, raw: [Double], rows: Int) async throws -> Outcome {
-        if rows >= Self.offloadRows {
-            return try await NIOThreadPool.singleton.runIfActive { try predictNow(model: model, raw: raw, rows: rows) }
+    /// A `/predict` body's readings and their predictions. A body big enough to leave the event
+    /// loop is decoded and predicted in one trip to the pool, not two.
+    /// - Throws: `ReadingsDecoder.Failure` for a body that breaks the contract, `ServiceError`.
+    func predict(body: ByteBuffer) async throws -> (Outcome, ReadingsDecoder.Readings) {
+        guard let model = models.active else { throw ServiceError.noModel }
+        let decoder = decoders.value(for: model) {
+            ReadingsDecoder(featureNames: model.featureNames, maxReadings: maxReadings, missingValues: missingValues)
         }
-        return try predictNow(model: model, raw: raw, rows: rows)
+        @Sendable func decode() throws -> ReadingsDecoder.Readings {
+            try body.withUnsafeReadableBytes { raw throws(ReadingsDecoder.Failure) in try decoder.decode(raw) }
+        }
+        if Offload.leavesEventLoop(.predictBody(bytes: body.readableBytes)) {
+            return try await Offload.run(.blocking) {
+                let readings = try decode()
+                return (try predictNow(model: model, raw: readings.values, rows: readings.count), readings)
+            }
+        }
+        let readings = try decode()
+        return (try await predict(model: model, raw: readings.values, rows: readings.count), readings)
     }
 
-    /// `predict` on the calling thread: for callers already off the event loops and the task pool.
-    func predictNow(model: HazardModel, raw: [Double], rows: Int) throws -> Outcome {
+    /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
+    /// cannot change which model answers).
+    func predict(model: HazardModel, raw: [Double], rows: Int) async throws -> Outcome {
+        try await Offload.run(.predict(rows: rows)) { try predictNow(model: model, raw: raw, rows: rows) }
+    }
+
+    /// `predict` on the calling thread, counted in metrics, traffic and drift.
+    private func predictNow(model: HazardModel, raw: [Double], rows: Int) throws -> Outcome {
         let probabilities: [Float]
         do {
             probabilities = try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }

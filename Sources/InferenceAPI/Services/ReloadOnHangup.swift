@@ -36,7 +36,7 @@ struct ReloadOnHangup: Service {
         let models = self.models
         do {
             let reference = try models.startupReference()
-            let model = try await NIOThreadPool.singleton.runIfActive { try models.activate(reference) }
+            let model = try await Offload.run(.blocking) { try models.activate(reference) }
             await audit?.record(model, reason: "SIGHUP \(reference)")
             logger.notice("SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)"])
         } catch {

@@ -10,12 +10,7 @@ import Testing
 /// A store that is down: every call fails as a database would. It stands in for PostgreSQL in
 /// this test about how the HTTP layer answers and counts store failures.
 struct UnreachableStore: AnomalyStore {
-    var backend: String { "unreachable" }
-    func fail() -> StoreError { StoreError(backend: backend, message: "connection refused") }
-    func migrate() async throws -> [Int] { throw fail() }
-    func appliedMigrations() async throws -> [Int] { throw fail() }
-    func columns(of table: String) async throws -> [String] { throw fail() }
-    func ping() async throws { throw fail() }
+    func fail() -> StoreError { StoreError(backend: "unreachable", message: "connection refused") }
     func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws { throw fail() }
     func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
@@ -23,8 +18,6 @@ struct UnreachableStore: AnomalyStore {
     func saveModel(_ model: ModelRecord) async throws -> ModelRecord { throw fail() }
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? { throw fail() }
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] { throw fail() }
-    func recordFeedback(_ rows: [FeedbackRecord]) async throws { throw fail() }
-    func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord] { throw fail() }
 }
 
 @Suite("Store failures")
@@ -33,7 +26,9 @@ struct StoreFailureTests {
         let models = ModelService(store: try MLflowStore(root: TestApp.repoRoot.appendingPathComponent("mlruns")), configuredReference: nil, selectMetric: "roc_auc")
         try models.activate(try models.startupReference())
         let telemetry = Telemetry()
-        let router = await buildRouter(configuration: Configuration(), models: models, store: UnreachableStore(), telemetry: telemetry)
+        var stores = Stores.memory()
+        stores.anomalies = UnreachableStore()
+        let router = await buildRouter(configuration: Configuration(), models: models, stores: stores, telemetry: telemetry)
         let app = Application(router: router)
         let body = try AnomalyRouteTests.json(["asset_id": "a-1", "samples": try AnomalyRouteTests.series(count: 3)])
         try await app.test(.router) { client in

@@ -1,0 +1,74 @@
+import Foundation
+import Synchronization
+
+/// Anomaly data in memory (see `MemoryDatabase`).
+public final class MemoryAnomalyStore: AnomalyStore {
+    private struct Tables {
+        var samples: [(tenant: String, asset: String, sample: MetricSample)] = []
+        var scores: [AnomalyScoreRecord] = []
+    }
+    private let tables = Mutex(Tables())
+    private let models: MemoryModelTable
+
+    init(models: MemoryModelTable) {
+        self.models = models
+    }
+
+    public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
+        tables.withLock { tables in
+            tables.samples += samples.map { (tenantId, assetId, $0) }
+            for var score in scores {
+                score.id = Int64(tables.scores.count + 1)
+                score.tenantId = tenantId
+                score.assetId = assetId
+                tables.scores.append(score)
+            }
+        }
+    }
+
+    /// The asset's samples in time order (stable for equal times, as the SQL stores' `id` order).
+    private func samples(tenantId: String, assetId: String) -> [MetricSample] {
+        tables.withLock { tables in
+            tables.samples.enumerated().filter { $0.element.tenant == tenantId && $0.element.asset == assetId }
+                .sorted { ($0.element.sample.timestamp, $0.offset) < ($1.element.sample.timestamp, $1.offset) }
+                .map(\.element.sample)
+        }
+    }
+
+    public func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] {
+        Array(samples(tenantId: tenantId, assetId: assetId).filter { before == nil || $0.timestamp < before! }.suffix(limit))
+    }
+
+    public func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] {
+        Array(
+            samples(tenantId: tenantId, assetId: assetId)
+                .filter { (from == nil || $0.timestamp >= from!) && (to == nil || $0.timestamp < to!) }.prefix(limit))
+    }
+
+    public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
+        tables.withLock { tables in
+            Array(
+                tables.scores
+                    .filter { s in
+                        s.tenantId == query.tenantId && s.assetId == query.assetId && (query.since == nil || s.timestamp >= query.since!)
+                            && (query.metricName == nil || s.metricName == query.metricName) && (!query.anomaliesOnly || s.isAnomaly)
+                    }
+                    .sorted { ($0.timestamp, $0.id ?? 0) > ($1.timestamp, $1.id ?? 0) }
+                    .prefix(query.limit))
+        }
+    }
+
+    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
+        models.saveActive(model)
+    }
+
+    public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {
+        models.select(limit: 1, withArtifact: true) {
+            $0.tenantId == tenantId && $0.assetId == assetId && $0.modelType == modelType && $0.status == "active"
+        }.first
+    }
+
+    public func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] {
+        models.select(limit: 1000, withArtifact: false) { $0.tenantId == tenantId && (assetId == nil || $0.assetId == assetId) }
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Synchronization
+
+/// Hazard feedback in memory (see `MemoryDatabase`).
+public final class MemoryFeedbackStore: FeedbackStore {
+    private let rows = Mutex<[FeedbackRecord]>([])
+
+    init() {}
+
+    public func recordFeedback(_ new: [FeedbackRecord]) async throws {
+        rows.withLock { rows in
+            for var row in new {
+                row.id = Int64(rows.count + 1)
+                row.createdAt = Date()
+                rows.append(row)
+            }
+        }
+    }
+
+    public func feedback(tenantId: String, limit: Int) async throws -> [FeedbackRecord] {
+        rows.withLock { Array($0.reversed().filter { $0.tenantId == tenantId }.prefix(limit)) }
+    }
+}
+
+/// Hazard-model activations in memory (see `MemoryDatabase`).
+public struct MemoryModelAuditLog: ModelAuditLog {
+    let models: MemoryModelTable
+
+    public func recordActivation(_ activation: ModelRecord) async throws {
+        _ = models.saveActive(activation)
+    }
+
+    public func activations(tenantId: String, limit: Int) async throws -> [ModelRecord] {
+        models.select(limit: limit, withArtifact: false) { $0.tenantId == tenantId && $0.modelType == Self.modelType }
+    }
+}

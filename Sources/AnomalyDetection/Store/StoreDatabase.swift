@@ -1,0 +1,61 @@
+/// The database under the stores: the schema, and whether it answers.
+public protocol StoreDatabase: Sendable {
+    /// `postgresql`, `sqlite` or `memory`.
+    var backend: String { get }
+
+    /// Applies the migrations not yet applied; returns the versions applied by this call.
+    @discardableResult
+    func migrate() async throws -> [Int]
+
+    /// A trivial round trip, for readiness checks.
+    func ping() async throws
+}
+
+/// Every store the service uses, on one database.
+public struct Stores: Sendable {
+    public var database: any StoreDatabase
+    public var anomalies: any AnomalyStore
+    public var feedback: any FeedbackStore
+    public var audit: any ModelAuditLog
+
+    public init(database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog) {
+        self.database = database
+        self.anomalies = anomalies
+        self.feedback = feedback
+        self.audit = audit
+    }
+
+    public var backend: String { database.backend }
+
+    public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
+        Stores(
+            database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
+            audit: PostgresModelAuditLog(database: database))
+    }
+
+    public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
+        Stores(
+            database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
+            audit: SQLiteModelAuditLog(database: database))
+    }
+
+    /// Process-local stores, for tests about something else than storage.
+    public static func memory() -> Stores {
+        let models = MemoryModelTable()
+        return Stores(
+            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models), feedback: MemoryFeedbackStore(),
+            audit: MemoryModelAuditLog(models: models))
+    }
+}
+
+/// A store operation that failed; `message` is safe to log (no row contents).
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let backend: String
+    public let message: String
+    public var description: String { "\(backend) store: \(message)" }
+
+    public init(backend: String, message: String) {
+        self.backend = backend
+        self.message = message
+    }
+}

@@ -1,0 +1,22 @@
+import Hummingbird
+
+/// Reads the request's credentials once, for every route: sets `context.principal` (or
+/// `context.credentialFailure`) and names the principal on the request's log lines. It refuses
+/// nothing itself: each route group's `RouteAccess` decides what its routes need.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        do {
+            context.principal = try await authenticator.principal(of: request)
+        } catch {
+            context.credentialFailure = error
+        }
+        if let principal = context.principal {
+            context.logger[metadataKey: "principal"] = .string(principal.id)
+        }
+        return try await next(request, context)
+    }
+}

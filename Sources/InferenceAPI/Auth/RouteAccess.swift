@@ -1,0 +1,92 @@
+import HTTPTypes
+import Hummingbird
+
+/// What a group of routes needs, declared where the routes are mounted:
+/// `group.add(middleware: access.requires(.predict))`. Rate limits the caller on the matched
+/// route, then answers 401 (with `WWW-Authenticate`) for missing or bad credentials, 403 for a
+/// missing scope, 429 (with `Retry-After`) past the caller's allowance. `RateLimit-*` headers
+/// ride on every answer of a limited route. Routes mounted without one are probes: no
+/// credentials, no rate limit (`OpenAPIDocument`'s `x-access` documents each route, and
+/// `RouteAccessTests` checks every routed path against it).
+struct RouteAccess: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    enum Requirement: Sendable, Equatable {
+        /// No credentials needed, rate limited per client (the login route, the API document).
+        case open
+        case scope(Scope)
+    }
+
+    let requirement: Requirement
+    let limiter: RateLimiter
+    let telemetry: Telemetry?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let pattern = context.routePattern
+        let caller = context.principal.flatMap { $0.kind == .development ? nil : $0.id } ?? "ip:\(context.remoteAddress?.ipAddress ?? "unknown")"
+        let decision = limiter.take(caller: caller, pattern: pattern)
+        var limits = HTTPFields()
+        limits[.rateLimitLimit] = String(decision.limit)
+        limits[.rateLimitRemaining] = String(decision.remaining)
+        limits[.rateLimitReset] = String(decision.reset)
+        do {
+            guard decision.allowed else {
+                telemetry?.rateLimited(route: pattern)
+                var refusal = APIError(
+                    .tooManyRequests, code: "rate_limited",
+                    message: "more than \(decision.limit) requests per minute on this route; retry after \(decision.retryAfter) s")
+                refusal.headers[.retryAfter] = String(decision.retryAfter)
+                throw refusal
+            }
+            if case .scope(let scope) = requirement {
+                try Self.authorize(context.principal, failure: context.credentialFailure, scope: scope)
+            }
+            var response = try await next(request, context)
+            response.headers.append(contentsOf: limits)
+            return response
+        } catch {
+            guard var answer = APIError.mapping(error) else { throw error }
+            answer.headers.append(contentsOf: limits)
+            throw answer
+        }
+    }
+
+    private static func authorize(_ principal: Principal?, failure: Authenticator.Failure?, scope: Scope) throws {
+        if let failure {
+            let message = switch failure {
+            case .malformed(let text), .invalid(let text): text
+            }
+            throw unauthorized(message, error: "invalid_token")
+        }
+        guard let principal else {
+            throw unauthorized(
+                "credentials are required: send 'Authorization: Bearer <token from POST /auth/token>' or 'X-API-Key: <key>'", error: nil)
+        }
+        guard principal.allows(scope) else {
+            throw APIError(.forbidden, code: "forbidden", message: "this route needs the scope '\(scope.rawValue)', which these credentials do not grant")
+        }
+    }
+
+    static func unauthorized(_ message: String, error: String?) -> APIError {
+        var refusal = APIError(.unauthorized, code: "unauthorized", message: message)
+        let detail = error.map { ", error=\"\($0)\"" } ?? ""
+        refusal.headers.append(HTTPField(name: .wwwAuthenticate, value: "Bearer realm=\"inference-api\"\(detail)"))
+        refusal.headers.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"inference-api\""))
+        return refusal
+    }
+}
+
+/// Makes the `RouteAccess` of each group, all sharing one rate limiter.
+struct AccessRules: Sendable {
+    let limiter: RateLimiter
+    let telemetry: Telemetry?
+
+    func requires(_ scope: Scope) -> RouteAccess { RouteAccess(requirement: .scope(scope), limiter: limiter, telemetry: telemetry) }
+    var open: RouteAccess { RouteAccess(requirement: .open, limiter: limiter, telemetry: telemetry) }
+}
+
+extension HTTPField.Name {
+    static let rateLimitLimit = Self("RateLimit-Limit")!
+    static let rateLimitRemaining = Self("RateLimit-Remaining")!
+    static let rateLimitReset = Self("RateLimit-Reset")!
+}

@@ -1,0 +1,51 @@
+import AnomalyDetection
+import Artifacts
+import Hummingbird
+
+/// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelopeMiddleware` applies it
+/// to whatever a handler throws, so controllers and services never pick a status themselves.
+extension APIError {
+    /// The answer for a domain error; nil for anything else (store failures and Hummingbird's
+    /// own errors are `ErrorEnvelopeMiddleware`'s).
+    static func mapping(_ error: any Error) -> APIError? {
+        switch error {
+        case let error as APIError: error
+        case let error as ServiceError: APIError(error)
+        case let error as ReadingsDecoder.Failure: APIError(error)
+        case let error as ArtifactError: APIError(error)
+        default: nil
+        }
+    }
+
+    init(_ error: ServiceError) {
+        let status: HTTPResponse.Status = switch error.kind {
+        case .invalid: .badRequest
+        case .unprocessable: .unprocessableContent
+        case .unavailable: .serviceUnavailable
+        }
+        self.init(status, code: error.code, message: error.message, details: error.details)
+    }
+
+    init(_ failure: ReadingsDecoder.Failure) {
+        switch failure {
+        case .syntax(let message):
+            self.init(.badRequest, code: "invalid_json", message: message)
+        case .invalid(let message, let details):
+            self = .validation(message, details)
+        case .tooMany(let limit):
+            self.init(.contentTooLarge, code: "too_many_readings", message: "at most \(limit) readings per request (MAX_READINGS_PER_REQUEST); split the batch")
+        }
+    }
+
+    /// Load failures are the client's choice of model: 400 malformed reference, 404 missing,
+    /// 422 present but not servable. The old model keeps serving in every case.
+    init(_ error: ArtifactError) {
+        let message = "\(error.message); the previous model keeps serving"
+        switch error.kind {
+        case .invalidReference: self.init(.badRequest, code: "invalid_reference", message: message)
+        case .notFound: self.init(.notFound, code: "model_not_found", message: message)
+        case .forbiddenClass, .malformed, .unsupported, .mismatch, .xgboost:
+            self.init(.unprocessableContent, code: "model_not_servable", message: message)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import NIOPosix
+
+/// The one rule for where work runs: work expected to take longer than `budget` leaves the event
+/// loop for NIO's blocking thread pool; shorter work stays, because the hop there and back costs
+/// more than it saves, and an event loop held for `budget` delays every other connection it serves
+/// by no more than that. Services call `run`; nothing else moves work.
+enum Offload {
+    /// Half a millisecond: the 1-reading p50 the service answers in, so no request waits longer
+    /// than one more such answer behind another's work.
+    static let budgetMicroseconds = 500.0
+
+    enum Work: Sendable {
+        /// Hazard predictions through the C API: about 6.7 µs a row on one thread
+        /// (`inference-api bench-limits`, PERFORMANCE.md), so 75 rows reach the budget.
+        case predict(rows: Int)
+        /// A `/predict` body decoded, predicted and answered in one trip: about 790 bytes and
+        /// 8 µs (decode 1.4 + predict 6.7) a reading, so about 48 KiB reaches the budget.
+        case predictBody(bytes: Int)
+        /// Anomaly scoring of a detect batch: the forest alone scores 3000 samples in 1.55 ms
+        /// (`make bench-forest`); the statistical detectors and feature windows come on top and
+        /// are not timed apart, so the estimate is 1.5 µs a sample (about 330 samples).
+        case detect(samples: Int)
+        /// Blocking by nature: fitting a forest, reading an MLflow store from disk, loading a model.
+        case blocking
+    }
+
+    static func estimatedMicroseconds(_ work: Work) -> Double {
+        switch work {
+        case .predict(let rows): Double(rows) * 6.7
+        case .predictBody(let bytes): Double(bytes) / 790 * 8.1
+        case .detect(let samples): Double(samples) * 1.5
+        case .blocking: .infinity
+        }
+    }
+
+    static func leavesEventLoop(_ work: Work) -> Bool { estimatedMicroseconds(work) >= budgetMicroseconds }
+
+    /// Runs `body` where `work` belongs.
+    static func run<T: Sendable>(_ work: Work, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        if leavesEventLoop(work) { return try await NIOThreadPool.singleton.runIfActive(body) }
+        return try body()
+    }
+}
