@@ -4,7 +4,7 @@ SWIFT ?= swift
 
 # Debian packages: what building and serving need, and what the tests add.
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
 .PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
@@ -14,8 +14,10 @@ run: deps release
 	mkdir -p data
 	./.build/release/inference-api serve
 
-## make test: install what is missing, start a throwaway PostgreSQL on a loopback port, run every test, stop it.
+## make test: install what is missing (Debian packages, the browser check's virtualenv), start a throwaway
+## PostgreSQL on a loopback port, run every test (a headless Chromium among them), stop it.
 test: deps-test
+	./scripts/browser-venv.sh
 	$(MAKE) --no-print-directory check-cli
 	./scripts/with-postgres.sh ./scripts/swift-test.sh
 

@@ -114,6 +114,7 @@ func buildRouter(
     // Outermost first: the request id is on every log line and answer; metrics see final statuses;
     // errors become the envelope; CORS answers preflights before credentials are looked at.
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ResponseHeadersMiddleware())
     router.add(middleware: MetricsMiddleware(telemetry: telemetry))
     router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: telemetry))
     if !configuration.corsOrigins.isEmpty {
@@ -142,6 +143,7 @@ func buildRouter(
     ).addRoutes(to: router.group("models"), access: access)
     OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
         .addRoutes(to: router.group("v2"), access: access)
+    WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
     AnomalyController(service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry)
         .addRoutes(to: router.group("anomaly"), access: access)
 

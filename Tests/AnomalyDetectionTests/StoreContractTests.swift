@@ -52,6 +52,12 @@ struct StoreContractTests {
         #expect(history.last?.metrics == samples[99].metrics)
         let range = try await store.samples(tenantId: "t1", assetId: "router-1", from: samples[10].timestamp, to: samples[20].timestamp, limit: 1000)
         #expect(range.count == 10)
+        let (others, otherScores) = detection(count: 3, asset: "switch-2")
+        try await store.recordDetection(tenantId: "t1", assetId: "switch-2", samples: others, scores: otherScores)
+        let assets = try await store.assets(tenantId: "t1")
+        #expect(assets.map(\.assetId) == ["router-1", "switch-2"] && assets.map(\.samples) == [10_000, 3], "\(backend): \(assets)")
+        #expect(abs((assets.first?.lastSample?.timeIntervalSince1970 ?? 0) - samples.last!.timestamp.timeIntervalSince1970) < 1e-5)
+        #expect(try await store.assets(tenantId: "t2").isEmpty)
     }
 
     @Test(arguments: TestDatabases.Backend.allCases)

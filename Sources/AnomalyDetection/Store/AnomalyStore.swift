@@ -14,6 +14,9 @@ public protocol AnomalyStore: Sendable {
     /// The asset's samples with `from <= timestamp < to`, oldest first, at most `limit`.
     func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample]
 
+    /// The tenant's assets that have samples, by id, with how many and the newest timestamp.
+    func assets(tenantId: String) async throws -> [AssetSummary]
+
     /// Score history, newest first.
     func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord]
 
@@ -26,4 +29,17 @@ public protocol AnomalyStore: Sendable {
 
     /// Model rows of a tenant (optionally one asset), newest first, without artifact bytes.
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord]
+}
+
+/// One asset of a tenant, as the store knows it.
+public struct AssetSummary: Sendable, Equatable {
+    public var assetId: String
+    public var samples: Int
+    public var lastSample: Date?
+
+    public init(assetId: String, samples: Int, lastSample: Date?) {
+        self.assetId = assetId
+        self.samples = samples
+        self.lastSample = lastSample
+    }
 }

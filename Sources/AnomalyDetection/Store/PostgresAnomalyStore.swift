@@ -74,6 +74,21 @@ public struct PostgresAnomalyStore: AnomalyStore {
         }
     }
 
+    public func assets(tenantId: String) async throws -> [AssetSummary] {
+        try await database.guarded {
+            let rows = try await database.client.query(
+                """
+                SELECT asset_id, count(*), max(timestamp) FROM metric_samples WHERE tenant_id = \(tenantId)
+                GROUP BY asset_id ORDER BY asset_id LIMIT 10000
+                """, logger: database.logger)
+            var out: [AssetSummary] = []
+            for try await (asset, count, last) in rows.decode((String, Int64, Date?).self) {
+                out.append(AssetSummary(assetId: asset, samples: Int(count), lastSample: last))
+            }
+            return out
+        }
+    }
+
     public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
         try await database.guarded {
             let rows = try await database.client.query(

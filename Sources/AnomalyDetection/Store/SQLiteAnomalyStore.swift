@@ -61,6 +61,16 @@ public struct SQLiteAnomalyStore: AnomalyStore {
         return rows.compactMap(SQLiteStoreDatabase.sample)
     }
 
+    public func assets(tenantId: String) async throws -> [AssetSummary] {
+        try await database.rows(
+            "SELECT asset_id, count(*) AS n, max(timestamp) AS last FROM metric_samples WHERE tenant_id = ? GROUP BY asset_id ORDER BY asset_id LIMIT 10000",
+            [.text(tenantId)]
+        ).compactMap { row in
+            guard let asset = row.column("asset_id")?.string, let count = row.column("n")?.integer else { return nil }
+            return AssetSummary(assetId: asset, samples: count, lastSample: row.column("last")?.string.flatMap(StoreTime.parse))
+        }
+    }
+
     public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
         let rows = try await database.rows(
             """

@@ -18,6 +18,47 @@ struct AnomalyController {
         group.group().add(middleware: access.requires(.anomalyRead))
             .get("scores/{asset_id}", use: scores)
             .get("models", use: models)
+            .get("assets", use: assets)
+            .get("samples/{asset_id}", use: samples)
+    }
+
+    struct AssetsAnswer: ResponseEncodable {
+        struct Asset: Encodable {
+            let asset_id: String
+            let samples: Int
+            let last_sample: String?
+        }
+        let assets: [Asset]
+    }
+
+    /// The tenant's assets that have stored samples.
+    @Sendable func assets(request: Request, context: AppRequestContext) async throws -> AssetsAnswer {
+        let assets = try await service.assets(tenantId: context.tenant)
+        return AssetsAnswer(assets: assets.map { .init(asset_id: $0.assetId, samples: $0.samples, last_sample: $0.lastSample.map(ModelInfo.timestamp)) })
+    }
+
+    struct SamplesAnswer: ResponseEncodable {
+        struct Sample: Encodable {
+            let timestamp: String
+            let metrics: [String: Double]
+        }
+        let asset_id: String
+        let count: Int
+        let samples: [Sample]
+    }
+
+    /// The asset's stored metric samples of the last `hours`, oldest first (for the timeline).
+    @Sendable func samples(request: Request, context: AppRequestContext) async throws -> SamplesAnswer {
+        let asset = context.parameters.get("asset_id") ?? ""
+        var details: [APIError.Detail] = []
+        if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
+        let query = request.uri.queryParameters
+        let hours = Self.number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
+        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: 2000, &details))
+        guard details.isEmpty else { throw AnomalyRequests.failure(details) }
+        let rows = try await service.samples(tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), limit: limit)
+        return SamplesAnswer(
+            asset_id: asset, count: rows.count, samples: rows.map { .init(timestamp: ModelInfo.timestamp($0.timestamp), metrics: $0.metrics) })
     }
 
     @Sendable func detect(request: Request, context: AppRequestContext) async throws -> Response {

@@ -16,6 +16,16 @@ struct ModelsController {
             .get("active", use: active)
             .post("activate", use: activate)
             .get("active/performance", use: performance)
+            .get("history", use: history)
+    }
+
+    struct HistoryAnswer: ResponseEncodable {
+        let activations: [ActivationAudit.Activation]
+    }
+
+    /// The swap history: every activation recorded in the audit log, newest first.
+    @Sendable func history(request: Request, context: AppRequestContext) async throws -> HistoryAnswer {
+        HistoryAnswer(activations: try await audit.history(limit: 50))
     }
 
     @Sendable func list(request: Request, context: AppRequestContext) async throws -> RunList {

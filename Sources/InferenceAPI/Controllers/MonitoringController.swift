@@ -16,6 +16,9 @@ struct MonitoringController {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: telemetry.render())))
         }
+        group.group().add(middleware: access.requires(.metricsRead)).get("metrics/summary") { _, _ -> SummaryAnswer in
+            SummaryAnswer(summary: telemetry.history.summary())
+        }
         group.group().add(middleware: access.requires(.metricsRead)).get("drift") { _, _ -> DriftAnswer in
             DriftAnswer(report: drift.report(model: models.active))
         }
@@ -25,5 +28,12 @@ struct MonitoringController {
         let report: DriftMonitor.Report
 
         func encode(to encoder: any Encoder) throws { try report.encode(to: encoder) }
+    }
+
+    /// The last hour of traffic, a minute a row, for the operator's page.
+    struct SummaryAnswer: ResponseEncodable {
+        let summary: TrafficHistory.Summary
+
+        func encode(to encoder: any Encoder) throws { try summary.encode(to: encoder) }
     }
 }

@@ -15,6 +15,8 @@ import Synchronization
 public final class Telemetry: Sendable {
     let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    /// The last hour, for the operator's page.
+    let history = TrafficHistory()
 
     private struct RequestKey: Hashable {
         let method: String
@@ -68,6 +70,7 @@ public final class Telemetry: Sendable {
     // MARK: - HTTP
 
     func request(method: String, route: String, status: Int, nanoseconds: UInt64) {
+        history.request(status: status, nanoseconds: nanoseconds)
         let key = RequestKey(method: method, route: route, status: status)
         let metrics = requests.withLock { cache in
             if let found = cache[key] { return found }
@@ -90,6 +93,7 @@ public final class Telemetry: Sendable {
     // MARK: - Hazard model
 
     func predictions(_ probabilities: [Float], threshold: Double) {
+        history.predictions(probabilities, threshold: threshold)
         readingsPerRequest.record(probabilities.count)
         var flagged = 0
         for p in probabilities {

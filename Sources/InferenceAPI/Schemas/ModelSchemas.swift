@@ -101,6 +101,8 @@ struct ActiveModelDescription: ResponseCodable {
     let loaded_at: String
     let load_ms: Double
     let checks: [String]
+    /// The run's logged metrics (their latest values).
+    let metrics: [String: Double]
     let threshold: Double
 
     init(_ model: HazardModel, threshold: Double) {
@@ -122,6 +124,7 @@ struct ActiveModelDescription: ResponseCodable {
         loaded_at = ModelInfo.timestamp(model.loadedAt)
         load_ms = (model.loadSeconds * 1e5).rounded() / 100
         checks = model.checks
+        metrics = model.location.run.metrics.mapValues(\.value)
         self.threshold = threshold
     }
 }

@@ -27,4 +27,23 @@ struct ActivationAudit: Sendable {
             logger.error("could not record the model activation", metadata: ["run_id": "\(run.id)", "error": "\(error)"])
         }
     }
+
+    /// What served when, newest first.
+    struct Activation: Encodable, Sendable {
+        let run_id: String
+        let model_uri: String?
+        let experiment: String?
+        let reason: String?
+        let activated_at: String?
+        let serving: Bool
+    }
+
+    func history(limit: Int) async throws -> [Activation] {
+        try await log.activations(tenantId: "default", limit: limit).map { row in
+            let parameters = (try? JSONSerialization.jsonObject(with: Data(row.parameters.utf8))) as? [String: Any] ?? [:]
+            return Activation(
+                run_id: row.modelVersion, model_uri: parameters["model_uri"] as? String, experiment: parameters["experiment"] as? String,
+                reason: parameters["reason"] as? String, activated_at: row.createdAt.map(ModelInfo.timestamp), serving: row.status == "active")
+        }
+    }
 }

@@ -142,4 +142,13 @@ struct AnomalyService: Sendable {
             ModelRow(record: r, publicId: r.modelType == Self.modelType ? Self.publicId(r) : r.modelVersion, metrics: MetricsJSON.decode(r.metrics))
         }
     }
+
+    func assets(tenantId: String) async throws -> [AssetSummary] {
+        try await store.assets(tenantId: tenantId)
+    }
+
+    /// The newest `limit` stored samples since `since`, oldest first.
+    func samples(tenantId: String, assetId: String, since: Date, limit: Int) async throws -> [MetricSample] {
+        try await store.recentSamples(tenantId: tenantId, assetId: assetId, before: nil, limit: limit).filter { $0.timestamp >= since }
+    }
 }

@@ -14,6 +14,7 @@ struct UnreachableStore: AnomalyStore {
     func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws { throw fail() }
     func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
+    func assets(tenantId: String) async throws -> [AssetSummary] { throw fail() }
     func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] { throw fail() }
     func saveModel(_ model: ModelRecord) async throws -> ModelRecord { throw fail() }
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? { throw fail() }

@@ -45,6 +45,19 @@ public final class MemoryAnomalyStore: AnomalyStore {
                 .filter { (from == nil || $0.timestamp >= from!) && (to == nil || $0.timestamp < to!) }.prefix(limit))
     }
 
+    public func assets(tenantId: String) async throws -> [AssetSummary] {
+        tables.withLock { tables in
+            var byAsset: [String: AssetSummary] = [:]
+            for row in tables.samples where row.tenant == tenantId {
+                var summary = byAsset[row.asset] ?? AssetSummary(assetId: row.asset, samples: 0, lastSample: nil)
+                summary.samples += 1
+                summary.lastSample = max(summary.lastSample ?? row.sample.timestamp, row.sample.timestamp)
+                byAsset[row.asset] = summary
+            }
+            return byAsset.values.sorted { $0.assetId < $1.assetId }
+        }
+    }
+
     public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
         tables.withLock { tables in
             Array(

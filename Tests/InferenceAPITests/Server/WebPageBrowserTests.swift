@@ -1,0 +1,92 @@
+import AnomalyDetection
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import InferenceAPI
+
+/// The operator's page and the API docs in a real browser: Debian's Chromium, driven by Selenium
+/// (Tests/Browser/check_pages.py, its pinned virtualenv made by `make test`), against a live
+/// server seeded here. The script checks what a person sees; this test gives it the truth from
+/// the API (how many anomalies each asset has stored) and checks its findings.
+@Suite("Web page in a browser")
+struct WebPageBrowserTests {
+    static let python = ProcessInfo.processInfo.environment["BROWSER_PYTHON"]
+        ?? TestApp.repoRoot.appendingPathComponent("Tests/Browser/.venv/bin/python").path
+
+    /// 200 five-minute samples ending now, with spikes at `spikes`.
+    static func series(spikes: Set<Int>, seed: UInt64) -> [[String: Any]] {
+        var random = SplitMix64(seed: seed)
+        func normal() -> Double {
+            sqrt(-2 * log(Double.random(in: Double.ulpOfOne..<1, using: &random))) * cos(2 * .pi * Double.random(in: 0..<1, using: &random))
+        }
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        return (0..<200).map { i in
+            var cpu = 40 + 5 * sin(Double(i) / 10) + normal()
+            var latency = 20 + normal() / 2
+            if spikes.contains(i) {
+                cpu += 60
+                latency += 40
+            }
+            let time = Date(timeIntervalSince1970: now - Double(200 - i) * 300)
+            return ["timestamp": ModelInfo.timestamp(time), "metrics": ["cpu_pct": cpu, "latency_ms": latency]]
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3))) func testPagesInChromium() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no browser virtualenv at \(Self.python): run `make test`")
+        let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("inference-api-screenshots-\(UUID().uuidString.prefix(8))")
+        let app = try await buildApplication(configuration: try SecuredApp.configuration())
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            var expected: [String: Int] = [:]
+            for (asset, spikes) in [("router-1", Set([60, 61, 120, 170])), ("switch-2", Set([90, 150]))] {
+                let body = try JSONSerialization.data(withJSONObject: ["asset_id": asset, "samples": Self.series(spikes: spikes, seed: UInt64(spikes.count))])
+                let detect = try await client.execute(
+                    uri: "/anomaly/detect", method: .post, headers: SecuredApp.Key.anomalyWriter.headers, body: ByteBuffer(bytes: body))
+                #expect(detect.status == .ok)
+                let stored = try await client.execute(
+                    uri: "/anomaly/scores/\(asset)?anomalies_only=true&limit=10000", method: .get, headers: SecuredApp.Key.anomalyReader.headers)
+                let answer = try JSONSerialization.jsonObject(with: Data(buffer: stored.body)) as? [String: Any]
+                expected[asset] = try #require(answer?["count"] as? Int)
+            }
+            #expect(expected.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
+            let vector = try TestApp.servedVector()
+            let predictBody = String(decoding: try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(2))]), as: UTF8.self)
+
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.python)
+            process.arguments = [
+                TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
+                "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
+                "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
+                "--predict-body", predictBody, "--screenshots", screenshots.path,
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.standardError
+            try process.run()
+            let collected = LogBuffer()
+            output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
+            while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+            output.fileHandleForReading.readabilityHandler = nil
+            collected.append(output.fileHandleForReading.readDataToEndOfFile())
+
+            print("browser check screenshots: \(screenshots.path)")
+            let line = collected.text.split(separator: "\n").last.map(String.init) ?? ""
+            print("browser check findings: \(line)")
+            let findings = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "no findings: \(collected.text)")
+            #expect((findings["failures"] as? [String]) == [], "\(findings["failures"] ?? "")")
+            #expect(process.terminationStatus == 0)
+            let flagged = findings["flagged"] as? [String: [String: Int]] ?? [:]
+            for (asset, count) in expected {
+                #expect(flagged[asset]?["drawn"] == count, "\(asset): flagged points drawn equal the anomalies stored (\(count))")
+            }
+            #expect(findings["anonymous_sees_sign_in"] as? Bool == true)
+            #expect(findings["picker_changed_chart"] as? Bool == true)
+            #expect(findings["docs_predict_status"] as? String == "200")
+            #expect((findings["screenshots"] as? [String])?.count == 6)
+        }
+    }
+}
