@@ -49,12 +49,8 @@ struct AnomalyController {
 
     /// The asset's stored metric samples of the last `hours`, oldest first (for the timeline).
     @Sendable func samples(request: Request, context: AppRequestContext) async throws -> SamplesAnswer {
-        let asset = context.parameters.get("asset_id") ?? ""
         var details: [APIError.Detail] = []
-        if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
-        let query = request.uri.queryParameters
-        let hours = Self.number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
-        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: 2000, &details))
+        let (asset, hours, limit) = Self.window(request, context, defaultLimit: 2000, &details)
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
         let rows = try await service.samples(tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), limit: limit)
         return SamplesAnswer(
@@ -170,12 +166,9 @@ struct AnomalyController {
     }
 
     @Sendable func scores(request: Request, context: AppRequestContext) async throws -> ScoresAnswer {
-        let asset = context.parameters.get("asset_id") ?? ""
         var details: [APIError.Detail] = []
-        if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
+        let (asset, hours, limit) = Self.window(request, context, defaultLimit: 100, &details)
         let query = request.uri.queryParameters
-        let hours = Self.number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
-        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: 100, &details))
         var anomaliesOnly = false
         if let flag = query["anomalies_only"].map(String.init) {
             switch flag.lowercased() {
@@ -233,6 +226,18 @@ struct AnomalyController {
                     training_date: ModelInfo.timestamp(r.trainingDate), status: r.status, metrics: row.metrics, parameters: r.parameters,
                     created_at: r.createdAt.map(ModelInfo.timestamp))
             })
+    }
+
+    /// `{asset_id}`, `hours` (default 24) and `limit` of the history routes, problems into `details`.
+    static func window(
+        _ request: Request, _ context: AppRequestContext, defaultLimit: Double, _ details: inout [APIError.Detail]
+    ) -> (asset: String, hours: Double, limit: Int) {
+        let asset = context.parameters.get("asset_id") ?? ""
+        if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
+        let query = request.uri.queryParameters
+        let hours = number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
+        let limit = Int(number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: defaultLimit, &details))
+        return (asset, hours, limit)
     }
 
     static func number(_ text: String?, field: String, range: ClosedRange<Double>, default value: Double, _ details: inout [APIError.Detail]) -> Double {
