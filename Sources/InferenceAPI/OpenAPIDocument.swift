@@ -237,7 +237,7 @@ enum OpenAPIDocument {
             "asset_id": {"type": "string"}, "model_id": {"type": ["string", "null"]}, "threshold": {"type": "number"}, "persisted": {"type": "boolean"},
             "results": {"type": "array", "items": {"type": "object", "required": ["timestamp", "score", "is_anomaly", "method"], "properties": {
               "timestamp": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}, "is_anomaly": {"type": "boolean"},
-              "method": {"type": "string", "enum": ["isolation_forest", "zscore", "iqr", "mad", "flatline"]},
+              "method": {"type": "string", "enum": ["isolation_forest", "zscore", "iqr", "mad", "flatline", "residual", "level_shift"]},
               "metric": {"type": ["string", "null"]}, "scores": {"type": "object", "additionalProperties": {"type": "number"}}}}}}},
           "TrainRequest": {"type": "object", "required": ["asset_id", "metrics"], "additionalProperties": false, "properties": {
             "asset_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,128}$"},
