@@ -65,5 +65,16 @@ bench-forest: release
 	  fixtures/.venv-mlflow3-xgb3/bin/python bench/forest_sklearn.py "$$set"; \
 	done
 
+## make eval-anomaly: per anomaly kind (spike, level shift, stuck), recall at ANOMALY_THRESHOLD's default, median
+## detection delay and ROC AUC, with the false-positive rate on normal samples, on a seeded labelled series of 5 assets
+## (10,080 training + 10,080 scored samples each), beside today's detector and scikit-learn's IsolationForest. ~1 minute.
+.PHONY: eval-anomaly
+EVAL_PYTHON := fixtures/.venv-mlflow3-xgb3/bin/python
+eval-anomaly: release $(EVAL_PYTHON)
+	./.build/release/inference-api eval-anomaly --python $(EVAL_PYTHON)
+
+$(EVAL_PYTHON):
+	python3 -m venv fixtures/.venv-mlflow3-xgb3 && fixtures/.venv-mlflow3-xgb3/bin/pip install -q -r fixtures/requirements-mlflow3-xgb3.txt
+
 clean-data:
 	rm -rf data

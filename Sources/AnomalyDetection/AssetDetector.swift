@@ -16,11 +16,15 @@ public struct Detection: Sendable, Equatable {
 /// Scores an asset's samples: the trained Isolation Forest when there is one, statistical
 /// detectors (z-score; MAD and IQR fences once there are 10 samples of history) when there is not, and the
 /// flatline detector always, because a forest cannot see a metric stuck at a plausible value.
-/// The sample's score is the highest; `method` names which detector gave it.
+/// The sample's score is the highest; `method` names which detector gave it. A model trained
+/// with calibration (`AssetModel`) scores on residuals from its daily profile, with every
+/// detector on one calibrated scale (`AssetDetector+Calibrated.swift`).
 public struct AssetDetector: Sendable {
     public let metrics: [String]
     public let window: FeatureWindow
     public let forest: IsolationForest?
+    /// The trained model's calibration: when present, every detector reports on `CalibratedScore`'s scale.
+    public let calibration: AssetCalibration?
     public let threshold: Double
     /// Samples a metric must repeat exactly before the flatline detector reads it as z = 3.
     public let flatlineRun: Int
@@ -31,6 +35,17 @@ public struct AssetDetector: Sendable {
         self.metrics = metrics
         self.window = window
         self.forest = forest
+        self.calibration = nil
+        self.threshold = threshold
+        self.flatlineRun = flatlineRun
+    }
+
+    /// A trained asset's detector; a model read from an artifact without calibration scores as before.
+    public init(model: AssetModel, threshold: Double, flatlineRun: Int = 8) {
+        self.metrics = model.metrics
+        self.window = model.window
+        self.forest = model.forest
+        self.calibration = model.calibration
         self.threshold = threshold
         self.flatlineRun = flatlineRun
     }
@@ -62,8 +77,12 @@ public struct AssetDetector: Sendable {
     }
 
     /// Scores `samples` (rows of metric values in `metrics` order, oldest first; NaN = absent)
-    /// after `history`.
-    public func score(history: [[Double]], samples: [[Double]]) -> [Detection] {
+    /// after `history`. A calibrated detector reads the times (one per row) for the daily
+    /// profile; without them it expects each metric's daily median.
+    public func score(history: [[Double]], samples: [[Double]], historyTimes: [Date] = [], sampleTimes: [Date] = []) -> [Detection] {
+        if let calibration, let forest {
+            return scoreCalibrated(calibration, forest: forest, history: history, samples: samples, historyTimes: historyTimes, sampleTimes: sampleTimes)
+        }
         var forestScores: [Double]?
         if let forest {
             forestScores = forest.anomalyScores(window.rows(history: history, samples: samples), rows: samples.count)

@@ -7,6 +7,10 @@ public enum DetectionMethod: String, Codable, Sendable, CaseIterable {
     case iqr
     case mad
     case flatline
+    /// A trained asset's metric far from its daily profile in one sample (spikes).
+    case residual
+    /// A trained asset's metric away from its daily profile for several samples in a row.
+    case levelShift = "level_shift"
 }
 
 /// Statistical detectors used where an asset has no trained model or too little history, and

@@ -64,7 +64,9 @@ struct AnomalyRouteTests {
             let results = answer["results"] as? [[String: Any]] ?? []
             #expect(results.count == 50)
             #expect(results.map { $0["timestamp"] as? String ?? "" } == sentTimes, "request order")
-            #expect(results.allSatisfy { ["isolation_forest", "flatline"].contains($0["method"] as? String ?? "") })
+            // A trained asset's detectors: the forest, the residual, level-shift and flatline detectors.
+            #expect(results.allSatisfy { ["isolation_forest", "residual", "level_shift", "flatline"].contains($0["method"] as? String ?? "") })
+            #expect(results.allSatisfy { ($0["scores"] as? [String: Double])?.keys.contains("metric.cpu_pct") ?? false }, "each metric's contribution")
             #expect(results.allSatisfy { ($0["score"] as? Double).map { (0...1).contains($0) } ?? false })
 
             let (history, scores) = try await Self.get(client, "/anomaly/scores/router-7?hours=1000&limit=1000")

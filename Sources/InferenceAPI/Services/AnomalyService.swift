@@ -26,14 +26,13 @@ struct AnomalyService: Sendable {
         var detector: AssetDetector
         if let record, let artifact = record.artifact {
             let parameters = try JSONDecoder().decode(StoredParameters.self, from: Data(record.parameters.utf8))
-            let forest = try IsolationForest(serialized: artifact)
+            let model = try AssetModel(serialized: artifact, metrics: parameters.metrics, window: parameters.window)
             metrics = parameters.metrics
             let missing = request.samples.enumerated().flatMap { i, s in
                 metrics.filter { s.metrics[$0] == nil }.map { APIError.Detail(index: i, field: "metrics.\($0)", problem: "is missing (the asset's model uses it)") }
             }
             guard missing.isEmpty else { throw ServiceError.invalid(missing) }
-            let threshold = parameters.contamination == nil ? self.threshold : forest.scoreThreshold
-            detector = AssetDetector(metrics: metrics, window: FeatureWindow(metrics: metrics, window: parameters.window), forest: forest, threshold: threshold)
+            detector = AssetDetector(model: model, threshold: model.threshold(contamination: parameters.contamination, default: threshold))
         } else {
             metrics = Array(Set(request.samples.flatMap(\.metrics.keys))).sorted()
             detector = AssetDetector(metrics: metrics, window: FeatureWindow(metrics: metrics, window: 0), forest: nil, threshold: threshold)
@@ -43,9 +42,10 @@ struct AnomalyService: Sendable {
         let history = try await store.recentSamples(tenantId: tenantId, assetId: request.assetId, before: first, limit: historyCount)
         let rows = { (samples: [MetricSample]) in samples.map { s in metrics.map { s.metrics[$0] ?? .nan } } }
         let historyRows = rows(history), sampleRows = rows(request.samples)
+        let historyTimes = history.map(\.timestamp), sampleTimes = request.samples.map(\.timestamp)
         let finalDetector = detector
         let detections = try await Offload.run(.detect(samples: request.samples.count)) {
-            finalDetector.score(history: historyRows, samples: sampleRows)
+            finalDetector.score(history: historyRows, samples: sampleRows, historyTimes: historyTimes, sampleTimes: sampleTimes)
         }
         let modelId = record.map(Self.publicId)
         if request.persist {
@@ -92,15 +92,16 @@ struct AnomalyService: Sendable {
                 "training needs at least \(minTrainingSamples) samples with every metric (MIN_TRAINING_SAMPLES); got \(usable.count)")
         }
         let window = FeatureWindow(metrics: request.metrics, window: request.window)
-        let rows = window.rows(history: [], samples: usable.map { s in request.metrics.map { s.metrics[$0]! } })
+        let values = usable.map { s in request.metrics.map { s.metrics[$0]! } }
         let parameters = request.parameters
         let started = DispatchTime.now().uptimeNanoseconds
-        let forest = try await Offload.run(.blocking) {
-            try IsolationForest.fit(rows, rows: usable.count, featureCount: window.featureCount, parameters: parameters)
+        let model = try await Offload.run(.blocking) {
+            try AssetModel.fit(values, times: usable.map(\.timestamp), metrics: request.metrics, window: request.window, parameters: parameters)
         }
+        let forest = model.forest
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let threshold = parameters.contamination == nil ? self.threshold : forest.scoreThreshold
-        let flagged = forest.anomalyScores(rows, rows: usable.count).filter { $0 >= threshold }.count
+        let threshold = model.threshold(contamination: parameters.contamination, default: self.threshold)
+        let flagged = model.trainingScores.filter { $0 >= threshold }.count
         let stored = StoredParameters(
             metrics: request.metrics, window: request.window, n_estimators: parameters.nEstimators, max_samples: forest.samplesPerTree,
             max_features: parameters.maxFeatures, contamination: parameters.contamination, seed: parameters.seed)
@@ -111,7 +112,7 @@ struct AnomalyService: Sendable {
                 metrics: Self.json(["n_samples": Double(usable.count), "training_seconds": seconds, "score_threshold": threshold,
                                     "train_anomaly_rate": Double(flagged) / Double(usable.count)]),
                 parameters: String(decoding: try JSONEncoder().encode(stored), as: UTF8.self),
-                artifact: forest.serialized(),
+                artifact: model.serialized(),
                 metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])))
         return Trained(record: record, samples: usable.count, seconds: seconds, threshold: threshold)
     }
