@@ -18,6 +18,7 @@ struct FeedbackController {
 
     @Sendable func record(request: Request, context: AppRequestContext) async throws -> EditedResponse<FeedbackAnswer> {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
+        try Request.refuseDuplicateKeys(body)
         let stored = try await feedback.record(body: body, tenant: context.tenant)
         return EditedResponse(status: .created, response: FeedbackAnswer(stored: stored.count, run_id: stored.runId, tenant: context.tenant))
     }

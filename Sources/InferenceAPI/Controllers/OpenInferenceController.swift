@@ -114,6 +114,9 @@ struct OpenInferenceController {
             // The protocol's own error body, not the envelope.
             return Self.error(refusal.status, refusal.message)
         }
+        if let key = body.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) {
+            return Self.error(.badRequest, APIError.duplicateKey(key).message)
+        }
         let parsed: (id: String?, rows: Int, values: [Double])
         switch Self.parseInfer(Data(buffer: body), featureCount: model.featureCount, maxRows: maxReadings) {
         case .failure(let error): return Self.error(error.status, error.message)

@@ -21,13 +21,19 @@ extension Request {
         }
     }
 
-    /// A small JSON body decoded as `T`; anything that does not decode is a 400 saying `expected`.
+    /// A small JSON body decoded as `T`; a repeated key or anything that does not decode is a 400.
     func decodeJSON<T: Decodable>(as type: T.Type, upTo limit: Int, expected: String, details: [APIError.Detail] = []) async throws -> T {
         let buffer = try await jsonBody(upTo: limit)
+        try Self.refuseDuplicateKeys(buffer)
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch {
             throw APIError.validation(expected, details)
         }
+    }
+
+    /// 400 `duplicate_key` when `body` repeats a key in one object (see JSONLexer+DuplicateKeys).
+    static func refuseDuplicateKeys(_ body: ByteBuffer) throws {
+        if let key = body.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) { throw APIError.duplicateKey(key) }
     }
 }

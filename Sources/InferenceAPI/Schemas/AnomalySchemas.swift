@@ -22,6 +22,7 @@ enum AnomalyRequests {
     }
 
     static func parse(_ data: Data) throws -> [String: JSONValue] {
+        if let key = data.withUnsafeBytes({ JSONLexer.firstDuplicateKey(in: $0) }) { throw APIError.duplicateKey(key) }
         guard let value = JSONValue.parse(data) else {
             throw APIError(.badRequest, code: "invalid_json", message: "the body is not valid JSON")
         }

@@ -84,11 +84,15 @@ extension JSONLexer {
         var timestamps: [String] = []
         var persist = true
         var sawSamples = false
+        var sawPersist = false
         skipSpace()
         try members { p, start, length in
             if p.equal(start, length, Keys.assetId) {
+                guard asset == nil else { throw NotFast() }
                 asset = try p.plainString()
             } else if p.equal(start, length, Keys.persist) {
+                guard !sawPersist else { throw NotFast() }
+                sawPersist = true
                 if p.peek() == UInt8(ascii: "t") {
                     try p.literal("true")
                 } else if p.peek() == UInt8(ascii: "f") {
@@ -98,6 +102,7 @@ extension JSONLexer {
                     try p.literal("null")
                 }
             } else if p.equal(start, length, Keys.samples) {
+                guard !sawSamples else { throw NotFast() }
                 sawSamples = true
                 try p.expect(UInt8(ascii: "["))
                 p.skipSpace()

@@ -34,6 +34,7 @@ extension ReadingsDecoder {
                     try lex.expect(UInt8(ascii: ":"))
                     lex.skipSpace()
                     if key == Array("readings".utf8) {
+                        if sawReadings { addDetail(field: "readings", problem: "appears twice: a JSON body must not repeat a key") }
                         sawReadings = true
                         if lex.peek() == UInt8(ascii: "[") {
                             readings = try parseReadings()
@@ -249,6 +250,9 @@ extension ReadingsDecoder {
                 name = String(decoding: key, as: UTF8.self)
             }
             if name == "module_id" || name == "timestamp" {
+                if (name == "module_id" ? module : timestamp) != nil {
+                    addDetail(index: row, field: name, problem: "appears twice in this reading")
+                }
                 if lex.peek() == UInt8(ascii: "\"") {
                     let (start, length, escaped) = try lex.scanString()
                     let text = escaped
