@@ -60,10 +60,7 @@ struct Serve: AsyncParsableCommand {
         let level = configuration.logLevel
         let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label -> any LogHandler in
-            if json { return JSONLogHandler(label: label, level: level) }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            LineLogHandler(label: label, level: level, format: json ? .json : .text)
         }
         let logger = Logger(label: "inference-api")
         logger.info(

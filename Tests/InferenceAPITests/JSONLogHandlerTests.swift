@@ -42,4 +42,16 @@ struct JSONLogHandlerTests {
         let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: ["LOG_FORMAT": "xml"]) }
         #expect(error?.variable == "LOG_FORMAT")
     }
+
+    /// LOG_FORMAT=text: a value a client chose cannot start a line of its own.
+    @Test func testTextLinesEscapeControlCharacters() {
+        let lines = Lines()
+        let logger = Logger(label: "inference-api") { LineLogHandler(label: $0, level: .info, format: .text, sink: lines.append) }
+        logger.notice("activation refused", metadata: ["reference": "abc\n2026-12-02T00:00:00Z critical inference-api: forged", "hb.request.id": "r-1"])
+        let written = lines.lines.withLock { $0 }
+        #expect(written.count == 1 && !written[0].contains("\n"), "\(written)")
+        #expect(written[0].contains(#"reference=abc\n2026-12-02T00:00:00Z critical inference-api: forged"#))
+        #expect(written[0].contains("request_id=r-1") && written[0].contains(" notice inference-api: activation refused "))
+        #expect(LineLogHandler.escaped("a\u{7}b\\c\u{2028}") == #"a\u{7}b\\c\u{2028}"#)
+    }
 }

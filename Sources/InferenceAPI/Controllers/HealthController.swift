@@ -2,8 +2,8 @@ import AnomalyDetection
 import Foundation
 import Hummingbird
 
-/// Probes (`/health`, `/ready`, `/model-health`: no credentials, no rate limit) and the API
-/// document (`/openapi.json`, open).
+/// Probes (`/health`, `/ready`: no credentials, no rate limit), the served model's health
+/// (`/model-health`, scope `metrics:read`) and the API document (`/openapi.json`, open).
 struct HealthController {
     let models: ModelService
     let database: any StoreDatabase
@@ -37,7 +37,8 @@ struct HealthController {
             let body = OpenAPIDocument.json(featureNames: models.active?.featureNames ?? [])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
-        group.get("model-health") { _, _ -> ModelHealth in
+        // Traffic counts across every tenant: for a credential that may read metrics, not for probes.
+        group.group().add(middleware: access.requires(.metricsRead)).get("model-health") { _, _ -> ModelHealth in
             guard let model = models.active else { throw ServiceError.noModel }
             let traffic = models.trafficSnapshot
             return ModelHealth(
