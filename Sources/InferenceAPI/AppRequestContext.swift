@@ -21,6 +21,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// `Codable` answers through `JSONEncoder.api` (no `\/` in them).
     public var responseEncoder: JSONEncoder { .api }
 
+    /// The client's address, for rate limits and the login throttle.
+    var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+
     /// The tenant whose anomaly rows this request reads and writes.
     var tenant: String { principal?.tenant ?? "default" }
 

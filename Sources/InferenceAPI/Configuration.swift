@@ -52,6 +52,10 @@ public struct Configuration: Sendable {
     public var metricsPassword: String?
     /// Requests per minute per caller (token bucket); `RATE_LIMIT_ROUTES` overrides it per route.
     public var rateLimitPerMinute: Int = 60000
+    /// Failed password checks (token login or Basic) a username or address may make within
+    /// `loginWindowSeconds` before it must wait out the window.
+    public var loginMaxFailures: Int = 10
+    public var loginWindowSeconds: Int = 300
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
@@ -104,6 +108,8 @@ public struct Configuration: Sendable {
         anomalyThreshold = try env.double("ANOMALY_THRESHOLD", default: anomalyThreshold, range: 0...1)
         minTrainingSamples = try env.int("MIN_TRAINING_SAMPLES", default: minTrainingSamples, range: 2...10_000_000)
         rateLimitPerMinute = try env.int("RATE_LIMIT_PER_MINUTE", default: rateLimitPerMinute, range: 1...100_000_000)
+        loginMaxFailures = try env.int("LOGIN_MAX_FAILURES", default: loginMaxFailures, range: 1...1_000_000)
+        loginWindowSeconds = try env.int("LOGIN_WINDOW_SECONDS", default: loginWindowSeconds, range: 1...86_400)
         missingValues = try env.choice("MISSING_VALUES", default: missingValues)
         logLevel = try env.choice("LOG_LEVEL", default: logLevel)
         if let v = env.string("LOG_FORMAT") {

@@ -10,7 +10,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         do {
-            context.principal = try await authenticator.principal(of: request)
+            context.principal = try await authenticator.principal(of: request, address: context.clientAddress)
         } catch {
             context.credentialFailure = error
         }

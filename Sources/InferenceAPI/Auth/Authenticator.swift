@@ -10,6 +10,8 @@ struct Authenticator: Sendable {
     enum Failure: Error, Equatable {
         case malformed(String)
         case invalid(String)
+        /// Too many failed password checks for this username or address (`LoginThrottle`).
+        case throttled(retryAfter: Int)
     }
 
     /// The claims of our tokens: subject, tenant, space-separated scopes (RFC 8693 `scope`).
@@ -43,10 +45,12 @@ struct Authenticator: Sendable {
     let basic: [BasicCredentials]
     /// The operator who may log in at `POST /auth/token`.
     let operatorCredentials: BasicCredentials?
+    let throttle: LoginThrottle
 
     init(configuration: Configuration) async {
         developmentPrincipal = configuration.developmentMode ? .development(tenant: configuration.authTenant) : nil
         tokenLifetime = configuration.tokenLifetimeSeconds
+        throttle = LoginThrottle(maxFailures: configuration.loginMaxFailures, windowSeconds: configuration.loginWindowSeconds)
         if let secret = configuration.jwtSecret {
             keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         } else {
@@ -70,7 +74,8 @@ struct Authenticator: Sendable {
 
     /// The principal of `request`: nil when it carries no credentials (anonymous).
     /// - Throws: `Failure` when it carries credentials that are malformed, unknown or expired.
-    func principal(of request: Request) async throws(Failure) -> Principal? {
+    /// `address` names the client for the login throttle.
+    func principal(of request: Request, address: String) async throws(Failure) -> Principal? {
         // Development mode: nothing is configured to check credentials against, so none are.
         if let developmentPrincipal { return developmentPrincipal }
         // One credential per request: a valid key next to a bad token must not pass.
@@ -89,7 +94,7 @@ struct Authenticator: Sendable {
         case "bearer":
             return try await bearer(credentials)
         case "basic":
-            return try basicPrincipal(credentials)
+            return try basicPrincipal(credentials, address: address)
         default:
             throw .malformed("the Authorization scheme must be Bearer or Basic")
         }
@@ -111,22 +116,31 @@ struct Authenticator: Sendable {
         return Principal(id: "sub:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes)
     }
 
-    private func basicPrincipal(_ encoded: String) throws(Failure) -> Principal {
+    private func basicPrincipal(_ encoded: String, address: String) throws(Failure) -> Principal {
         guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else {
             throw .malformed("basic credentials must be base64 of 'username:password'")
         }
         let user = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+        if let wait = throttle.lockedFor(username: user, address: address) { throw .throttled(retryAfter: wait) }
         // Every configured pair is compared, so timing does not tell which user exists.
         var found: Principal?
         for credentials in basic where credentials.matches(username: user, password: password) { found = credentials.principal }
-        guard let found else { throw .invalid("the username or password is not valid") }
+        guard let found else {
+            throttle.recordFailure(username: user, address: address)
+            throw .invalid("the username or password is not valid")
+        }
         return found
     }
 
     /// Issues a token for the operator; nil when the username or password is wrong.
-    func login(username: String, password: String) async throws -> Token? {
+    /// - Throws: `Failure.throttled` past the login throttle (the password is not checked then).
+    func login(username: String, password: String, address: String) async throws -> Token? {
         guard let operatorCredentials, let keys else { return nil }
-        guard operatorCredentials.matches(username: username, password: password) else { return nil }
+        if let wait = throttle.lockedFor(username: username, address: address) { throw Failure.throttled(retryAfter: wait) }
+        guard operatorCredentials.matches(username: username, password: password) else {
+            throttle.recordFailure(username: username, address: address)
+            return nil
+        }
         let now = Date()
         let principal = operatorCredentials.principal
         let payload = TokenPayload(

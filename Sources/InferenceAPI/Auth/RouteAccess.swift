@@ -23,7 +23,7 @@ struct RouteAccess: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let pattern = context.routePattern
-        let caller = context.principal.flatMap { $0.kind == .development ? nil : $0.id } ?? "ip:\(context.remoteAddress?.ipAddress ?? "unknown")"
+        let caller = context.principal.flatMap { $0.kind == .development ? nil : $0.id } ?? "ip:\(context.clientAddress)"
         let decision = limiter.take(caller: caller, pattern: pattern)
         var limits = HTTPFields()
         limits[.rateLimitLimit] = String(decision.limit)
@@ -52,18 +52,26 @@ struct RouteAccess: RouterMiddleware {
     }
 
     private static func authorize(_ principal: Principal?, failure: Authenticator.Failure?, scope: Scope) throws {
-        if let failure {
-            let message = switch failure {
-            case .malformed(let text), .invalid(let text): text
-            }
-            throw unauthorized(message, error: "invalid_token")
-        }
+        if let failure { throw refusal(failure) }
         guard let principal else {
             throw unauthorized(
                 "credentials are required: send 'Authorization: Bearer <token from POST /auth/token>' or 'X-API-Key: <key>'", error: nil)
         }
         guard principal.allows(scope) else {
             throw APIError(.forbidden, code: "forbidden", message: "this route needs the scope '\(scope.rawValue)', which these credentials do not grant")
+        }
+    }
+
+    /// The answer to credentials that did not authenticate: 401, or 429 past the login throttle.
+    static func refusal(_ failure: Authenticator.Failure) -> APIError {
+        switch failure {
+        case .malformed(let text), .invalid(let text):
+            return unauthorized(text, error: "invalid_token")
+        case .throttled(let wait):
+            var refusal = APIError(
+                .tooManyRequests, code: "login_throttled", message: "too many failed password checks for this username or address; retry after \(wait) s")
+            refusal.headers[.retryAfter] = String(wait)
+            return refusal
         }
     }
 

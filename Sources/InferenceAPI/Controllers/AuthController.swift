@@ -31,7 +31,14 @@ struct AuthController {
         let login = try await request.decodeJSON(
             as: Login.self, upTo: 16 * 1024, expected: "the body must be {\"username\": \"...\", \"password\": \"...\"}",
             details: [.init(field: "username", problem: "and password are required strings")])
-        guard let token = try await authenticator.login(username: login.username, password: login.password) else {
+        let issued: Authenticator.Token?
+        do {
+            issued = try await authenticator.login(username: login.username, password: login.password, address: context.clientAddress)
+        } catch let failure as Authenticator.Failure {
+            context.logger.notice("login throttled")
+            throw RouteAccess.refusal(failure)
+        }
+        guard let token = issued else {
             context.logger.notice("login refused")
             throw RouteAccess.unauthorized("the username or password is not valid", error: nil)
         }
