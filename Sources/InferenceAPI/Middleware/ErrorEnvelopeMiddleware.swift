@@ -1,6 +1,7 @@
 import AnomalyDetection
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// Turns every error into the JSON envelope: the domain's errors through their one mapping
 /// (Errors+Domain.swift); Hummingbird's own `HTTPError`s (404 for an unknown route, 405, 413 for
@@ -28,6 +29,10 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
                 }
             }
             throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
+        } catch let error as HTTPParserError {
+            // The body's framing is broken (a chunk size that is not hex, negative or too big, an
+            // unknown transfer coding): the client's mistake, found while reading the body.
+            throw APIError(.badRequest, code: "malformed_request", message: "the request is not valid HTTP/1.1: \(error)")
         } catch let error as StoreError {
             // The database is down or refused: the client's request was fine, and may be retried.
             telemetry?.storeError(backend: error.backend)
