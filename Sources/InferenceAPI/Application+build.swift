@@ -117,6 +117,9 @@ func buildRouter(
     router.add(middleware: ResponseHeadersMiddleware())
     router.add(middleware: MetricsMiddleware(telemetry: telemetry))
     router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: telemetry))
+    if configuration.developmentMode {
+        router.add(middleware: LoopbackHostMiddleware())
+    }
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }

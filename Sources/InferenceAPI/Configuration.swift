@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// Everything the server reads from its environment, parsed and checked once at start-up.
@@ -200,8 +203,53 @@ public struct Configuration: Sendable {
         }
     }
 
+    /// Whether binding `host` listens on loopback only: every address it resolves to is in
+    /// 127.0.0.0/8 or is ::1 (a text test let `127.0.0.1.nip.io` pass). A name that does not
+    /// resolve is not loopback.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        var all = true
+        while let entry = cursor {
+            if let address = entry.pointee.ai_addr {
+                switch Int32(address.pointee.sa_family) {
+                case AF_INET:
+                    let ipv4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                    all = all && ipv4 >> 24 == 127
+                case AF_INET6:
+                    let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
+                        withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
+                    }
+                    all = all && bytes == [UInt8](repeating: 0, count: 15) + [1]
+                default:
+                    all = false
+                }
+            }
+            cursor = entry.pointee.ai_next
+        }
+        return all
+    }
+
+    /// Whether a `Host` header names this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`,
+    /// with or without a port. Development mode answers no other (a DNS-rebinding page sends its own).
+    static func isLoopbackHostHeader(_ value: String) -> Bool {
+        var name = Substring(value.lowercased())
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            return name[name.index(after: name.startIndex)..<close] == "::1"
+        }
+        if let colon = name.lastIndex(of: ":") {
+            guard name[name.index(after: colon)...].allSatisfy(\.isNumber) else { return false }
+            name = name[..<colon]
+        }
+        if name == "localhost" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     private static func apiKeySources(_ env: Reader) throws -> [(String, String)] {
