@@ -12,8 +12,7 @@ struct PredictController {
 
     @Sendable func predict(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
-        let (outcome, readings) = try await predictions.predict(body: body)
-        return Self.response(outcome, readings: readings)
+        return try await predictions.predict(body: body) { outcome, readings in Self.response(outcome, readings: readings) }
     }
 
     // MARK: - The answer

@@ -32,10 +32,13 @@ struct PredictionService: Sendable {
         let threshold: Double
     }
 
-    /// A `/predict` body's readings and their predictions. A body big enough to leave the event
-    /// loop is decoded and predicted in one trip to the pool, not two.
+    /// A `/predict` body's readings, predicted, turned into the caller's answer by `answer`. A body
+    /// big enough to leave the event loop is decoded, predicted and answered in one trip to the
+    /// pool, not two (writing a 100-reading answer on the loop cost 5 % of the throughput).
     /// - Throws: `ReadingsDecoder.Failure` for a body that breaks the contract, `ServiceError`.
-    func predict(body: ByteBuffer) async throws -> (Outcome, ReadingsDecoder.Readings) {
+    func predict<Answer: Sendable>(
+        body: ByteBuffer, answer: @escaping @Sendable (Outcome, ReadingsDecoder.Readings) -> Answer
+    ) async throws -> Answer {
         guard let model = models.active else { throw ServiceError.noModel }
         let decoder = decoders.value(for: model) {
             ReadingsDecoder(featureNames: model.featureNames, maxReadings: maxReadings, missingValues: missingValues)
@@ -46,11 +49,11 @@ struct PredictionService: Sendable {
         if Offload.leavesEventLoop(.predictBody(bytes: body.readableBytes)) {
             return try await Offload.run(.blocking) {
                 let readings = try decode()
-                return (try predictNow(model: model, raw: readings.values, rows: readings.count), readings)
+                return answer(try predictNow(model: model, raw: readings.values, rows: readings.count), readings)
             }
         }
         let readings = try decode()
-        return (try await predict(model: model, raw: readings.values, rows: readings.count), readings)
+        return answer(try await predict(model: model, raw: readings.values, rows: readings.count), readings)
     }
 
     /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
