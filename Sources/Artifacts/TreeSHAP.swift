@@ -17,12 +17,16 @@ struct TreeSHAP: Sendable {
 
     private let nodes: [Node]
     private let roots: [Int]
+    private let tables: LeafTables?
+    private let largestTree: Int
     /// Per tree, its expected value (the cover-weighted mean of its leaves): the tree's share of the bias.
     private let bias: Float
     let featureCount: Int
     private let maxDepth: Int
 
-    init(dump: ForestDump) {
+    /// - Parameter tables: evaluate through `LeafTables` where a tree allows (tests turn it off
+    ///   to check the recursion on its own).
+    init(dump: ForestDump, tables: Bool = true) {
         var nodes: [Node] = []
         var roots: [Int] = []
         var bias: Float = 0
@@ -44,6 +48,8 @@ struct TreeSHAP: Sendable {
         self.bias = bias
         self.featureCount = dump.featureCount
         self.maxDepth = dump.trees.map(\.depth).max() ?? 0
+        self.largestTree = dump.trees.map(\.nodeCount).max() ?? 0
+        self.tables = tables ? LeafTables(nodes: nodes, roots: roots) : nil
     }
 
     /// `FillNodeMeanValues` of libxgboost: in float, left then right, divided by the node's cover.
@@ -55,6 +61,9 @@ struct TreeSHAP: Sendable {
         return result / tree.cover[node]
     }
 
+    /// Trees evaluated through `LeafTables` (the others through the recursion).
+    var tabledTrees: Int { tables?.trees.count { $0 != nil } ?? 0 }
+
     /// Contributions of one row of `featureCount` scaled values: `featureCount` log-odds values,
     /// then the bias, like one row of `Booster.contributions`.
     func contributions(_ row: UnsafePointer<Float>) -> [Float] {
@@ -62,13 +71,21 @@ struct TreeSHAP: Sendable {
         let pathCapacity = (maxDepth + 2) * (maxDepth + 3) / 2
         withUnsafeTemporaryAllocation(of: PathElement.self, capacity: pathCapacity) { path in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: featureCount) { phi in
-                nodes.withUnsafeBufferPointer { nodes in
-                    let walker = Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
-                    for root in roots {
-                        phi.initialize(repeating: 0)
-                        walker.recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
-                        // Per tree, then added in tree order, as libxgboost sums `this_tree_contribs`.
-                        for j in 0..<featureCount { total[j] += phi[j] }
+                withUnsafeTemporaryAllocation(of: Bool.self, capacity: largestTree) { goesLeft in
+                    nodes.withUnsafeBufferPointer { nodes in
+                        let walker = Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
+                        for (t, root) in roots.enumerated() {
+                            phi.initialize(repeating: 0)
+                            if let tables, let leaves = tables.trees[t] {
+                                let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
+                                let tree = UnsafeBufferPointer(rebasing: nodes[root..<end])
+                                tables.add(leaves, tree: tree, row: row, goesLeft: goesLeft, into: phi)
+                            } else {
+                                walker.recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
+                            }
+                            // Per tree, then added in tree order, as libxgboost sums `this_tree_contribs`.
+                            for j in 0..<featureCount { total[j] += phi[j] }
+                        }
                     }
                 }
             }

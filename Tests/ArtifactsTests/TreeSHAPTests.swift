@@ -9,10 +9,13 @@ import Testing
 struct TreeSHAPTests {
     static let tolerance: Float = 1e-5
 
-    @Test func testContributionsMatchTheCAPIOnEveryFixtureVector() throws {
+    /// Both evaluations: the leaf tables (serving) and the recursion (trees the tables cannot hold).
+    @Test(arguments: [true, false])
+    func testContributionsMatchTheCAPIOnEveryFixtureVector(tables: Bool) throws {
         for item in try Fixtures.loadedVectors() {
             let booster = item.model.booster
-            let shap = try #require(item.model.shap, "\(item.vector.case): \(item.model.predictorReason)")
+            let shap = TreeSHAP(dump: try ForestDump(json: booster.modelJSON()), tables: tables)
+            #expect(shap.tabledTrees == (tables ? booster.boostedRounds : 0))
             let n = item.vector.readings.count
             let width = booster.featureCount + 1
             let oracle = try item.scaled.withUnsafeBufferPointer { try booster.contributions($0, rows: n) }
@@ -25,7 +28,7 @@ struct TreeSHAPTests {
                     for j in 0..<width { worst = max(worst, abs(ours[j] - oracle[row * width + j])) }
                 }
             }
-            print("TreeSHAP \(item.vector.case): max |swift - libxgboost| = \(worst) over \(n) readings x \(width) values")
+            print("TreeSHAP \(tables ? "tables" : "recursion") \(item.vector.case): max |swift - libxgboost| = \(worst) over \(n) readings x \(width) values")
             #expect(worst <= Self.tolerance, "\(item.vector.case)")
         }
     }
