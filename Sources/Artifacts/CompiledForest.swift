@@ -50,8 +50,11 @@ public struct CompiledForest: Sendable {
         }
     }
 
-    /// Rows walked together through each tree: independent walks the CPU overlaps.
-    static let rowsPerBlock = 8
+    /// Rows walked together through each tree: independent walks the CPU overlaps. A block of
+    /// fewer than `minimumRowLanes` rows walks `lanes` trees at once per row instead.
+    static let rowsPerBlock = 16
+    static let minimumRowLanes = 4
+    static let lanes = 16
 
     /// Margins (log-odds) of `rows` rows of `featureCount` scaled values, row-major.
     /// - Throws: `ArtifactError(.mismatch)` when the buffer is not `rows * featureCount` long.
@@ -118,23 +121,77 @@ public struct CompiledForest: Sendable {
     ) {
         let internalCount = (1 << depth) - 1
         let width = featureCount
-        // One slot per row of the block: the node each row has reached in the current tree.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.rowsPerBlock) { position in
-            var treeNodes = nodes
-            var treeLeaves = leaves
-            for _ in 0..<treeCount {
-                for r in 0..<count { position[r] = 0 }
-                for _ in 0..<depth {
-                    for r in 0..<count {
-                        let i = position[r]
-                        let node = treeNodes[i]
-                        position[r] = 2 * i + 1 + Self.goesRight(node, rows[r * width + Int(node.packed & 0x7FFF_FFFF)])
+        // libxgboost also walks rows without missing values without the missing-value test.
+        let missing = (0..<(count * width)).contains { rows[$0].isNaN }
+        // The node each lane has reached (lanes are rows, or trees for a single row).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.lanes) { scratch in
+            let position = scratch.baseAddress!
+            if count >= Self.minimumRowLanes {
+                // Every row of the block through one tree, then the next tree.
+                for t in 0..<treeCount {
+                    let tree = nodes + t &* internalCount
+                    if missing {
+                        Self.walkRows(count, depth: depth, tree: tree, rows: rows, width: width, position: position, missing: true)
+                    } else {
+                        Self.walkRows(count, depth: depth, tree: tree, rows: rows, width: width, position: position, missing: false)
                     }
+                    // Each row adds this tree's leaf before the next tree's: libxgboost's order.
+                    let treeLeaves = leaves + t &* (internalCount + 1) - internalCount
+                    for r in 0..<count { out[r] += treeLeaves[position[r]] }
                 }
-                // Each row adds this tree's leaf before the next tree's: libxgboost's order.
-                for r in 0..<count { out[r] += treeLeaves[position[r] - internalCount] }
-                treeNodes += internalCount
-                treeLeaves += internalCount + 1
+                return
+            }
+            for r in 0..<count {
+                let row = rows + r &* width
+                for first in stride(from: 0, to: treeCount, by: Self.lanes) {
+                    let lanes = min(Self.lanes, treeCount - first)
+                    let trees = nodes + first &* internalCount
+                    if missing {
+                        Self.walkTrees(lanes, depth: depth, trees: trees, stride: internalCount, row: row, position: position, missing: true)
+                    } else {
+                        Self.walkTrees(lanes, depth: depth, trees: trees, stride: internalCount, row: row, position: position, missing: false)
+                    }
+                    // Leaves added in tree order.
+                    let groupLeaves = leaves + first &* (internalCount + 1) - internalCount
+                    for k in 0..<lanes { out[r] += groupLeaves[k &* (internalCount + 1) + position[k]] }
+                }
+            }
+        }
+    }
+
+    // The two walks below go level by level across independent lanes so the CPU overlaps their
+    // load chains; each leaves in `position` the leaf reached, numbered `2^depth - 1` onwards.
+
+    /// Lanes are `count` rows (`width` apart) through one tree.
+    @inline(__always)
+    private static func walkRows(
+        _ count: Int, depth: Int, tree: UnsafePointer<Node>, rows: UnsafePointer<Float>, width: Int,
+        position: UnsafeMutablePointer<Int>, missing: Bool
+    ) {
+        for k in 0..<count { position[k] = 0 }
+        for _ in 0..<depth {
+            for k in 0..<count {
+                let i = position[k]
+                let node = tree[i]
+                let value = rows[k &* width &+ Int(node.packed & 0x7FFF_FFFF)]
+                position[k] = i &* 2 &+ 1 &+ (missing ? goesRight(node, value) : (value < node.threshold ? 0 : 1))
+            }
+        }
+    }
+
+    /// Lanes are `count` consecutive trees (`stride` nodes apart) for one row.
+    @inline(__always)
+    private static func walkTrees(
+        _ count: Int, depth: Int, trees: UnsafePointer<Node>, stride: Int, row: UnsafePointer<Float>,
+        position: UnsafeMutablePointer<Int>, missing: Bool
+    ) {
+        for k in 0..<count { position[k] = 0 }
+        for _ in 0..<depth {
+            for k in 0..<count {
+                let i = position[k]
+                let node = trees[k &* stride &+ i]
+                let value = row[Int(node.packed & 0x7FFF_FFFF)]
+                position[k] = i &* 2 &+ 1 &+ (missing ? goesRight(node, value) : (value < node.threshold ? 0 : 1))
             }
         }
     }

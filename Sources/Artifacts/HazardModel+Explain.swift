@@ -33,9 +33,7 @@ extension HazardModel {
         let width = featureCount + 1
         let (values, margins, probabilities): ([Float], [Float], [Float]) = try scaled.withUnsafeBufferPointer { input in
             if let shap, let forest {
-                var values: [Float] = []
-                values.reserveCapacity(rows * width)
-                for row in 0..<rows { values += shap.contributions(input.baseAddress! + row * featureCount) }
+                let values = shap.contributions(input.baseAddress!, count: rows)
                 let margins = try forest.margins(input, rows: rows)
                 return (values, margins, margins.map(CompiledForest.sigmoid))
             }

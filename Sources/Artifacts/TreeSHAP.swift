@@ -67,30 +67,40 @@ struct TreeSHAP: Sendable {
     /// Contributions of one row of `featureCount` scaled values: `featureCount` log-odds values,
     /// then the bias, like one row of `Booster.contributions`.
     func contributions(_ row: UnsafePointer<Float>) -> [Float] {
-        var total = [Float](repeating: 0, count: featureCount + 1)
+        contributions(row, count: 1)
+    }
+
+    /// Contributions of `count` rows (row-major), `featureCount + 1` values each. Tree by tree
+    /// across the rows, so a tree's leaf tables stay in cache while every row uses them.
+    func contributions(_ rows: UnsafePointer<Float>, count: Int) -> [Float] {
+        let width = featureCount + 1
+        var total = [Float](repeating: 0, count: count * width)
         let pathCapacity = (maxDepth + 2) * (maxDepth + 3) / 2
         withUnsafeTemporaryAllocation(of: PathElement.self, capacity: pathCapacity) { path in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: featureCount) { phi in
                 withUnsafeTemporaryAllocation(of: Bool.self, capacity: largestTree) { goesLeft in
                     nodes.withUnsafeBufferPointer { nodes in
-                        let walker = Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
                         for (t, root) in roots.enumerated() {
-                            phi.initialize(repeating: 0)
-                            if let tables, let leaves = tables.trees[t] {
-                                let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
-                                let tree = UnsafeBufferPointer(rebasing: nodes[root..<end])
-                                tables.add(leaves, tree: tree, row: row, goesLeft: goesLeft, into: phi)
-                            } else {
-                                walker.recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
+                            let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
+                            let tree = UnsafeBufferPointer(rebasing: nodes[root..<end])
+                            for r in 0..<count {
+                                let row = rows + r * featureCount
+                                phi.initialize(repeating: 0)
+                                if let tables, let leaves = tables.trees[t] {
+                                    tables.add(leaves, tree: tree, row: row, goesLeft: goesLeft, into: phi)
+                                } else {
+                                    Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
+                                        .recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
+                                }
+                                // Per tree, then added in tree order, as libxgboost sums `this_tree_contribs`.
+                                for j in 0..<featureCount { total[r * width + j] += phi[j] }
                             }
-                            // Per tree, then added in tree order, as libxgboost sums `this_tree_contribs`.
-                            for j in 0..<featureCount { total[j] += phi[j] }
                         }
                     }
                 }
             }
         }
-        total[featureCount] = bias
+        for r in 0..<count { total[r * width + featureCount] = bias }
         return total
     }
 }

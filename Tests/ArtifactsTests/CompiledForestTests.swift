@@ -70,6 +70,25 @@ struct CompiledForestTests {
         }
     }
 
+    /// Calls of every size take their own path (trees as lanes below 4 rows, rows as lanes in
+    /// blocks of 16, with and without missing values): each must equal the C API.
+    @Test func testEveryBatchSizeMatchesTheCAPIBitForBit() throws {
+        for item in try Fixtures.loadedVectors(predictor: .cAPI) {
+            let dump = try ForestDump(json: item.model.booster.modelJSON())
+            let forest = CompiledForest(dump: dump)
+            let edges = Self.edgeRows(dump, readings: item.scaled, trees: 3, minimum: 200)
+            let width = dump.featureCount
+            var start = 0
+            for size in [1, 2, 3, 4, 5, 15, 16, 17, 33] where (start + size) * width <= edges.count {
+                for rows in [Array(edges[(start * width)..<((start + size) * width)]), Array(item.scaled.prefix(size * width))] {
+                    let found = try Self.differences(forest, item.model.booster, rows)
+                    #expect(found.isEmpty, "\(item.vector.case) batch of \(size): \(found.prefix(2))")
+                }
+                start += size
+            }
+        }
+    }
+
     @Test func testProbesHoldEveryKindOfRow() throws {
         let item = try #require(try Fixtures.loadedVectors(predictor: .cAPI).first)
         let dump = try ForestDump(json: item.model.booster.modelJSON())
