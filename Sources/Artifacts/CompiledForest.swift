@@ -130,11 +130,8 @@ public struct CompiledForest: Sendable {
                 // Every row of the block through one tree, then the next tree.
                 for t in 0..<treeCount {
                     let tree = nodes + t &* internalCount
-                    if missing {
-                        Self.walkRows(count, depth: depth, tree: tree, rows: rows, width: width, position: position, missing: true)
-                    } else {
-                        Self.walkRows(count, depth: depth, tree: tree, rows: rows, width: width, position: position, missing: false)
-                    }
+                    Self.walkLanes(count, depth: depth, position: position, missing: missing,
+                                   node: { _, i in tree[i] }, value: { k, feature in rows[k &* width &+ feature] })
                     // Each row adds this tree's leaf before the next tree's: libxgboost's order.
                     let treeLeaves = leaves + t &* (internalCount + 1) - internalCount
                     for r in 0..<count { out[r] += treeLeaves[position[r]] }
@@ -146,11 +143,8 @@ public struct CompiledForest: Sendable {
                 for first in stride(from: 0, to: treeCount, by: Self.lanes) {
                     let lanes = min(Self.lanes, treeCount - first)
                     let trees = nodes + first &* internalCount
-                    if missing {
-                        Self.walkTrees(lanes, depth: depth, trees: trees, stride: internalCount, row: row, position: position, missing: true)
-                    } else {
-                        Self.walkTrees(lanes, depth: depth, trees: trees, stride: internalCount, row: row, position: position, missing: false)
-                    }
+                    Self.walkLanes(lanes, depth: depth, position: position, missing: missing,
+                                   node: { k, i in trees[k &* internalCount &+ i] }, value: { _, feature in row[feature] })
                     // Leaves added in tree order.
                     let groupLeaves = leaves + first &* (internalCount + 1) - internalCount
                     for k in 0..<lanes { out[r] += groupLeaves[k &* (internalCount + 1) + position[k]] }
@@ -159,39 +153,36 @@ public struct CompiledForest: Sendable {
         }
     }
 
-    // The two walks below go level by level across independent lanes so the CPU overlaps their
-    // load chains; each leaves in `position` the leaf reached, numbered `2^depth - 1` onwards.
-
-    /// Lanes are `count` rows (`width` apart) through one tree.
+    /// Walks `count` independent lanes `depth` levels down complete trees, a level at a time
+    /// across the lanes so the CPU overlaps their load chains; leaves in `position` each lane's
+    /// leaf, numbered from `2^depth - 1`. `node(lane, index)` and `value(lane, feature)` say
+    /// what a lane walks (rows of a block through one tree, or trees for one row).
     @inline(__always)
-    private static func walkRows(
-        _ count: Int, depth: Int, tree: UnsafePointer<Node>, rows: UnsafePointer<Float>, width: Int,
-        position: UnsafeMutablePointer<Int>, missing: Bool
+    private static func walkLanes(
+        _ count: Int, depth: Int, position: UnsafeMutablePointer<Int>, missing: Bool,
+        node: (Int, Int) -> Node, value: (Int, Int) -> Float
     ) {
-        for k in 0..<count { position[k] = 0 }
-        for _ in 0..<depth {
-            for k in 0..<count {
-                let i = position[k]
-                let node = tree[i]
-                let value = rows[k &* width &+ Int(node.packed & 0x7FFF_FFFF)]
-                position[k] = i &* 2 &+ 1 &+ (missing ? goesRight(node, value) : (value < node.threshold ? 0 : 1))
+        // Two copies of the loop, so the one for rows without NaN has no missing-value test.
+        if missing {
+            walkLevels(count, depth: depth, position: position) { k, i in
+                let n = node(k, i)
+                return goesRight(n, value(k, Int(n.packed & 0x7FFF_FFFF)))
+            }
+        } else {
+            walkLevels(count, depth: depth, position: position) { k, i in
+                let n = node(k, i)
+                return value(k, Int(n.packed & 0x7FFF_FFFF)) < n.threshold ? 0 : 1
             }
         }
     }
 
-    /// Lanes are `count` consecutive trees (`stride` nodes apart) for one row.
     @inline(__always)
-    private static func walkTrees(
-        _ count: Int, depth: Int, trees: UnsafePointer<Node>, stride: Int, row: UnsafePointer<Float>,
-        position: UnsafeMutablePointer<Int>, missing: Bool
-    ) {
+    private static func walkLevels(_ count: Int, depth: Int, position: UnsafeMutablePointer<Int>, right: (Int, Int) -> Int) {
         for k in 0..<count { position[k] = 0 }
         for _ in 0..<depth {
             for k in 0..<count {
                 let i = position[k]
-                let node = trees[k &* stride &+ i]
-                let value = row[Int(node.packed & 0x7FFF_FFFF)]
-                position[k] = i &* 2 &+ 1 &+ (missing ? goesRight(node, value) : (value < node.threshold ? 0 : 1))
+                position[k] = i &* 2 &+ 1 &+ right(k, i)
             }
         }
     }
