@@ -81,6 +81,9 @@ struct BenchLimits: ParsableCommand {
             "xgboost": XGBoostLibrary.versionString, "source_rows": source.count,
             "predictor": model.predictor.rawValue, "forest_layout": forest.layoutDescription,
         ]
+        // What building and verifying the forest adds to a load (activation, start-up).
+        let withoutForest = try HazardModel.load(from: mlflow, reference: reference, predictor: .cAPI)
+        result["load_seconds"] = ["compiled": model.loadSeconds, "c_api": withoutForest.loadSeconds]
 
         // One-row latency, each call timed on its own.
         let one = Array(scaled[0..<width])
@@ -153,6 +156,7 @@ struct BenchLimits: ParsableCommand {
         }
         print("run \(model.runId): \(width) features, \(booster.boostedRounds) trees, libxgboost \(XGBoostLibrary.versionString)")
         print("predictor \(model.predictor.rawValue): \(model.predictorReason)")
+        print(String(format: "load: %.1f ms with the forest built and verified, %.1f ms with the C API only", model.loadSeconds * 1e3, withoutForest.loadSeconds * 1e3))
         print(String(
             format: "one row: C API %.2f us p50 (p99 %.1f), via DMatrix %.1f us, compiled %.2f us (%.1fx), HazardModel %.2f us",
             dense.p50, dense.p99, dmatrix.p50, forestOne.p50, dense.p50 / forestOne.p50, modelOne.p50))
