@@ -128,6 +128,16 @@ public final class Booster: @unchecked Sendable {
     /// - Throws: `ArtifactError(.mismatch)` if the buffer is not `rows * featureCount` long,
     ///   `.xgboost` if libxgboost reports an error.
     public func predict(_ values: UnsafeBufferPointer<Float>, rows: Int) throws -> [Float] {
+        try predictInPlace(values, rows: rows, config: Self.predictConfig)
+    }
+
+    /// Margins (log-odds, before the sigmoid) for the same input as `predict(_:rows:)`: the
+    /// compiled forest is checked against these bit for bit at load.
+    public func margins(_ values: UnsafeBufferPointer<Float>, rows: Int) throws -> [Float] {
+        try predictInPlace(values, rows: rows, config: Self.marginConfig)
+    }
+
+    private func predictInPlace(_ values: UnsafeBufferPointer<Float>, rows: Int, config: String) throws -> [Float] {
         guard rows >= 0, values.count == rows * featureCount else {
             throw ArtifactError(.mismatch, "expected \(rows) x \(featureCount) values, got \(values.count)")
         }
@@ -139,7 +149,7 @@ public final class Booster: @unchecked Sendable {
         var dims: bst_ulong = 0
         var result: UnsafePointer<Float>?
         try Self.check(
-            XGBoosterPredictFromDense(handle, interface, Self.predictConfig, nil, &shape, &dims, &result),
+            XGBoosterPredictFromDense(handle, interface, config, nil, &shape, &dims, &result),
             "XGBoosterPredictFromDense", path: nil)
         return try Self.copyResult(result, shape: shape, dims: dims, rows: rows)
     }
@@ -148,6 +158,31 @@ public final class Booster: @unchecked Sendable {
     /// `XGBoosterPredictFromDMatrix`). Kept to compare entry points in benchmarks and tests;
     /// `predict(_:rows:)` is the serving path.
     public func predictViaDMatrix(_ values: UnsafeBufferPointer<Float>, rows: Int) throws -> [Float] {
+        try predictViaDMatrix(values, rows: rows, config: Self.predictConfig, valuesPerRow: 1)
+    }
+
+    /// Exact path-dependent TreeSHAP contributions from libxgboost (`pred_contribs`, not the
+    /// approximation): `featureCount + 1` log-odds values per row, row-major, the last one the
+    /// bias; each row sums to its margin. The oracle for `TreeSHAP`; slow (a DMatrix per call).
+    /// - Throws: `.xgboost` for values libxgboost refuses in a DMatrix (±inf).
+    public func contributions(_ values: UnsafeBufferPointer<Float>, rows: Int) throws -> [Float] {
+        try predictViaDMatrix(values, rows: rows, config: Self.contributionsConfig, valuesPerRow: featureCount + 1)
+    }
+
+    /// The loaded model as libxgboost's own JSON (`XGBoosterSaveModelToBuffer`), with every
+    /// correction made at load applied: what `CompiledForest` is built from.
+    public func modelJSON() throws -> [UInt8] {
+        var length: bst_ulong = 0
+        var bytes: UnsafePointer<CChar>?
+        try Self.check(
+            XGBoosterSaveModelToBuffer(handle, "{\"format\":\"json\"}", &length, &bytes), "saving the model as JSON", path: nil)
+        guard let bytes else { throw ArtifactError(.xgboost, "libxgboost returned no model JSON") }
+        return bytes.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { Array(UnsafeBufferPointer(start: $0, count: Int(length))) }
+    }
+
+    private func predictViaDMatrix(
+        _ values: UnsafeBufferPointer<Float>, rows: Int, config: String, valuesPerRow: Int
+    ) throws -> [Float] {
         guard rows > 0, values.count == rows * featureCount, let base = values.baseAddress else {
             throw ArtifactError(.mismatch, "expected \(rows) x \(featureCount) values, got \(values.count)")
         }
@@ -160,27 +195,33 @@ public final class Booster: @unchecked Sendable {
         var dims: bst_ulong = 0
         var result: UnsafePointer<Float>?
         try Self.check(
-            XGBoosterPredictFromDMatrix(handle, matrix, Self.predictConfig, &shape, &dims, &result),
+            XGBoosterPredictFromDMatrix(handle, matrix, config, &shape, &dims, &result),
             "XGBoosterPredictFromDMatrix", path: nil)
-        return try Self.copyResult(result, shape: shape, dims: dims, rows: rows)
+        return try Self.copyResult(result, shape: shape, dims: dims, rows: rows * valuesPerRow)
     }
 
     // MARK: - C API plumbing
 
     /// type 0: transformed prediction (probabilities for binary:logistic); missing = NaN as in Python.
-    private static let predictConfig =
-        "{\"type\":0,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,\"strict_shape\":false,\"missing\":NaN,\"cache_id\":0}"
+    private static let predictConfig = predictionConfig(type: 0)
+    /// type 1: margin; type 2: exact contributions (`approx_contribs` false).
+    private static let marginConfig = predictionConfig(type: 1)
+    private static let contributionsConfig = predictionConfig(type: 2)
+
+    private static func predictionConfig(type: Int) -> String {
+        "{\"type\":\(type),\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,\"strict_shape\":false,\"missing\":NaN,\"cache_id\":0}"
+    }
 
     private static func copyResult(
-        _ result: UnsafePointer<Float>?, shape: UnsafePointer<bst_ulong>?, dims: bst_ulong, rows: Int
+        _ result: UnsafePointer<Float>?, shape: UnsafePointer<bst_ulong>?, dims: bst_ulong, rows expected: Int
     ) throws -> [Float] {
         guard let result, let shape, dims >= 1 else {
             throw ArtifactError(.xgboost, "libxgboost returned no prediction")
         }
         var total = 1
         for d in 0..<Int(dims) { total *= Int(shape[d]) }
-        guard total == rows else {
-            throw ArtifactError(.unsupported, "libxgboost returned \(total) values for \(rows) rows")
+        guard total == expected else {
+            throw ArtifactError(.unsupported, "libxgboost returned \(total) values where \(expected) were expected")
         }
         return Array(UnsafeBufferPointer(start: result, count: total))
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 
 /// The served battery-hazard model: booster + scaler + feature order + run metadata, loaded and
@@ -26,6 +27,13 @@ public final class HazardModel: Sendable {
     public let loadSeconds: Double
     /// The checks that passed at load, for `/models/active`.
     public let checks: [String]
+    /// Which code serves `probabilities` and `explain`, and why (for `/models/active` and logs).
+    public let predictor: PredictorKind
+    public let predictorReason: String
+    /// The compiled forest serving `probabilities`: present only when `predictor` is `.compiled`,
+    /// i.e. after it equalled the C API bit for bit at load (benchmarks call it directly).
+    public let forest: CompiledForest?
+    let shap: TreeSHAP?
 
     public var featureCount: Int { featureNames.count }
     public var runId: String { location.run.id }
@@ -36,13 +44,25 @@ public final class HazardModel: Sendable {
     private static let inFlight = Atomic<Int>(0)
 
     /// Resolves `reference` in `store` and loads it.
-    public static func load(from store: MLflowStore, reference: String) throws -> HazardModel {
-        try HazardModel(location: store.resolve(reference))
+    public static func load(
+        from store: MLflowStore, reference: String, predictor: PredictorChoice = .auto,
+        logger: Logger = HazardModel.defaultLogger
+    ) throws -> HazardModel {
+        try HazardModel(location: store.resolve(reference), predictor: predictor, logger: logger)
     }
 
-    /// Loads the booster and scaler a location names and checks that they fit together.
-    /// - Throws: `ArtifactError` naming the first part that is missing, unsafe or inconsistent.
-    public init(location: ModelLocation) throws {
+    public static let defaultLogger = Logger(label: "hazard-model")
+
+    /// Loads the booster and scaler a location names and checks that they fit together, then
+    /// chooses the predictor (see `PredictorChoice`); a compiled forest that differs from the
+    /// C API is logged on `logger` and not used.
+    /// - Throws: `ArtifactError` naming the first part that is missing, unsafe or inconsistent,
+    ///   or, with `predictor: .compiled`, why the compiled forest cannot serve.
+    public convenience init(location: ModelLocation, predictor: PredictorChoice = .auto, logger: Logger = HazardModel.defaultLogger) throws {
+        try self.init(location: location, predictor: predictor, logger: logger, editDump: nil)
+    }
+
+    init(location: ModelLocation, predictor choice: PredictorChoice, logger: Logger, editDump: ((inout ForestDump) -> Void)?) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         guard let scalerFile = location.scalerFile else {
             throw ArtifactError(
@@ -95,6 +115,12 @@ public final class HazardModel: Sendable {
             checks.append("base_score \(booster.baseScore) restored from the model file (libxgboost \(XGBoostLibrary.versionString) ignored it)")
         }
 
+        let predictor = try Self.choosePredictor(choice, booster: booster, logger: logger, editDump: editDump)
+        checks.append("predictor \(predictor.kind.rawValue): \(predictor.reason)")
+        self.predictor = predictor.kind
+        self.predictorReason = predictor.reason
+        self.forest = predictor.forest
+        self.shap = predictor.shap
         self.location = location
         self.booster = booster
         self.scaler = scaler
@@ -103,7 +129,8 @@ public final class HazardModel: Sendable {
 
         // A prediction on the scaler's centre must give one finite probability.
         let probe = [Double](repeating: 0, count: names.count)
-        let probability = try probe.withUnsafeBufferPointer { try Self.evaluate(booster, scaler, raw: $0, rows: 1) }
+        let serve = Self.predictFunction(predictor.forest, booster)
+        let probability = try probe.withUnsafeBufferPointer { try Self.evaluate(scaler, raw: $0, rows: 1, serve) }
         guard probability.count == 1, probability[0].isFinite, (0...1).contains(probability[0]) else {
             throw ArtifactError(.unsupported, "a probe prediction gave \(probability), not one probability", path: location.boosterFile.path)
         }
@@ -119,7 +146,14 @@ public final class HazardModel: Sendable {
         guard raw.count == rows * featureCount else {
             throw ArtifactError(.mismatch, "expected \(rows) x \(featureCount) values, got \(raw.count)")
         }
-        return try Self.evaluate(booster, scaler, raw: raw, rows: rows)
+        return try Self.evaluate(scaler, raw: raw, rows: rows, Self.predictFunction(forest, booster))
+    }
+
+    private static func predictFunction(
+        _ forest: CompiledForest?, _ booster: Booster
+    ) -> @Sendable (UnsafeBufferPointer<Float>, Int) throws -> [Float] {
+        if let forest { return { try forest.probabilities($0, rows: $1) } }
+        return { try booster.predict($0, rows: $1) }
     }
 
     /// Probabilities and labels for raw readings.
@@ -131,6 +165,11 @@ public final class HazardModel: Sendable {
 
     /// Convenience for callers holding dictionaries (the CLI, tests): every feature must be present.
     public func predict(readings: [[String: Double]], threshold: Double = 0.5) throws -> [Prediction] {
+        try rawRows(readings).withUnsafeBufferPointer { try predict(raw: $0, rows: readings.count, threshold: threshold) }
+    }
+
+    /// Dictionaries to row-major raw values in `featureNames` order.
+    func rawRows(_ readings: [[String: Double]]) throws -> [Double] {
         var raw = [Double](repeating: 0, count: readings.count * featureCount)
         for (row, reading) in readings.enumerated() {
             for (column, name) in featureNames.enumerated() {
@@ -140,10 +179,13 @@ public final class HazardModel: Sendable {
                 raw[row * featureCount + column] = value
             }
         }
-        return try raw.withUnsafeBufferPointer { try predict(raw: $0, rows: readings.count, threshold: threshold) }
+        return raw
     }
 
-    private static func evaluate(_ booster: Booster, _ scaler: Scaler, raw: UnsafeBufferPointer<Double>, rows: Int) throws -> [Float] {
+    private static func evaluate(
+        _ scaler: Scaler, raw: UnsafeBufferPointer<Double>, rows: Int,
+        _ predict: @Sendable (UnsafeBufferPointer<Float>, Int) throws -> [Float]
+    ) throws -> [Float] {
         let width = scaler.featureCount
         var scaled = [Float](repeating: 0, count: rows * width)
         // Split a big batch across both cores only when no other prediction is running: under
@@ -154,7 +196,7 @@ public final class HazardModel: Sendable {
         if chunks == 1 {
             return try scaled.withUnsafeMutableBufferPointer { out in
                 scaler.transform(rows: raw, count: rows, into: out)
-                return try booster.predict(UnsafeBufferPointer(out), rows: rows)
+                return try predict(UnsafeBufferPointer(out), rows)
             }
         }
         // Split the batch: each half is scaled and predicted on its own thread (nthread = 1 each).
@@ -173,7 +215,7 @@ public final class HazardModel: Sendable {
                 let input = UnsafeBufferPointer(start: rawBase + first * width, count: n * width)
                 let output = UnsafeMutableBufferPointer(start: outBase + first * width, count: n * width)
                 scaler.transform(rows: input, count: n, into: output)
-                results.set(chunk, Result { try booster.predict(UnsafeBufferPointer(output), rows: n) })
+                results.set(chunk, Result { try predict(UnsafeBufferPointer(output), n) })
             }
         }
         var probabilities: [Float] = []

@@ -10,15 +10,18 @@ import InferenceAPI
 ///   plus the array interface string and the copy of the answer): one-row latency, and rows/s at
 ///   several batch sizes on one thread and on two threads (two callers, each with its own batch,
 ///   the most two cores can give);
-/// - `HazardModel.probabilities` (scaler + booster, batches >= 512 split across both cores) on the
-///   same rows, one caller and two;
+/// - the compiled forest alone (`CompiledForest.probabilities`, bit for bit the C API's answers)
+///   on the same scaled rows, one thread and two, beside the C API;
+/// - `HazardModel.probabilities` (scaler + serving predictor, batches >= 512 split across both
+///   cores) on the same rows, one caller and two;
+/// - `HazardModel.explain` (TreeSHAP), microseconds per reading, one reading and 100 per call;
 /// - `ReadingsDecoder` (request decoding + validation) on the bench's /predict bodies, per reading.
 ///
 /// Rows come from a /predict body (the bench's 1000-reading body), decoded by the server's own
 /// decoder and tiled to the largest batch. Every figure is the median of `--trials` timed loops.
 struct BenchLimits: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-limits", abstract: "In-process limits for make bench: C API, HazardModel, ReadingsDecoder.")
+        commandName: "bench-limits", abstract: "In-process limits for make bench: C API, compiled forest, HazardModel, ReadingsDecoder.")
 
     @OptionGroup var store: StoreOptions
 
@@ -67,10 +70,20 @@ struct BenchLimits: ParsableCommand {
         let viaModel = try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: maxBatch) }
         guard direct == viaModel else { throw ValidationError("Booster.predict and HazardModel disagree") }
 
+        guard let forest = model.forest else {
+            throw ValidationError("the compiled forest does not serve this model: \(model.predictorReason)")
+        }
+        let compiled = try scaled.withUnsafeBufferPointer { try forest.probabilities($0, rows: maxBatch) }
+        guard compiled.map(\.bitPattern) == direct.map(\.bitPattern) else { throw ValidationError("CompiledForest and the C API disagree") }
+
         var result: [String: Any] = [
             "run_id": model.runId, "features": width, "trees": booster.boostedRounds,
             "xgboost": XGBoostLibrary.versionString, "source_rows": source.count,
+            "predictor": model.predictor.rawValue, "forest_layout": forest.layoutDescription,
         ]
+        // What building and verifying the forest adds to a load (activation, start-up).
+        let withoutForest = try HazardModel.load(from: mlflow, reference: reference, predictor: .cAPI)
+        result["load_seconds"] = ["compiled": model.loadSeconds, "c_api": withoutForest.loadSeconds]
 
         // One-row latency, each call timed on its own.
         let one = Array(scaled[0..<width])
@@ -80,9 +93,21 @@ struct BenchLimits: ParsableCommand {
         let modelOne = try Self.latencies(calls: 3000) { _ = try oneRaw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: 1) } }
         result["capi_single_row_us"] = ["p50": dense.p50, "p99": dense.p99]
         result["capi_dmatrix_single_row_us"] = ["p50": dmatrix.p50, "p99": dmatrix.p99]
+        let forestOne = try Self.latencies(calls: 3000) { _ = try one.withUnsafeBufferPointer { try forest.probabilities($0, rows: 1) } }
         result["model_single_row_us"] = ["p50": modelOne.p50, "p99": modelOne.p99]
+        result["compiled_single_row_us"] = ["p50": forestOne.p50, "p99": forestOne.p99]
+
+        // Explanations: one reading per call, and 100 per call (per reading).
+        let explainOne = try Self.latencies(calls: 300) { _ = try oneRaw.withUnsafeBufferPointer { try model.explain(raw: $0, rows: 1, top: 5) } }
+        let hundred = Array(raw[0..<(min(100, maxBatch) * width)])
+        let explainBatch = try Self.latencies(calls: 20) {
+            _ = try hundred.withUnsafeBufferPointer { try model.explain(raw: $0, rows: hundred.count / width, top: 5) }
+        }
+        let perReading = explainBatch.p50 / Double(hundred.count / width)
+        result["explain_us_per_reading"] = ["single_p50": explainOne.p50, "single_p99": explainOne.p99, "batch_100": perReading]
 
         var capi: [[String: Any]] = []
+        var compiledRates: [[String: Any]] = []
         var hazard: [[String: Any]] = []
         for batch in batches where batch >= 1 && batch <= maxBatch {
             let scaledBatch = Array(scaled[0..<(batch * width)])
@@ -93,14 +118,21 @@ struct BenchLimits: ParsableCommand {
             let modelCall: @Sendable () throws -> Void = {
                 _ = try rawBatch.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: batch) }
             }
+            let forestCall: @Sendable () throws -> Void = {
+                _ = try scaledBatch.withUnsafeBufferPointer { try forest.probabilities($0, rows: batch) }
+            }
             let c1 = try rate(threads: 1, batch: batch, capiCall)
             let c2 = try rate(threads: 2, batch: batch, capiCall)
+            let f1 = try rate(threads: 1, batch: batch, forestCall)
+            let f2 = try rate(threads: 2, batch: batch, forestCall)
             let m1 = try rate(threads: 1, batch: batch, modelCall)
             let m2 = try rate(threads: 2, batch: batch, modelCall)
             capi.append(["batch": batch, "rows_per_s_1t": c1, "rows_per_s_2t": c2])
+            compiledRates.append(["batch": batch, "rows_per_s_1t": f1, "rows_per_s_2t": f2, "vs_capi_1t": f1 / c1, "vs_capi_2t": f2 / c2])
             hazard.append(["batch": batch, "rows_per_s_1caller": m1, "rows_per_s_2callers": m2])
         }
         result["capi"] = capi
+        result["compiled"] = compiledRates
         result["hazard_model"] = hazard
 
         var decoding: [[String: Any]] = []
@@ -123,11 +155,17 @@ struct BenchLimits: ParsableCommand {
             return
         }
         print("run \(model.runId): \(width) features, \(booster.boostedRounds) trees, libxgboost \(XGBoostLibrary.versionString)")
-        print(String(format: "one row: C API %.1f us p50 (p99 %.1f), via DMatrix %.1f us, HazardModel %.1f us", dense.p50, dense.p99, dmatrix.p50, modelOne.p50))
-        for (c, m) in zip(capi, hazard) {
+        print("predictor \(model.predictor.rawValue): \(model.predictorReason)")
+        print(String(format: "load: %.1f ms with the forest built and verified, %.1f ms with the C API only", model.loadSeconds * 1e3, withoutForest.loadSeconds * 1e3))
+        print(String(
+            format: "one row: C API %.2f us p50 (p99 %.1f), via DMatrix %.1f us, compiled %.2f us (%.1fx), HazardModel %.2f us",
+            dense.p50, dense.p99, dmatrix.p50, forestOne.p50, dense.p50 / forestOne.p50, modelOne.p50))
+        print(String(format: "explain: %.1f us per reading alone (p99 %.1f), %.1f us per reading in 100s", explainOne.p50, explainOne.p99, perReading))
+        for ((c, f), m) in zip(zip(capi, compiledRates), hazard) {
             print(String(
-                format: "batch %5d: C API %9.0f rows/s (1 thread) %9.0f (2 threads); HazardModel %9.0f (1 caller) %9.0f (2 callers)",
+                format: "batch %5d: C API %9.0f rows/s (1 thread) %9.0f (2 threads); compiled %9.0f (%.1fx) %9.0f (%.1fx); HazardModel %9.0f (1 caller) %9.0f (2 callers)",
                 c["batch"] as! Int, c["rows_per_s_1t"] as! Double, c["rows_per_s_2t"] as! Double,
+                f["rows_per_s_1t"] as! Double, f["vs_capi_1t"] as! Double, f["rows_per_s_2t"] as! Double, f["vs_capi_2t"] as! Double,
                 m["rows_per_s_1caller"] as! Double, m["rows_per_s_2callers"] as! Double))
         }
         for d in decoding {

@@ -10,7 +10,8 @@ struct Predict: ParsableCommand {
         discussion: """
             The input is a /predict body ({"readings": [...]}) or a fixture vector file. With a vector
             file that holds Python's "probabilities", --check compares them and fails beyond 1e-6.
-            Without --model, a vector file's own mlruns and run_id are used.
+            Without --model, a vector file's own mlruns and run_id are used. --explain adds, per
+            reading, the features that moved its log-odds most (exact TreeSHAP), the bias and the margin.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -23,6 +24,15 @@ struct Predict: ParsableCommand {
 
     @Option(help: "Largest accepted |swift - python| with --check.")
     var tolerance: Double = 1e-6
+
+    @Flag(help: "Explain each reading: its largest TreeSHAP contributions (log-odds), bias and margin.")
+    var explain = false
+
+    @Option(help: "Contributions per reading with --explain.")
+    var top: Int = 5
+
+    @Option(help: "Predictor: auto (compiled forest when it equals the C API at load), compiled, or c-api.")
+    var predictor: String = PredictorChoice.auto.rawValue
 
     func run() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: input))
@@ -39,7 +49,10 @@ struct Predict: ParsableCommand {
         if store.model == nil, let runId = root["run_id"] as? String { configuration.modelReference = runId }
         let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
         let reference = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow) ?? ""
-        let model = try HazardModel.load(from: mlflow, reference: reference)
+        guard let choice = PredictorChoice(rawValue: predictor) else {
+            throw ValidationError("--predictor must be one of \(PredictorChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let model = try HazardModel.load(from: mlflow, reference: reference, predictor: choice)
         // The server's own decoder: exact number conversion, the same validation messages.
         var decoder = ReadingsDecoder(featureNames: model.featureNames, maxReadings: max(1, readings.count))
         decoder.ignoresOtherTopLevelKeys = true
@@ -52,10 +65,19 @@ struct Predict: ParsableCommand {
         let predictions = try decoded.values.withUnsafeBufferPointer {
             try model.predict(raw: $0, rows: decoded.count, threshold: configuration.hazardThreshold)
         }
-        let output: [String: Any] = [
-            "run_id": model.runId, "model_uri": model.location.uri,
+        var output: [String: Any] = [
+            "run_id": model.runId, "model_uri": model.location.uri, "predictor": model.predictor.rawValue,
             "probabilities": predictions.map { Double($0.probability) }, "predictions": predictions.map(\.label),
         ]
+        if explain {
+            let explanations = try decoded.values.withUnsafeBufferPointer { try model.explain(raw: $0, rows: decoded.count, top: max(0, top)) }
+            output["explanations"] = explanations.map { e in
+                [
+                    "bias": e.bias, "margin": e.margin,
+                    "top": e.contributions.map { ["feature": $0.feature, "contribution": $0.value] as [String: Any] },
+                ] as [String: Any]
+            }
+        }
         FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]))
         FileHandle.standardOutput.write(Data("\n".utf8))
         if check {

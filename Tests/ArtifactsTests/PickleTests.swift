@@ -51,19 +51,6 @@ struct PickleBytes {
     mutating func stop() { op(0x2E) }
 }
 
-/// SplitMix64, for repeatable fuzz inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Pickle and joblib decoding")
 struct PickleTests {
     static let marker = "/tmp/pickle-pwned"
@@ -302,7 +289,7 @@ struct PickleTests {
     }
 
     @Test func testRandomBytesAreErrorsNeverCrashes() {
-        var rng = SplitMix(seed: 20_240_611)
+        var rng = SplitMix64(seed: 20_240_611)
         // Opcodes the decoder knows, so random input also reaches deep into it.
         let alphabet: [UInt8] = [0x28, 0x2E, 0x30, 0x31, 0x32, 0x4A, 0x4B, 0x4D, 0x4E, 0x52, 0x5D, 0x61, 0x62, 0x65, 0x68, 0x6C, 0x71, 0x73,
             0x74, 0x75, 0x29, 0x7D, 0x81, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x8F, 0x90, 0x91, 0x93, 0x94, 0x95, 0x43, 0x47]
@@ -321,7 +308,7 @@ struct PickleTests {
     }
 
     @Test func testMutatedRealFilesNeverCrash() throws {
-        var rng = SplitMix(seed: 99)
+        var rng = SplitMix64(seed: 99)
         for file in ["robust.np2.p5.pkl", "pipeline_standard_minmax.np1.joblib", "minmax_clip.np2.p2.pkl"] {
             let real = try Self.bytes(file)
             for _ in 0..<700 {

@@ -86,7 +86,7 @@ struct ScalerTests {
 
     @Test func testFloat32PathMatchesRowPathAcrossBlocksOfRows() throws {
         let scaler = try Scaler.load(contentsOf: PickleFixtures.url("pipeline_standard_minmax.np2.z3.joblib"))
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let rows = 1_003  // several internal blocks and a ragged last one
         let raw = (0..<(rows * scaler.featureCount)).map { _ in Double(rng.next() % 100_000) / 97.0 - 300 }
         var out = [Float](repeating: 0, count: raw.count)
