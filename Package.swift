@@ -49,6 +49,7 @@ let package = Package(
                 "CXGBoost",
                 "CZlib",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
