@@ -26,7 +26,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let telemetry = Telemetry()
     let store = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
     let models = ModelService(
-        store: store, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric, telemetry: telemetry)
+        store: store, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric,
+        predictor: configuration.predictor, telemetry: telemetry, logger: logger)
     let reference = try models.startupReference()
     let model = try models.activate(reference)
     logger.info(

@@ -1,3 +1,4 @@
+import Artifacts
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -74,6 +75,10 @@ public struct Configuration: Sendable {
     /// Swift's global executor, so a request is read, handled and answered on one thread; `global`
     /// keeps Swift's own pool, and each request hops to it and back.
     public var taskExecutor: TaskExecutorChoice = .eventLoops
+    /// `PREDICTOR`: who computes probabilities. `auto` (default) serves the compiled forest when it
+    /// equals the C API bit for bit at load, else the C API; `compiled` refuses a model whose forest
+    /// cannot; `c-api` never builds one.
+    public var predictor: PredictorChoice = .auto
 
     public enum TaskExecutorChoice: String, Sendable, CaseIterable {
         case eventLoops = "event-loops"
@@ -122,6 +127,7 @@ public struct Configuration: Sendable {
             logFormat = v.lowercased()
         }
         taskExecutor = try env.choice("TASK_EXECUTOR", default: taskExecutor)
+        predictor = try env.choice("PREDICTOR", default: predictor)
         jwtSecret = env.string("JWT_SECRET")
         if let secret = jwtSecret, secret.utf8.count < 32 {
             throw ConfigurationError(variable: "JWT_SECRET", message: "must be at least 32 bytes (e.g. `openssl rand -hex 32`)")

@@ -1,3 +1,4 @@
+import Artifacts
 import Hummingbird
 
 /// `POST /predict`: batches of battery readings in, per-reading hazard labels out.
@@ -42,6 +43,7 @@ struct PredictController {
             }
             json.raw(label == 1 ? ",\"prediction\":1,\"label\":\"Hazardous\",\"hazard_probability\":" : ",\"prediction\":0,\"label\":\"Normal\",\"hazard_probability\":")
             json.float(probability)
+            if let explanation = outcome.explanations?[index] { Self.write(explanation, into: &json) }
             json.raw("}")
         }
         json.raw("],\"summary\":{\"count\":")
@@ -56,5 +58,22 @@ struct PredictController {
         json.double(outcome.threshold)
         json.raw("}}")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))
+    }
+
+    /// `,"explanation":{"margin","bias","contributions":[{"feature","value"}]}`, largest first.
+    static func write(_ explanation: Explanation, into json: inout JSONWriter) {
+        json.raw(",\"explanation\":{\"margin\":")
+        json.double(explanation.margin)
+        json.raw(",\"bias\":")
+        json.double(explanation.bias)
+        json.raw(",\"contributions\":[")
+        for (k, contribution) in explanation.contributions.enumerated() {
+            json.raw(k == 0 ? "{\"feature\":" : ",{\"feature\":")
+            json.string(contribution.feature)
+            json.raw(",\"value\":")
+            json.double(contribution.value)
+            json.raw("}")
+        }
+        json.raw("]}")
     }
 }

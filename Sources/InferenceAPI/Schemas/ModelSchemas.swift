@@ -103,6 +103,9 @@ struct ActiveModelDescription: ResponseCodable {
     let checks: [String]
     /// The run's logged metrics (their latest values).
     let metrics: [String: Double]
+    /// `compiled` or `c-api`, and why (PREDICTOR, and the load-time check against the C API).
+    let predictor: String
+    let predictor_reason: String
     let threshold: Double
 
     init(_ model: HazardModel, threshold: Double) {
@@ -125,6 +128,8 @@ struct ActiveModelDescription: ResponseCodable {
         load_ms = (model.loadSeconds * 1e5).rounded() / 100
         checks = model.checks
         metrics = model.location.run.metrics.mapValues(\.value)
+        predictor = model.predictor.rawValue
+        predictor_reason = model.predictorReason
         self.threshold = threshold
     }
 }

@@ -25,6 +25,8 @@ extension ReadingsDecoder {
             lex.i += 1
             var readings: Readings?
             var sawReadings = false
+            var explainTop: Int?
+            var sawExplain = false
             lex.skipSpace()
             if lex.peek() != UInt8(ascii: "}") {
                 while true {
@@ -42,6 +44,10 @@ extension ReadingsDecoder {
                             let kind = try lex.skipValue()
                             addDetail(field: "readings", problem: "must be a list of readings, got \(kind)")
                         }
+                    } else if key == Array("explain".utf8) {
+                        if sawExplain { addDetail(field: "explain", problem: "appears twice: a JSON body must not repeat a key") }
+                        sawExplain = true
+                        explainTop = try parseExplain()
                     } else {
                         _ = try lex.skipValue()
                         if !decoder.ignoresOtherTopLevelKeys {
@@ -65,8 +71,58 @@ extension ReadingsDecoder {
             if let readings, readings.count == 0, details.isEmpty {
                 throw Failure.invalid("readings must not be empty", [APIError.Detail(field: "readings", problem: "must contain at least one reading")])
             }
-            guard details.isEmpty, let readings else { throw failure() }
+            guard details.isEmpty, var readings else { throw failure() }
+            readings.explainTop = explainTop
             return readings
+        }
+
+        /// `true` (every feature), `false`, or `{"top": k}` with k in 1...features.
+        private mutating func parseExplain() throws -> Int? {
+            let width = decoder.featureNames.count
+            let problem = "must be true, false or {\"top\": k} with k a whole number in 1...\(width)"
+            switch lex.peek() {
+            case UInt8(ascii: "t"):
+                try lex.literal("true")
+                return width
+            case UInt8(ascii: "f"):
+                try lex.literal("false")
+                return nil
+            case UInt8(ascii: "{"):
+                lex.i += 1
+                lex.skipSpace()
+                var top: Int?
+                if lex.peek() != UInt8(ascii: "}") {
+                    while true {
+                        lex.skipSpace()
+                        let key = try lex.parseKey()
+                        lex.skipSpace()
+                        try lex.expect(UInt8(ascii: ":"))
+                        lex.skipSpace()
+                        if key == Array("top".utf8), top == nil, let c = lex.peek(), c &- UInt8(ascii: "0") <= 9 {
+                            let value = try lex.parseNumber()
+                            top = value == value.rounded() && value >= 1 && value <= Double(width) ? Int(value) : -1
+                        } else {
+                            _ = try lex.skipValue()
+                            top = -1
+                        }
+                        lex.skipSpace()
+                        if lex.peek() == UInt8(ascii: ",") { lex.i += 1; continue }
+                        try lex.expect(UInt8(ascii: "}"))
+                        break
+                    }
+                } else {
+                    lex.i += 1
+                }
+                guard let top, top > 0 else {
+                    addDetail(field: "explain", problem: problem)
+                    return nil
+                }
+                return top
+            default:
+                _ = try lex.skipValue()
+                addDetail(field: "explain", problem: problem)
+                return nil
+            }
         }
 
         private func failure() -> Failure {

@@ -27,6 +27,9 @@ public struct ReadingsDecoder: Sendable {
         /// Per reading, when any reading carried one.
         public var moduleIds: [String?]?
         public var timestamps: [String?]?
+        /// `"explain": true` (every feature) or `{"top": k}`: how many contributions to give per
+        /// reading; nil when the body asks for no explanation.
+        public var explainTop: Int?
     }
 
     /// Why a body was refused.

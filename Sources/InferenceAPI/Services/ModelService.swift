@@ -12,6 +12,8 @@ public final class ModelService: Sendable {
     public let store: MLflowStore
     private let configuredReference: String?
     private let selectMetric: String
+    private let predictor: PredictorChoice
+    private let logger: Logger
     private let current: Mutex<HazardModel?>
     private let traffic = Mutex(Traffic())
 
@@ -28,8 +30,13 @@ public final class ModelService: Sendable {
     /// Counts swaps and failures and names the served run in `model_info`.
     let telemetry: Telemetry?
 
-    public init(store: MLflowStore, configuredReference: String?, selectMetric: String, telemetry: Telemetry? = nil) {
+    public init(
+        store: MLflowStore, configuredReference: String?, selectMetric: String, predictor: PredictorChoice = .auto, telemetry: Telemetry? = nil,
+        logger: Logger = Logger(label: "inference-api")
+    ) {
         self.telemetry = telemetry
+        self.predictor = predictor
+        self.logger = logger
         self.store = store
         self.configuredReference = configuredReference
         self.selectMetric = selectMetric
@@ -54,7 +61,7 @@ public final class ModelService: Sendable {
     public func activate(_ reference: String) throws -> HazardModel {
         let model: HazardModel
         do {
-            model = try HazardModel.load(from: store, reference: reference)
+            model = try HazardModel.load(from: store, reference: reference, predictor: predictor, logger: logger)
         } catch {
             telemetry?.modelActivationFailed()
             throw error

@@ -20,6 +20,8 @@ enum Offload {
         /// (`make bench-forest`); the statistical detectors and feature windows come on top and
         /// are not timed apart, so the estimate is 1.5 µs a sample (about 330 samples).
         case detect(samples: Int)
+        /// TreeSHAP explanations: about 70 µs a reading (`inference-api bench-limits`), so 8 readings.
+        case explain(rows: Int)
         /// Blocking by nature: fitting a forest, reading an MLflow store from disk, loading a model.
         case blocking
     }
@@ -29,6 +31,7 @@ enum Offload {
         case .predict(let rows): Double(rows) * 6.7
         case .predictBody(let bytes): Double(bytes) / 790 * 8.1
         case .detect(let samples): Double(samples) * 1.5
+        case .explain(let rows): Double(rows) * 70
         case .blocking: .infinity
         }
     }

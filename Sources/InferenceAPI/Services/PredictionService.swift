@@ -30,6 +30,8 @@ struct PredictionService: Sendable {
         let model: HazardModel
         let probabilities: [Float]
         let threshold: Double
+        /// Per reading, when the body asked (`"explain"`): TreeSHAP contributions in log-odds.
+        var explanations: [Explanation]?
     }
 
     /// A `/predict` body's readings, predicted, turned into the caller's answer by `answer`. A body
@@ -46,14 +48,22 @@ struct PredictionService: Sendable {
         @Sendable func decode() throws -> ReadingsDecoder.Readings {
             try body.withUnsafeReadableBytes { raw throws(ReadingsDecoder.Failure) in try decoder.decode(raw) }
         }
+        @Sendable func explained(_ outcome: Outcome, _ readings: ReadingsDecoder.Readings) throws -> Outcome {
+            guard let top = readings.explainTop else { return outcome }
+            var outcome = outcome
+            outcome.explanations = try readings.values.withUnsafeBufferPointer { try model.explain(raw: $0, rows: readings.count, top: top) }
+            return outcome
+        }
         if Offload.leavesEventLoop(.predictBody(bytes: body.readableBytes)) {
             return try await Offload.run(.blocking) {
                 let readings = try decode()
-                return answer(try predictNow(model: model, raw: readings.values, rows: readings.count), readings)
+                return answer(try explained(try predictNow(model: model, raw: readings.values, rows: readings.count), readings), readings)
             }
         }
         let readings = try decode()
-        return answer(try await predict(model: model, raw: readings.values, rows: readings.count), readings)
+        let outcome = try await predict(model: model, raw: readings.values, rows: readings.count)
+        guard readings.explainTop != nil else { return answer(outcome, readings) }
+        return try await Offload.run(.explain(rows: readings.count)) { answer(try explained(outcome, readings), readings) }
     }
 
     /// Predicts `rows` raw readings on `model` (the caller took it once, so a swap mid-request
