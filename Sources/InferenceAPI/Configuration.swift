@@ -244,18 +244,30 @@ public struct Configuration: Sendable {
     /// Whether a `Host` header names this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`,
     /// with or without a port. Development mode answers no other (a DNS-rebinding page sends its own).
     static func isLoopbackHostHeader(_ value: String) -> Bool {
-        var name = Substring(value.lowercased())
-        if name.hasPrefix("[") {
-            guard let close = name.firstIndex(of: "]") else { return false }
-            return name[name.index(after: name.startIndex)..<close] == "::1"
+        // Byte by byte, no allocation: it runs on every request in development mode.
+        var bytes = Substring(value).utf8
+        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")), bytes.first != UInt8(ascii: "[") || bytes[bytes.index(before: colon)] == UInt8(ascii: "]") {
+            guard bytes[bytes.index(after: colon)...].allSatisfy({ $0 &- UInt8(ascii: "0") <= 9 }) else { return false }
+            bytes = bytes[..<colon]
         }
-        if let colon = name.lastIndex(of: ":") {
-            guard name[name.index(after: colon)...].allSatisfy(\.isNumber) else { return false }
-            name = name[..<colon]
+        if bytes.elementsEqual("[::1]".utf8) { return true }
+        if bytes.count == 9, zip(bytes, "localhost".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return true }
+        var parts = 0, digits = 0, value = 0, first = -1
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, value <= 255 else { return false }
+                if first < 0 { first = value }
+                parts += 1
+                digits = 0
+                value = 0
+            } else if byte &- UInt8(ascii: "0") <= 9, digits < 3 {
+                digits += 1
+                value = value * 10 + Int(byte &- UInt8(ascii: "0"))
+            } else {
+                return false
+            }
         }
-        if name == "localhost" { return true }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        return parts == 3 && digits > 0 && value <= 255 && first == 127
     }
 
     private static func apiKeySources(_ env: Reader) throws -> [(String, String)] {

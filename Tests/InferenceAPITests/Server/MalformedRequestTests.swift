@@ -41,6 +41,15 @@ struct DevelopmentModeExposureTests {
         #expect(throws: ConfigurationError.self) { try configuration.checkExposure() }
     }
 
+    @Test func testHostHeaderNamesLoopback() {
+        for host in ["localhost", "LOCALHOST:80", "127.0.0.1", "127.255.1.2:8080", "[::1]", "[::1]:9"] {
+            #expect(Configuration.isLoopbackHostHeader(host), "\(host)")
+        }
+        for host in ["127.0.0.1.nip.io", "128.0.0.1", "127.0.0.256", "127.0.0", "localhost.evil", "[::2]", "localhost:80x", "1270.0.0.1", "", ":80"] {
+            #expect(!Configuration.isLoopbackHostHeader(host), "\(host)")
+        }
+    }
+
     @Test func testOnlyLoopbackHostHeadersAreAnswered() async throws {
         let app = try await buildApplication(configuration: TestApp.configuration())
         try await app.test(.live) { client in
