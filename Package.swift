@@ -43,9 +43,13 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // Splitting work across cores, and the seeded generator: what Artifacts and
+        // AnomalyDetection share without depending on each other.
+        .target(name: "ComputeSupport", swiftSettings: swiftSettings),
         .target(
             name: "Artifacts",
             dependencies: [
+                "ComputeSupport",
                 "CXGBoost",
                 "CZlib",
                 .product(name: "Yams", package: "Yams"),
@@ -56,6 +60,7 @@ let package = Package(
         .target(
             name: "AnomalyDetection",
             dependencies: [
+                "ComputeSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,6 +98,7 @@ let package = Package(
                 "InferenceAPI",
                 "Artifacts",
                 "AnomalyDetection",
+                "ComputeSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -102,13 +108,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ArtifactsTests",
-            dependencies: ["Artifacts"],
+            dependencies: ["Artifacts", "ComputeSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AnomalyDetectionTests",
             dependencies: [
                 "AnomalyDetection",
+                "ComputeSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,6 +128,7 @@ let package = Package(
                 "InferenceAPI",
                 "Artifacts",
                 "AnomalyDetection",
+                "ComputeSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,3 +1,4 @@
+import ComputeSupport
 import Dispatch
 import Foundation
 
@@ -89,29 +90,26 @@ public struct IsolationForest: Sendable {
         // `seed + t * step` would make SplitMix streams overlap, shifted by one draw: correlated trees.)
         var master = SplitMix64(seed: parameters.seed)
         let treeSeeds = (0..<parameters.nEstimators).map { _ in master.next() }
-        let slots = TreeSlots(count: parameters.nEstimators)
-        data.withUnsafeBufferPointer { buffer in
-            let address = UInt(bitPattern: buffer.baseAddress)
-            let workers = min(2, parameters.nEstimators)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let base = UnsafePointer<Double>(bitPattern: address)!
-                var t = worker
-                while t < parameters.nEstimators {
+        // Each tree depends only on its own seed, so two cores building half the trees each give
+        // the same forest as one.
+        let trees = try data.withUnsafeBufferPointer { buffer in
+            let input = SharedPointer(buffer.baseAddress!)
+            return try ParallelChunks.map(count: parameters.nEstimators, chunks: 2) { range in
+                range.map { t -> Tree in
                     var rng = SplitMix64(seed: treeSeeds[t])
                     let sample = Self.sampleWithoutReplacement(rows, psi, &rng)
                     var features = Array(0..<featureCount)
                     if featuresPerTree < featureCount {
                         features = Self.sampleWithoutReplacement(featureCount, featuresPerTree, &rng)
                     }
-                    var builder = TreeBuilder(data: base, width: featureCount, features: features, depthLimit: depthLimit)
+                    var builder = TreeBuilder(data: input.base, width: featureCount, features: features, depthLimit: depthLimit)
                     builder.build(rows: sample, rng: &rng)
-                    slots.set(t, builder.tree)
-                    t += workers
+                    return builder.tree
                 }
-            }
+            }.flatMap { $0 }
         }
         var forest = IsolationForest(
-            parameters: parameters, featureCount: featureCount, samplesPerTree: psi, offset: -0.5, trees: slots.all())
+            parameters: parameters, featureCount: featureCount, samplesPerTree: psi, offset: -0.5, trees: trees)
         if let contamination = parameters.contamination {
             let scores = forest.scoreSamples(data, rows: rows)
             forest = IsolationForest(
@@ -144,15 +142,11 @@ public struct IsolationForest: Sendable {
         let packed = self.packed
         data.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output in
-                let inAddress = UInt(bitPattern: input.baseAddress)
-                let outAddress = UInt(bitPattern: output.baseAddress)
-                let chunks = rows >= 256 ? 2 : 1
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    let inBase = UnsafePointer<Double>(bitPattern: inAddress)!
-                    let outBase = UnsafeMutablePointer<Double>(bitPattern: outAddress)!
-                    let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
-                    packed.addPathLengths(rows: first..<last, input: inBase, width: width, output: outBase)
-                    for r in first..<last { outBase[r] /= treeCount }
+                let inBase = SharedPointer(input.baseAddress!), outBase = SharedPointer(output.baseAddress!)
+                // Below 256 rows the hand-off to a second core costs more than it saves.
+                _ = try? ParallelChunks.map(count: rows, chunks: rows >= 256 ? 2 : 1) { range in
+                    packed.addPathLengths(rows: range, input: inBase.base, width: width, output: outBase.base)
+                    for r in range { outBase.base[r] /= treeCount }
                 }
             }
         }
@@ -285,26 +279,4 @@ private struct TreeBuilder {
     }
 }
 
-/// Trees written by `concurrentPerform` workers, each slot once.
-private final class TreeSlots: @unchecked Sendable {
-    private var trees: [IsolationForest.Tree]
-    private let lock = NSLock()
-    init(count: Int) { trees = Array(repeating: .init(), count: count) }
-    func set(_ i: Int, _ tree: IsolationForest.Tree) { lock.withLock { trees[i] = tree } }
-    func all() -> [IsolationForest.Tree] { lock.withLock { trees } }
-}
 
-/// SplitMix64: small, fast, seedable; good enough for randomised trees and reproducible runs.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}

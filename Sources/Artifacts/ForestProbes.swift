@@ -1,3 +1,4 @@
+import ComputeSupport
 /// Rows (scaled values, row-major) on which the compiled forest must equal the C API before it
 /// serves: where a mistake in the comparison, the missing-value rule, the thresholds' float
 /// parsing or the summation order would show.
@@ -21,15 +22,15 @@ struct ForestProbes {
         let (low, high) = Self.ranges(dump)
         let inside = { (random: inout SplitMix64, j: Int) -> Float in
             let span = max(high[j] - low[j], 1e-3)
-            return low[j] - span / 10 + Float(random.unit()) * span * 1.2
+            return low[j] - span / 10 + Float(random.nextUnit()) * span * 1.2
         }
         // Random rows in range, then far outside it.
         for _ in 0..<400 { append { j in inside(&random, j) } }
         for _ in 0..<150 {
             append { j in
                 let span = max(high[j] - low[j], 1e-3)
-                let far = span * Float(1 + random.unit() * 1000)
-                return random.unit() < 0.5 ? low[j] - far : high[j] + far
+                let far = span * Float(1 + random.nextUnit() * 1000)
+                return random.nextUnit() < 0.5 ? low[j] - far : high[j] + far
             }
         }
         // Special values, whole rows and scattered.
@@ -37,11 +38,11 @@ struct ForestProbes {
                                  .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .nan]
         for special in specials { append { _ in special } }
         for _ in 0..<100 {
-            append { j in random.unit() < 0.3 ? specials[Int(random.next() % UInt64(specials.count))] : inside(&random, j) }
+            append { j in random.nextUnit() < 0.3 ? specials[Int(random.next() % UInt64(specials.count))] : inside(&random, j) }
         }
         // Missing values: some, most, all but one.
         for fraction in [0.1, 0.5, 0.9] {
-            for _ in 0..<70 { append { j in random.unit() < fraction ? .nan : inside(&random, j) } }
+            for _ in 0..<70 { append { j in random.nextUnit() < fraction ? .nan : inside(&random, j) } }
         }
         // Threshold rows along the path to sampled splits.
         var splits: [(tree: Int, node: Int)] = []
@@ -100,20 +101,4 @@ struct ForestProbes {
         for j in 0..<dump.featureCount where low[j] > high[j] { (low[j], high[j]) = (-1, 1) }
         return (low, high)
     }
-}
-
-/// A small seeded generator (SplitMix64): probes must not depend on the system's randomness.
-/// (AnomalyDetection has its own; Artifacts does not import that module.)
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -1,3 +1,4 @@
+import ComputeSupport
 import Dispatch
 import Foundation
 import Logging
@@ -200,38 +201,14 @@ public final class HazardModel: Sendable {
             }
         }
         // Split the batch: each half is scaled and predicted on its own thread (nthread = 1 each).
-        let results = ResultSlots(count: chunks)
-        scaled.withUnsafeMutableBufferPointer { out in
-            // Addresses cross into the workers as integers: both buffers outlive concurrentPerform,
-            // and the workers touch disjoint row ranges.
-            let outAddress = UInt(bitPattern: out.baseAddress)
-            let rawAddress = UInt(bitPattern: raw.baseAddress)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let outBase = UnsafeMutablePointer<Float>(bitPattern: outAddress)!
-                let rawBase = UnsafePointer<Double>(bitPattern: rawAddress)!
-                let first = rows * chunk / chunks
-                let last = rows * (chunk + 1) / chunks
-                let n = last - first
-                let input = UnsafeBufferPointer(start: rawBase + first * width, count: n * width)
-                let output = UnsafeMutableBufferPointer(start: outBase + first * width, count: n * width)
-                scaler.transform(rows: input, count: n, into: output)
-                results.set(chunk, Result { try predict(UnsafeBufferPointer(output), n) })
-            }
+        return try scaled.withUnsafeMutableBufferPointer { out in
+            let output = SharedPointer(out.baseAddress!), input = SharedPointer(raw.baseAddress!)
+            return try ParallelChunks.map(count: rows, chunks: chunks) { range in
+                let n = range.count
+                let scaledRows = UnsafeMutableBufferPointer(start: output.base + range.lowerBound * width, count: n * width)
+                scaler.transform(rows: UnsafeBufferPointer(start: input.base + range.lowerBound * width, count: n * width), count: n, into: scaledRows)
+                return try predict(UnsafeBufferPointer(scaledRows), n)
+            }.flatMap { $0 }
         }
-        var probabilities: [Float] = []
-        probabilities.reserveCapacity(rows)
-        for chunk in 0..<chunks { probabilities += try results.get(chunk).get() }
-        return probabilities
-    }
-}
-
-/// Per-chunk results written by `concurrentPerform` workers (each slot written once, read after).
-private final class ResultSlots: @unchecked Sendable {
-    private var slots: [Result<[Float], any Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<[Float], any Error>) { lock.withLock { slots[index] = value } }
-    func get(_ index: Int) -> Result<[Float], any Error> {
-        lock.withLock { slots[index] } ?? .failure(ArtifactError(.xgboost, "prediction chunk \(index) produced nothing"))
     }
 }

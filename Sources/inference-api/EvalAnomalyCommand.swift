@@ -1,3 +1,4 @@
+import ComputeSupport
 import AnomalyDetection
 import ArgumentParser
 import Foundation

@@ -1,3 +1,4 @@
+import ComputeSupport
 import AnomalyDetection
 import Foundation
 import Testing
