@@ -6,7 +6,7 @@ import Testing
 
 @testable import InferenceAPI
 
-@Suite("EMS anomaly API")
+@Suite("EMS anomaly API", .timeLimit(.minutes(5)))
 struct AnomalyRouteTests {
 
     /// The synthetic EMS series of fixtures/anomaly, as samples ending now (5-minute steps).

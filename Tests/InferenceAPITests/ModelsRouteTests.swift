@@ -6,7 +6,7 @@ import Testing
 
 @testable import InferenceAPI
 
-@Suite("Model management")
+@Suite("Model management", .timeLimit(.minutes(5)))
 struct ModelsRouteTests {
     static func activate(_ client: some TestClientProtocol, _ json: String) async throws -> TestResponse {
         try await client.execute(uri: "/models/activate", method: .post, headers: TestApp.json, body: ByteBuffer(string: json))

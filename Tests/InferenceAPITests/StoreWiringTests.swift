@@ -6,7 +6,7 @@ import Testing
 @testable import InferenceAPI
 
 /// The server opens and migrates the store its configuration names, and /ready checks it.
-@Suite("Store wiring")
+@Suite("Store wiring", .timeLimit(.minutes(5)))
 struct StoreWiringTests {
 
     static func ready(_ client: some TestClientProtocol) async throws -> [String: Any] {

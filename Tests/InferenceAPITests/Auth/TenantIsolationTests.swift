@@ -8,7 +8,7 @@ import Testing
 
 /// A principal of one tenant can neither read nor write another tenant's anomaly rows, on
 /// either store.
-@Suite("Tenant isolation")
+@Suite("Tenant isolation", .timeLimit(.minutes(5)))
 struct TenantIsolationTests {
     static func check(_ app: some ApplicationProtocol, asset: String, setup: TestingSetup) async throws {
         let acme = SecuredApp.Key.anomalyWriter.headers

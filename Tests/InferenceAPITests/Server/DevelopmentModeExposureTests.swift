@@ -7,7 +7,7 @@ import Testing
 
 /// Development mode (no credentials) binds loopback only, by what the name resolves to, and
 /// answers only requests that name loopback in `Host` (a DNS-rebinding page names its own site).
-@Suite("Development mode exposure")
+@Suite("Development mode exposure", .timeLimit(.minutes(5)))
 struct DevelopmentModeExposureTests {
     @Test func testLoopbackIsDecidedByResolutionNotByText() {
         for host in ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"] { #expect(Configuration.isLoopback(host), "\(host)") }

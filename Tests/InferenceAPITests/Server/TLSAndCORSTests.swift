@@ -6,7 +6,7 @@ import Testing
 
 @testable import InferenceAPI
 
-@Suite("TLS and CORS")
+@Suite("TLS and CORS", .timeLimit(.minutes(5)))
 struct TLSAndCORSTests {
     /// A self-signed certificate for localhost, made with openssl.
     static func selfSigned(in directory: URL) throws -> (certificate: String, key: String) {
