@@ -135,20 +135,22 @@ func buildRouter(
     let anomalies = AnomalyService(
         store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples)
     let maxBody = configuration.maxBodyBytes
+    let idempotency = Idempotency(store: stores.receipts, retentionHours: configuration.idempotencyKeyHours, telemetry: telemetry)
 
     HealthController(models: models, database: stores.database).addRoutes(to: router.group(), access: access)
     AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
     MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
     PredictController(predictions: predictions, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
-    FeedbackController(feedback: feedback, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    FeedbackController(feedback: feedback, maxBodyBytes: maxBody, idempotency: idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
         models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger)
     ).addRoutes(to: router.group("models"), access: access)
     OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
         .addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
-    AnomalyController(service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry)
+    AnomalyController(
+        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, idempotency: idempotency)
         .addRoutes(to: router.group("anomaly"), access: access)
 
     allowed.load(from: router)

@@ -60,6 +60,8 @@ public struct Configuration: Sendable {
     /// `loginWindowSeconds` before it must wait out the window.
     public var loginMaxFailures: Int = 10
     public var loginWindowSeconds: Int = 300
+    /// How long the answer to a write with an `Idempotency-Key` is kept for retries (hours, at least 24).
+    public var idempotencyKeyHours: Int = 24
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
@@ -118,6 +120,7 @@ public struct Configuration: Sendable {
         rateLimitPerMinute = try env.int("RATE_LIMIT_PER_MINUTE", default: rateLimitPerMinute, range: 1...100_000_000)
         loginMaxFailures = try env.int("LOGIN_MAX_FAILURES", default: loginMaxFailures, range: 1...1_000_000)
         loginWindowSeconds = try env.int("LOGIN_WINDOW_SECONDS", default: loginWindowSeconds, range: 1...86_400)
+        idempotencyKeyHours = try env.int("IDEMPOTENCY_KEY_HOURS", default: idempotencyKeyHours, range: 24...8_760)
         missingValues = try env.choice("MISSING_VALUES", default: missingValues)
         logLevel = try env.choice("LOG_LEVEL", default: logLevel)
         if let v = env.string("LOG_FORMAT") {

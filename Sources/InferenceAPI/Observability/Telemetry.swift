@@ -144,6 +144,10 @@ public final class Telemetry: Sendable {
         trainingDuration.recordNanoseconds(Int64(seconds * 1e9))
     }
 
+    func idempotentReplay() {
+        counter("idempotent_replays_total", []).increment()
+    }
+
     func storeError(backend: String) {
         counter("store_errors_total", [("backend", backend)]).increment()
     }
