@@ -61,4 +61,44 @@ struct HostileClientTests {
         #expect(metrics.contains(#"http_connections_closed_total{reason="over_capacity"} 30"#))
         print("connection cap 50: 80 opened, \(report["closed_at_once"] ?? "?") closed at once")
     }
+
+    /// kill -9 while four clients post detect batches with persist, five times per store: no
+    /// batch is half stored, none that got a 2xx is lost, and after the lost answers are retried
+    /// with their Idempotency-Key, stored batches equal acknowledged batches exactly.
+    @Test func testKillNineDuringWritesLosesNothingInSQLite() async throws {
+        try await Self.killNine(store: "sqlite")
+    }
+
+    @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
+    func testKillNineDuringWritesLosesNothingInPostgreSQL() async throws {
+        try await Self.killNine(store: "postgresql")
+    }
+
+    static func killNine(store: String) async throws {
+        var arguments = [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, "--kills", "5", "--clients", "4"]
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        if store == "sqlite" {
+            arguments += ["--sqlite", directory.appendingPathComponent("s.sqlite").path]
+        } else {
+            arguments += ["--postgres", try #require(TestApp.postgresURL, "TEST_DATABASE_URL (make test sets it)")]
+        }
+        arguments += ["--log", directory.appendingPathComponent("server.log").path]
+        let report = try ServerProcess.python("kill_during_writes.py", arguments)
+        let rounds = report["rounds"] as? [[String: Any]] ?? []
+        #expect(rounds.count == 5)
+        for round in rounds {
+            let kill = round["kill"] ?? "?"
+            #expect((round["half_stored"] as? [Int])?.isEmpty == true, "\(store) kill \(kill): half-stored batches \(round)")
+            #expect((round["acknowledged_lost"] as? [Int])?.isEmpty == true, "\(store) kill \(kill): acknowledged batches lost \(round)")
+            #expect((round["twice"] as? [Int])?.isEmpty == true, "\(store) kill \(kill): batches stored twice \(round)")
+            #expect(round["stored_samples_after_retries"] as? Int == round["acknowledged_samples_after_retries"] as? Int, "\(store) kill \(kill): \(round)")
+            #expect((round["retry_statuses"] as? [Int])?.allSatisfy { (200..<300).contains($0) } == true, "\(store) kill \(kill): \(round)")
+            #expect((round["acknowledged_at_kill"] as? Int ?? 0) > 0, "\(store) kill \(kill): the load ran")
+            print(
+                "kill -9 (\(store)) #\(kill): acknowledged \(round["acknowledged_at_kill"] ?? "?") batches, stored \(round["stored_batches_after_restart"] ?? "?") after restart (\(round["committed_but_unacknowledged"] ?? "?") committed but unanswered), \(round["in_flight_at_kill"] ?? "?") retried; then \(round["stored_samples_after_retries"] ?? "?") samples stored = \(round["acknowledged_samples_after_retries"] ?? "?") acknowledged"
+            )
+        }
+    }
 }

@@ -81,17 +81,25 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Runs `python3 Tests/Hostile/hostile_clients.py <arguments>` against this server; its JSON answer.
     func hostileClients(_ arguments: [String]) throws -> [String: Any] {
+        try Self.python("hostile_clients.py", [arguments[0], String(port)] + arguments.dropFirst())
+    }
+
+    /// Runs `python3 Tests/Hostile/<script> <arguments>`; the JSON object it prints.
+    static func python(_ name: String, _ arguments: [String]) throws -> [String: Any] {
         let script = Process()
         script.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        script.arguments = ["python3", TestApp.repoRoot.appendingPathComponent("Tests/Hostile/hostile_clients.py").path, arguments[0], String(port)]
-            + arguments.dropFirst()
-        let output = Pipe()
+        script.arguments = ["python3", TestApp.repoRoot.appendingPathComponent("Tests/Hostile/\(name)").path] + arguments
+        let output = Pipe(), errors = Pipe()
         script.standardOutput = output
+        script.standardError = errors
+        let errorText = LogBuffer()
+        errors.fileHandleForReading.readabilityHandler = { errorText.append($0.availableData) }
         try script.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         script.waitUntilExit()
+        errors.fileHandleForReading.readabilityHandler = nil
         guard script.terminationStatus == 0, let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TestFailure("hostile_clients.py \(arguments.joined(separator: " ")) failed: \(String(decoding: data, as: UTF8.self))")
+            throw TestFailure("\(arguments.joined(separator: " ")) failed: \(String(decoding: data, as: UTF8.self)) \(errorText.text.suffix(2000))")
         }
         return object
     }
