@@ -101,4 +101,34 @@ struct HostileClientTests {
             )
         }
     }
+
+    /// PostgreSQL stopped for 3 s and started again while four clients post detect batches with
+    /// persist (its own throwaway cluster, so other tests keep theirs): every request during the
+    /// outage is answered within the store timeout (5 s), 503 with Retry-After, never a 500 or a
+    /// hang; /ready says the store is down; writes succeed again within 5 s of PostgreSQL being back.
+    @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
+    func testPostgresOutageIsAnswered503AndRecoveredWithoutRestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outage-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = try ServerProcess.python(
+            "postgres_outage.py",
+            [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, "--outage", "3", "--log", directory.appendingPathComponent("server.log").path],
+            ownPostgres: true)
+        let statuses = Set(report["statuses_during_outage"] as? [String] ?? [])
+        #expect(statuses.contains("503"), "the outage was seen: \(report)")
+        #expect(statuses.isSubset(of: ["200", "503"]), "only answers written before the stop, or 503: \(statuses)")
+        #expect(report["unavailable_without_retry_after"] as? Int == 0)
+        #expect(report["server_errors_500"] as? Int == 0)
+        #expect(report["no_answer"] as? Int == 0, "no request hung or lost its answer")
+        #expect((report["slowest_during_outage_s"] as? Double ?? 99) < 6, "answered within the 5 s store timeout")
+        let readyDown = report["ready_while_down"] as? [Any] ?? []
+        #expect(readyDown.first as? Int == 503 && (readyDown.last as? String ?? "").contains("not reachable"), "\(readyDown)")
+        #expect((report["ready_after"] as? [Any])?.first as? Int == 200)
+        let recovery = report["first_write_after_back_s"] as? Double ?? 99
+        #expect(recovery < 5, "writes again \(recovery) s after PostgreSQL is back")
+        print(
+            "PostgreSQL outage (3 s): \(report["during_outage"] ?? "?") requests during it, statuses \(statuses.sorted()), slowest \(report["slowest_during_outage_s"] ?? "?") s, Retry-After \(report["retry_after_values"] ?? "?"); /ready 503 while down; first write \(recovery) s after it was back"
+        )
+    }
 }
