@@ -37,8 +37,11 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             // The database is down or refused: the client's request was fine, and may be retried.
             telemetry?.storeError(backend: error.backend)
             context.logger.error("store error", metadata: ["error": "\(error)"])
-            var refusal = APIError.unavailable("the store is unavailable; retry later")
-            refusal.headers[.retryAfter] = "1"
+            var refusal =
+                error.storageFull
+                ? APIError(.serviceUnavailable, code: "storage_full", message: "the server's disk is full: nothing was stored; retry once space is freed")
+                : APIError.unavailable("the store is unavailable; retry later")
+            refusal.headers[.retryAfter] = error.storageFull ? "30" : "1"
             throw refusal
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])

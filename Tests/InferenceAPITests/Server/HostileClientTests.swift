@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Clients that send too much, too slowly or too often, against the real server
 /// (Tests/Hostile/hostile_clients.py drives the sockets). Each test prints its figures.
 @Suite("Hostile clients", .serialized, .timeLimit(.minutes(5)))
@@ -129,6 +133,31 @@ struct HostileClientTests {
         #expect(recovery < 5, "writes again \(recovery) s after PostgreSQL is back")
         print(
             "PostgreSQL outage (3 s): \(report["during_outage"] ?? "?") requests during it, statuses \(statuses.sorted()), slowest \(report["slowest_during_outage_s"] ?? "?") s, Retry-After \(report["retry_after_values"] ?? "?"); /ready 503 while down; first write \(recovery) s after it was back"
+        )
+    }
+
+    /// The SQLite file's filesystem fills up (a 4 MB tmpfs; mounting needs root, which `make test`
+    /// has): every write is refused with 503 `storage_full` and Retry-After, nothing half stored,
+    /// `PRAGMA integrity_check` stays ok, the service keeps answering, and writes resume once space
+    /// is freed.
+    @Test(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] != nil, "mounting a tmpfs needs root"))
+    func testAFullDiskRefusesWritesCleanlyAndResumes() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = try ServerProcess.python(
+            "full_disk.py", [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, directory.path])
+        #expect(report["accepted_while_full"] as? Int == 0 && report["refused_while_full"] as? Int == 20, "\(report)")
+        let refusals = report["refusals"] as? [String] ?? []
+        #expect(refusals.count == 1 && refusals[0].contains(#""code": "storage_full""#) && refusals[0].contains(#""status": 503"#), "\(refusals)")
+        #expect(refusals.first?.contains(#""retry_after": "30""#) == true)
+        #expect(report["integrity_while_full"] as? String == "ok" && report["integrity_after"] as? String == "ok")
+        #expect((report["half_stored"] as? [String])?.isEmpty == true)
+        #expect((report["acknowledged_not_stored"] as? [String])?.isEmpty == true && (report["stored_not_acknowledged"] as? [String])?.isEmpty == true)
+        #expect(report["resumed_statuses"] as? [Int] == [200, 200, 200, 200, 200], "writes resume once space is freed")
+        #expect(report["health_while_full"] as? Int == 200)
+        print(
+            "full disk (SQLite on a 4 MB tmpfs): \(report["refused_while_full"] ?? "?") of 20 writes refused while full (503 storage_full, Retry-After 30), integrity \(report["integrity_while_full"] ?? "?"), \(report["acknowledged_batches"] ?? "?") batches acknowledged = \(report["stored_batches"] ?? "?") stored, writes resumed: \(report["resumed_statuses"] ?? "?")"
         )
     }
 }
