@@ -83,7 +83,7 @@ public struct Configuration: Sendable {
     /// Connections beyond this many are closed as soon as they are accepted.
     public var maxConnections: Int = 8192
     /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
-    public var storeTimeoutSeconds: Int = 5
+    public var storeTimeoutSeconds: Int = 10
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
