@@ -162,6 +162,7 @@ let package = Package(
                 "ModelSources",
                 "AnomalyDetection",
                 "ComputeSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

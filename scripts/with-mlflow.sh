@@ -48,6 +48,7 @@ admin_username = admin
 admin_password = $auth_password
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
+MLFLOW_FLASK_SERVER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))') \
 MLFLOW_AUTH_CONFIG_PATH="$work/basic_auth.ini" setsid "$venv/bin/mlflow" server --app-name basic-auth \
   --backend-store-uri "sqlite:///$work/auth-mlflow.db" --serve-artifacts --artifacts-destination "$work/auth-mlartifacts" \
   --host 127.0.0.1 --port "$auth_port" --workers 1 >"$work/auth-server.log" 2>&1 &

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// The HTTP side of a tracking server: MLflow's REST API (`/api/2.0/mlflow/...`) and its artifact
 /// proxy (`/api/2.0/mlflow-artifacts/artifacts/...`), through async-http-client.
@@ -37,15 +38,7 @@ final class TrackingServerClient: Sendable {
 
     init(settings: Settings) throws {
         self.settings = settings
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if settings.insecureTLS { tls.certificateVerification = .none }
-        if let caFile = settings.caFile {
-            tls.trustRoots = .file(caFile)
-        }
-        let configuration = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .follow(max: 3, allowCycles: false),
-            timeout: .init(connect: settings.connectTimeout, read: settings.requestTimeout))
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.client = Self.client(for: settings)
         if let token = settings.token {
             authorization = "Bearer \(token)"
         } else if let username = settings.username, let password = settings.password {
@@ -55,8 +48,25 @@ final class TrackingServerClient: Sendable {
         }
     }
 
-    func shutdown() async {
-        try? await client.shutdown()
+    /// Clients live as long as the process, one per TLS and timeout configuration, as
+    /// `HTTPClient.shared` does: a source may be dropped without being closed (a failed start-up,
+    /// a test), and async-http-client traps on a client deinitialised before `shutdown()`.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    private static func client(for settings: Settings) -> HTTPClient {
+        let key = "\(settings.insecureTLS) \(settings.caFile ?? "-") \(settings.connectTimeout.nanoseconds) \(settings.requestTimeout.nanoseconds)"
+        return clients.withLock { clients in
+            if let client = clients[key] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if settings.insecureTLS { tls.certificateVerification = .none }
+            if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
+            let configuration = HTTPClient.Configuration(
+                tlsConfiguration: tls, redirectConfiguration: .follow(max: 3, allowCycles: false),
+                timeout: .init(connect: settings.connectTimeout, read: settings.requestTimeout))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
     }
 
     /// The server without credentials or path, for messages.
@@ -180,7 +190,10 @@ final class TrackingServerClient: Sendable {
                 case .success(let value): return value
                 case .failed(let s, let b): (status, body) = (s, b)
                 }
-            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            } catch let error as HTTPClientError where error == .connectTimeout {
+                // async-http-client has already retried connecting for the whole connect timeout.
+                throw ModelSourceError.unreachable("\(printableBase) cannot be reached (no connection within \(settings.connectTimeout))")
+            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
                 lastFailure = "timed out"
                 continue
             } catch is CancellationError {

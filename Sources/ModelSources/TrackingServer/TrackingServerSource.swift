@@ -28,8 +28,6 @@ public final class TrackingServerSource: ModelSource, MLflowCatalog {
 
     public var description: String { "tracking server \(client.printableBase) (cache \(cache.root))" }
 
-    public func close() async { await client.shutdown() }
-
     // MARK: - Listing
 
     public func experiments() async throws -> [Experiment] {
