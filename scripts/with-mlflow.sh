@@ -14,6 +14,9 @@
 #   TEST_MLFLOW_URL, TEST_MLFLOW_VECTORS            the open server, the vectors of its runs
 #   TEST_MLFLOW_DB, TEST_MLFLOW_ARTIFACTS            its backend database and artifact root
 #   TEST_MLFLOW_AUTH_URL, TEST_MLFLOW_AUTH_USERNAME, TEST_MLFLOW_AUTH_PASSWORD   the server with auth
+# and, when run inside scripts/with-postgres.sh (TEST_DATABASE_URL set), the same runs logged by
+# MLflow itself into a PostgreSQL backend store (database mlflow_backend of that cluster):
+#   TEST_MLFLOW_PG_URL, TEST_MLFLOW_PG_ARTIFACTS, TEST_MLFLOW_PG_VECTORS
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=$("$root/scripts/pinned-venv.sh" "$root/fixtures/.venv-mlflow-server" "$root/fixtures/requirements-mlflow-server.txt")
@@ -65,12 +68,35 @@ started=$(date +%s)
 wait_for "http://127.0.0.1:$port" "$work/server.log"
 echo "with-mlflow: MLflow $("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)') at http://127.0.0.1:$port ($(( $(date +%s) - started )) s)" >&2
 
+# PostgreSQL backend store (psycopg2 is in the virtualenv): MLflow creates its schema and logs the
+# runs with a postgresql:// tracking URI, artifacts under ./mlruns of $work/pg. In the background,
+# beside the logging into the server.
+pg_job=
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  pg_url="${TEST_DATABASE_URL%/*}/mlflow_backend"
+  pg_url="postgresql+psycopg2://${pg_url#*://}"  # SQLAlchemy 2.1 defaults to psycopg 3
+  mkdir -p "$work/pg/vectors"
+  (cd "$work/pg" \
+    && "$venv/bin/python" -c 'import sys, psycopg2; c = psycopg2.connect(sys.argv[1]); c.autocommit = True; c.cursor().execute("CREATE DATABASE mlflow_backend")' \
+         "postgresql://${TEST_DATABASE_URL#*://}" \
+    && "$venv/bin/python" "$root/fixtures/make_mlruns.py" --case postgres_ubj_standard --tracking-uri "$pg_url" \
+         --vectors "$work/pg/vectors" --format ubj --scaler standard --compress 0 --runs baseline,champion --register --alias champion) \
+    >"$work/log-pg.txt" 2>&1 &
+  pg_job=$!
+fi
+
 mkdir -p "$work/vectors"
 (cd "$root/fixtures" && "$venv/bin/python" make_mlruns.py --case server_ubj_standard --tracking-uri "http://127.0.0.1:$port" \
   --vectors "$work/vectors" --format ubj --scaler standard --compress 0 --runs baseline,champion --register --alias champion) \
   >"$work/log-runs.txt" 2>&1 || { cat "$work/log-runs.txt" >&2; exit 1; }
 wait_for "http://127.0.0.1:$auth_port" "$work/auth-server.log"
 echo "with-mlflow: runs logged, auth server at http://127.0.0.1:$auth_port ($(( $(date +%s) - started )) s)" >&2
+
+if [ -n "$pg_job" ]; then
+  wait "$pg_job" || { cat "$work/log-pg.txt" >&2; exit 1; }
+  export TEST_MLFLOW_PG_URL="$pg_url" TEST_MLFLOW_PG_ARTIFACTS="$work/pg/mlruns" TEST_MLFLOW_PG_VECTORS="$work/pg/vectors"
+  echo "with-mlflow: runs logged into PostgreSQL at $pg_url ($(( $(date +%s) - started )) s)" >&2
+fi
 
 export TEST_MLFLOW_URL="http://127.0.0.1:$port" TEST_MLFLOW_VECTORS="$work/vectors"
 export TEST_MLFLOW_DB="$work/mlflow.db" TEST_MLFLOW_ARTIFACTS="$work/mlartifacts"
