@@ -21,7 +21,7 @@ final class SQLiteReader: SQLReader {
         let escaped = absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute
         let connection = try await SQLiteConnection.open(storage: .file(path: "file:\(escaped)?mode=ro"), logger: logger)
         _ = try await connection.query("PRAGMA query_only = ON", [])
-        return SQLiteReader(connection: connection, description: "sqlite://\(absolute)")
+        return SQLiteReader(connection: connection, description: "sqlite:///\(absolute)")
     }
 
     private init(connection: SQLiteConnection, description: String) {
