@@ -17,12 +17,17 @@ public struct Stores: Sendable {
     public var anomalies: any AnomalyStore
     public var feedback: any FeedbackStore
     public var audit: any ModelAuditLog
+    public var receipts: any IdempotencyStore
 
-    public init(database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog) {
+    public init(
+        database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog,
+        receipts: any IdempotencyStore
+    ) {
         self.database = database
         self.anomalies = anomalies
         self.feedback = feedback
         self.audit = audit
+        self.receipts = receipts
     }
 
     public var backend: String { database.backend }
@@ -30,21 +35,22 @@ public struct Stores: Sendable {
     public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
-            audit: PostgresModelAuditLog(database: database))
+            audit: PostgresModelAuditLog(database: database), receipts: PostgresIdempotencyStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
-            audit: SQLiteModelAuditLog(database: database))
+            audit: SQLiteModelAuditLog(database: database), receipts: SQLiteIdempotencyStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
     public static func memory() -> Stores {
         let models = MemoryModelTable()
+        let receipts = MemoryIdempotencyStore()
         return Stores(
-            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models), feedback: MemoryFeedbackStore(),
-            audit: MemoryModelAuditLog(models: models))
+            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, receipts: receipts),
+            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models), receipts: receipts)
     }
 }
 
