@@ -17,12 +17,21 @@ public final class BackendStoreSource: ModelSource, MLflowCatalog {
 
     /// Opens `sqlite:///path` or `postgresql://...` with artifacts under `artifactRoot`.
     static func open(reader: any SQLReader, artifactRoot: String) async throws -> BackendStoreSource {
-        let tables = try await reader.tableNames()
+        let tables: Set<String>
+        do { tables = try await reader.tableNames() } catch {
+            await reader.close()
+            throw ModelSourceError.unreachable("cannot read \(reader.description): \(String(describing: error).prefix(200))")
+        }
         guard tables.isSuperset(of: ["experiments", "runs", "params", "latest_metrics", "tags"]) else {
             await reader.close()
             throw ModelSourceError.configuration("\(reader.description) is not an MLflow backend database (no experiments/runs tables)")
         }
-        return BackendStoreSource(reader: reader, artifacts: try ArtifactRoot(path: artifactRoot), tables: tables)
+        do {
+            return BackendStoreSource(reader: reader, artifacts: try ArtifactRoot(path: artifactRoot), tables: tables)
+        } catch {
+            await reader.close()
+            throw error
+        }
     }
 
     private init(reader: any SQLReader, artifacts: ArtifactRoot, tables: Set<String>) {
