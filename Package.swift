@@ -119,6 +119,7 @@ let package = Package(
             dependencies: [
                 "InferenceAPI",
                 "Artifacts",
+                "ModelSources",
                 "AnomalyDetection",
                 "ComputeSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
