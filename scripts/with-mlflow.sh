@@ -37,6 +37,7 @@ trap cleanup EXIT INT TERM
 export GIT_PYTHON_REFRESH=quiet MLFLOW_ENABLE_ASYNC_LOGGING=false PYTHONHASHSEED=0
 unset MLFLOW_TRACKING_URI MLFLOW_REGISTRY_URI MLFLOW_TRACKING_TOKEN MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD
 
+started=$(date +%s)
 # Each server in its own process group (setsid), so stopping it stops its workers too.
 setsid "$venv/bin/mlflow" server --backend-store-uri "sqlite:///$work/mlflow.db" --serve-artifacts \
   --artifacts-destination "$work/mlartifacts" --host 127.0.0.1 --port "$port" --workers 1 >"$work/server.log" 2>&1 &
@@ -64,9 +65,6 @@ wait_for() {  # wait_for <url> <log>: until /health answers (at most 5 minutes o
   done
   echo "with-mlflow: $1 did not start" >&2; cat "$2" >&2; return 1
 }
-started=$(date +%s)
-wait_for "http://127.0.0.1:$port" "$work/server.log"
-echo "with-mlflow: MLflow $("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)') at http://127.0.0.1:$port ($(( $(date +%s) - started )) s)" >&2
 
 # PostgreSQL backend store (psycopg2 is in the virtualenv): MLflow creates its schema and logs the
 # runs with a postgresql:// tracking URI, artifacts under ./mlruns of $work/pg. In the background,
@@ -85,12 +83,14 @@ if [ -n "${TEST_DATABASE_URL:-}" ]; then
   pg_job=$!
 fi
 
+# The script makes its data set while the server starts, and waits for /health before logging.
 mkdir -p "$work/vectors"
 (cd "$root/fixtures" && "$venv/bin/python" make_mlruns.py --case server_ubj_standard --tracking-uri "http://127.0.0.1:$port" \
   --vectors "$work/vectors" --format ubj --scaler standard --compress 0 --runs baseline,champion --register --alias champion) \
-  >"$work/log-runs.txt" 2>&1 || { cat "$work/log-runs.txt" >&2; exit 1; }
+  >"$work/log-runs.txt" 2>&1 || { cat "$work/log-runs.txt" "$work/server.log" >&2; exit 1; }
+wait_for "http://127.0.0.1:$port" "$work/server.log"
 wait_for "http://127.0.0.1:$auth_port" "$work/auth-server.log"
-echo "with-mlflow: runs logged, auth server at http://127.0.0.1:$auth_port ($(( $(date +%s) - started )) s)" >&2
+echo "with-mlflow: MLflow 3.17.2 at http://127.0.0.1:$port with the runs logged, auth server at http://127.0.0.1:$auth_port ($(( $(date +%s) - started )) s)" >&2
 
 if [ -n "$pg_job" ]; then
   wait "$pg_job" || { cat "$work/log-pg.txt" >&2; exit 1; }
