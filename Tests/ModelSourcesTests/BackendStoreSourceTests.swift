@@ -18,25 +18,46 @@ struct BackendStoreSourceTests {
 
     @Test func testEveryReferenceFormGivesPythonsProbabilities() async throws {
         let vectors = try Fixtures.sqliteVectors()
-        #expect(vectors.count == 2, "fixtures/backend-vectors holds the baseline and the champion")
-        let source = try await Self.open()
-        defer { Task { await source.close() } }
+        #expect(Set(vectors.map(\.case)) == ["mlflow2_sqlite_json_minmax", "mlflow3_sqlite_ubj_standard"])
         var checked = 0
         for vector in vectors {
+            let source = try await Fixtures.source(for: vector)
             for reference in Fixtures.references(for: vector) {
                 let largest = try await Fixtures.expectParity(source, reference, vector)
-                print("parity sqlite \(reference): max |swift - python| = \(largest)")
+                print("parity sqlite \(vector.case) \(reference): max |swift - python| = \(largest)")
                 checked += 1
             }
+            await source.close()
         }
-        // run id, runs:/, models:/m-, models:/name/version for both, and the champion's alias.
-        #expect(checked == 9)
+        // MLflow 3: run id, runs:/, models:/m-, models:/name/version for both runs, and the
+        // champion's alias; MLflow 2 (no logged models): run id, runs:/, version, alias.
+        #expect(checked == 9 + 4)
+    }
+
+    /// MLflow 2.22's schema has no `logged_models` table: the model is a run artifact, the
+    /// version's source a (stale) path to it, and a logged-model reference names nothing.
+    @Test func testAnMLflow2DatabaseIsReadWithoutLoggedModels() async throws {
+        let vector = try #require(try Fixtures.sqliteVectors().first { $0.case == "mlflow2_sqlite_json_minmax" })
+        let source = try await Fixtures.source(for: vector)
+        defer { Task { await source.close() } }
+        let models = try await source.registeredModels(page: PageRequest())
+        let version = try #require(models.items.first?.versions.first)
+        #expect(version.source?.hasSuffix("/\(vector.run_id)/artifacts/model") == true && version.modelId == nil)
+        let location = try await source.resolve("models:/battery-hazard@champion")
+        #expect(location.loggedModelId == nil && location.modelDirectory.lastPathComponent == "model")
+        #expect(location.mlmodel.mlflowVersion == "2.22.5")
+        do {
+            _ = try await source.resolve("models:/m-0123456789abcdef")
+            Issue.record("a logged model resolved in an MLflow 2 store")
+        } catch let error as ArtifactError {
+            #expect(error.kind == .notFound)
+        }
     }
 
     @Test func testTheAliasAndVersionCarryRegistryCoordinates() async throws {
         let source = try await Self.open()
         defer { Task { await source.close() } }
-        let champion = try #require(try Fixtures.sqliteVectors().first { $0.role == "champion" })
+        let champion = try #require(try Fixtures.mlflow3Vectors().first { $0.role == "champion" })
         let location = try await source.resolve("models:/battery-hazard@champion")
         #expect(location.registry == .init(name: "battery-hazard", version: 2, alias: "champion"))
         #expect(location.loggedModelId == champion.model_id)
@@ -72,7 +93,7 @@ struct BackendStoreSourceTests {
     /// is gone); the reader finds them under the artifact root, wherever that has been moved to.
     @Test func testStaleArtifactLocationsAreFoundUnderTheArtifactRoot() async throws {
         let source = try await Self.open()
-        let champion = try #require(try Fixtures.sqliteVectors().first { $0.role == "champion" })
+        let champion = try #require(try Fixtures.mlflow3Vectors().first { $0.role == "champion" })
         let location = try await source.resolve(champion.run_id)
         await source.close()
         let recorded = try #require(location.run.recordedArtifactURI)
@@ -94,7 +115,7 @@ struct BackendStoreSourceTests {
     @Test func testBadAndUnknownReferencesAreTypedErrors() async throws {
         let source = try await Self.open()
         defer { Task { await source.close() } }
-        let champion = try #require(try Fixtures.sqliteVectors().first { $0.role == "champion" })
+        let champion = try #require(try Fixtures.mlflow3Vectors().first { $0.role == "champion" })
         for reference in ["runs:/\(champion.run_id)/../../../etc", "models:/../x/1", "models:/battery-hazard/0", "a/b", "models:/x@a/b"] {
             await #expect(throws: ArtifactError.self, "\(reference)") { _ = try await source.resolve(reference) }
             do { _ = try await source.resolve(reference) } catch let error as ArtifactError { #expect(error.kind == .invalidReference, "\(reference)") }

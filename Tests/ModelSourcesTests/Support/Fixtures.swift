@@ -21,6 +21,8 @@ enum Fixtures {
             let aliases: [String]
         }
         let `case`: String
+        /// `sqlite:///<path relative to the repository>/mlflow.db` for the committed stores.
+        let tracking_uri: String?
         let run_id: String
         let run_name: String?
         let role: String
@@ -39,8 +41,26 @@ enum Fixtures {
             .map { try JSONDecoder().decode(Vector.self, from: Data(contentsOf: $0)) }
     }
 
+    /// The vectors of every committed backend store (MLflow 2.22 and 3.17, SQLite).
     static func sqliteVectors() throws -> [Vector] {
         try vectors(in: repoRoot.appendingPathComponent("fixtures/backend-vectors"))
+    }
+
+    /// The MLflow 3.17.2 store's vectors (`sqliteStore`): a baseline and a champion.
+    static func mlflow3Vectors() throws -> [Vector] {
+        try sqliteVectors().filter { $0.case == "mlflow3_sqlite_ubj_standard" }
+    }
+
+    /// The source a committed vector's store is read through (its own `tracking_uri`).
+    static func source(for vector: Vector) async throws -> any ModelSource {
+        guard let uri = vector.tracking_uri, uri.hasPrefix("sqlite:///") else { throw MissingStore(vector: vector.case) }
+        var settings = ModelSources.Settings()
+        settings.trackingURI = "sqlite:///" + repoRoot.appendingPathComponent(String(uri.dropFirst("sqlite:///".count))).path
+        return try await ModelSources.open(settings, logger: logger)
+    }
+
+    struct MissingStore: Error {
+        let vector: String
     }
 
     /// Every reference form that names the vector's model.
