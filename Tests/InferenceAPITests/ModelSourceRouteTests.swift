@@ -94,67 +94,134 @@ struct ModelSourceRouteTests {
         await source.close()
     }
 
-    /// Down at start: the application starts on the cached model. Down at activation: 503, and
-    /// the model serving keeps serving.
+    /// The real binary against a tracking server of its own (MLflow 3.17.2 on the suite's backend
+    /// database): the first start downloads into the cache; with the server stopped, the next
+    /// start serves the cached model, and an activation is a 503 while the model keeps serving.
     @Test func testTheServerDownAtStartAndAtActivation() async throws {
         let server = try MLflowServer()
         let champion = try server.vector("champion")
         let cache = try TestApp.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: cache) }
-        let reference = "models:/battery-hazard@champion"
+        let mlflow = try await DedicatedMLflow.start()
+        let environment = [
+            "MLFLOW_TRACKING_URI": mlflow.url, "MODEL_URI": "models:/battery-hazard@champion", "MODEL_CACHE_DIR": cache.path,
+            "MODEL_REFRESH_SECONDS": "0", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        ]
 
-        // A first start with the server up fills the cache.
-        let up = TestApp.configuration {
-            $0.modelSource.trackingURI = MLflowServer.url
-            $0.modelSource.cacheDirectory = cache.path
-            $0.modelReference = reference
-        }
-        let first = try await buildApplication(configuration: up)
-        try await first.test(.router) { client in
-            let models = try await client.execute(uri: "/models?max_results=1", method: .get)
-            #expect(models.status == .ok)
-            let body = try JSONSerialization.jsonObject(with: Data(buffer: models.body)) as? [String: Any] ?? [:]
-            #expect((body["runs"] as? [Any])?.count == 1)
-            #expect(body["next_page_token"] is String)
-            #expect((body["source"] as? String)?.hasPrefix("tracking server http://127.0.0.1") == true)
-            let token = try #require(body["next_page_token"] as? String)
-            let next = try await client.execute(uri: "/models?max_results=1&page_token=\(token)", method: .get)
-            #expect(next.status == .ok)
-            let bad = try await client.execute(uri: "/models?page_token=not-a-token", method: .get)
-            #expect(bad.status == .badRequest)
-        }
+        let first = try await ServerProcess(environment: environment)
+        #expect(try Self.json(await first.get("/models/active"))["run_id"] as? String == champion.run_id)
+        let page = try Self.json(await first.get("/models?max_results=1"))
+        #expect((page["runs"] as? [Any])?.count == 1)
+        #expect((page["source"] as? String)?.hasPrefix("tracking server \(mlflow.url)") == true)
+        let token = try #require(page["next_page_token"] as? String)
+        #expect((try Self.json(await first.get("/models?max_results=1&page_token=\(token)"))["runs"] as? [Any])?.count == 1)
+        #expect(try Self.json(await first.get("/models?page_token=not-a-token"))["error"] != nil)
+        first.process.terminate()
+        first.process.waitUntilExit()
+        mlflow.stop()
 
-        // The server is gone: the same cache, a URL where nothing listens.
-        let dead = MLflowServer.deadURL()
-        let down = TestApp.configuration {
-            $0.modelSource.trackingURI = dead
-            $0.modelSource.cacheDirectory = cache.path
-            $0.modelSource.attempts = 2
-            $0.modelReference = reference
-        }
-        // The cache is per server: this server's copy, under the dead one's name.
-        let folders = try FileManager.default.contentsOfDirectory(atPath: cache.path)
-        let deadKey = String(dead.map { $0.isLetter || $0.isNumber ? $0 : "_" })
-        try FileManager.default.copyItem(atPath: cache.appendingPathComponent(try #require(folders.first)).path, toPath: cache.appendingPathComponent(deadKey).path)
-        let second = try await buildApplication(configuration: down)
-        try await second.test(.router) { client in
-            let active = try await client.execute(uri: "/models/active", method: .get)
-            #expect(active.status == .ok)
-            let body = try JSONSerialization.jsonObject(with: Data(buffer: active.body)) as? [String: Any] ?? [:]
-            #expect(body["run_id"] as? String == champion.run_id)
-            let predict = try await client.execute(
-                uri: "/predict", method: .post, headers: TestApp.json,
-                body: ByteBuffer(data: try JSONSerialization.data(withJSONObject: ["readings": Array(champion.readings.prefix(5))])))
-            #expect(predict.status == .ok)
+        // The server is down: the same URL, the same cache.
+        let second = try await ServerProcess(environment: environment)
+        #expect(second.logs.text.contains("serving the cached model"), "\(second.logs.text.suffix(1500))")
+        #expect(try Self.json(await second.get("/models/active"))["run_id"] as? String == champion.run_id)
+        let predict = try await Self.post(
+            second.port, "/predict", try JSONSerialization.data(withJSONObject: ["readings": Array(champion.readings.prefix(5))]))
+        #expect(predict.status == 200)
+        let probabilities = ((try Self.json(predict.body)["predictions"] as? [[String: Any]]) ?? []).compactMap { $0["hazard_probability"] as? Double }
+        #expect(probabilities.count == 5 && zip(probabilities, champion.probabilities).allSatisfy { abs($0 - $1) <= 1e-6 })
+        let activate = try await Self.post(second.port, "/models/activate", Data(#"{"model_uri": "models:/battery-hazard/1"}"#.utf8))
+        #expect(activate.status == 503)
+        #expect(activate.body.contains("model_source_unavailable"))
+        #expect(try Self.json(await second.get("/models/active"))["run_id"] as? String == champion.run_id)
+    }
 
-            let activate = try await client.execute(
-                uri: "/models/activate", method: .post, headers: TestApp.json, body: ByteBuffer(string: #"{"model_uri": "models:/battery-hazard/1"}"#))
-            #expect(activate.status == .serviceUnavailable)
-            #expect(String(buffer: activate.body).contains("model_source_unavailable"))
-            let still = try await client.execute(uri: "/models/active", method: .get)
-            let after = try JSONSerialization.jsonObject(with: Data(buffer: still.body)) as? [String: Any] ?? [:]
-            #expect(after["run_id"] as? String == champion.run_id)
+    static func json(_ text: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+    }
+
+    static func post(_ port: Int, _ path: String, _ body: Data) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 22)))
+    }
+}
+
+/// An `mlflow server` of the test's own on the suite's backend database and artifact root (what
+/// `scripts/with-mlflow.sh` made), so the test can stop it.
+final class DedicatedMLflow: @unchecked Sendable {
+    let process = Process()
+    let url: String
+
+    static func start() async throws -> DedicatedMLflow {
+        let environment = ProcessInfo.processInfo.environment
+        guard let database = environment["TEST_MLFLOW_DB"], let artifacts = environment["TEST_MLFLOW_ARTIFACTS"] else {
+            throw TestFailure("TEST_MLFLOW_DB / TEST_MLFLOW_ARTIFACTS are not set")
         }
+        let server = DedicatedMLflow(port: try freePort())
+        // `setsid --wait`: mlflow in a session (and process group) of its own, so stopping it stops
+        // uvicorn's workers too; setsid stays, the handle to find the group by.
+        server.process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        server.process.arguments = [
+            "--wait", TestApp.repoRoot.appendingPathComponent("fixtures/.venv-mlflow-server/bin/mlflow").path, "server", "--backend-store-uri", "sqlite:///\(database)", "--serve-artifacts", "--artifacts-destination", artifacts,
+            "--host", "127.0.0.1", "--port", String(server.port), "--workers", "1",
+        ]
+        server.process.standardOutput = FileHandle.nullDevice
+        server.process.standardError = FileHandle.nullDevice
+        try server.process.run()
+        let deadline = ContinuousClock.now + .seconds(180)
+        while ContinuousClock.now < deadline, server.process.isRunning {
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "\(server.url)/health"), timeout: .seconds(5)),
+                response.status == .ok
+            {
+                return server
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        server.stop()
+        throw TestFailure("mlflow server on \(server.url) did not start")
+    }
+
+    private let port: Int
+
+    private init(port: Int) {
+        self.port = port
+        self.url = "http://127.0.0.1:\(port)"
+    }
+
+    /// SIGTERM to its process group, and waits until every process of it has exited.
+    func stop() {
+        let setsid = process.processIdentifier
+        guard setsid > 0, process.isRunning,
+            let children = try? String(contentsOfFile: "/proc/\(setsid)/task/\(setsid)/children", encoding: .utf8),
+            let group = children.split(separator: " ").first.flatMap({ Int32($0) })
+        else { return }
+        kill(-group, SIGTERM)
+        let deadline = Date().addingTimeInterval(15)
+        while kill(-group, 0) == 0, Date() < deadline { usleep(100_000) }
+        if kill(-group, 0) == 0 { kill(-group, SIGKILL) }
+        if process.isRunning { process.waitUntilExit() }
+    }
+
+    deinit { stop() }
+
+    /// A loopback port nothing listens on now (bound, read, released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard ok else { throw TestFailure("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
@@ -218,8 +285,4 @@ struct MLflowServer {
     func alias(_ name: String, _ alias: String, _ version: Int) async throws {
         _ = try await post("registered-models/alias", ["name": name, "alias": alias, "version": String(version)])
     }
-
-    /// A loopback URL where nothing listens (port 1, tcpmux: never served here), so every
-    /// connection is refused at once.
-    static func deadURL() -> String { "http://127.0.0.1:1" }
 }
