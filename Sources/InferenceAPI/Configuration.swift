@@ -90,6 +90,8 @@ public struct Configuration: Sendable {
     public var lingerSeconds: Int = 5
     /// Connections beyond this many are closed as soon as they are accepted.
     public var maxConnections: Int = 8192
+    /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
+    public var storeTimeoutSeconds: Int = 5
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
@@ -234,6 +236,7 @@ public struct Configuration: Sendable {
         idleTimeoutSeconds = try env.int("IDLE_TIMEOUT_SECONDS", default: idleTimeoutSeconds, range: 1...86_400)
         lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
         maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
+        storeTimeoutSeconds = try env.int("STORE_TIMEOUT_SECONDS", default: storeTimeoutSeconds, range: 1...300)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")
         if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
