@@ -47,20 +47,26 @@ struct ModelSourceRouteTests {
         let follower = try #require(
             AliasFollower.make(models: models, refreshSeconds: 1, audit: nil, telemetry: telemetry, logger: .init(label: "test")))
 
-        // The running follower notices the move within one interval (plus the load).
+        // The running follower notices the move within one interval: it starts loading the new
+        // version at most an interval (plus the REST calls) after the move. The version's files
+        // are downloaded beforehand, so the measure is the follower's, not the download's; how
+        // long the load itself takes depends on the machine and is not the point.
+        _ = try await source.resolve("models:/\(name)/\(v2)")
         try await server.alias(name, "live", v2)
-        let moved = ContinuousClock.now
+        let moved = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await follower.run() }
-            while models.active?.runId != baseline.run_id, ContinuousClock.now - moved < .seconds(20) {
+            let deadline = ContinuousClock.now + .seconds(120)
+            while models.active?.runId != baseline.run_id, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
             group.cancelAll()
         }
-        let took = ContinuousClock.now - moved
-        #expect(models.active?.runId == baseline.run_id)
-        #expect(models.active?.location.registry == .init(name: name, version: v2, alias: "live"))
-        #expect(took < .seconds(6), "followed after \(took)")
+        let swapped = try #require(models.active)
+        #expect(swapped.runId == baseline.run_id)
+        #expect(swapped.location.registry == .init(name: name, version: v2, alias: "live"))
+        let loadStarted = swapped.loadedAt.addingTimeInterval(-swapped.loadSeconds)
+        #expect(loadStarted.timeIntervalSince(moved) < 1 + 5, "the load started \(loadStarted.timeIntervalSince(moved)) s after the move")
         let predictions = try #require(models.active).predict(readings: baseline.readings)
         #expect(zip(predictions, baseline.probabilities).allSatisfy { abs(Double($0.probability) - $1) <= 1e-6 })
 
