@@ -71,6 +71,12 @@ public struct Configuration: Sendable {
     public var shutdownGraceSeconds: Int = 25
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// This replica's name in `/fleet` (`REPLICA_ID`); nil means `<host>-<pid>`.
+    public var replicaId: String?
+    /// Seconds between heartbeats and re-reads of the fleet's state (`FLEET_POLL_SECONDS`).
+    public var fleetPollSeconds: Int = 5
+    /// Memory for decoded anomaly models per asset (`ANOMALY_MODEL_CACHE_BYTES`); least recently used goes first.
+    public var anomalyModelCacheBytes: Int = 256 * 1024 * 1024
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
     /// Swift's global executor, so a request is read, handled and answered on one thread; `global`
     /// keeps Swift's own pool, and each request hops to it and back.
@@ -186,6 +192,9 @@ public struct Configuration: Sendable {
         driftWindow = try env.int("DRIFT_WINDOW", default: driftWindow, range: 10...1_000_000)
         driftThreshold = try env.double("DRIFT_THRESHOLD", default: driftThreshold, range: 0...1000)
         shutdownGraceSeconds = try env.int("SHUTDOWN_GRACE_SECONDS", default: shutdownGraceSeconds, range: 1...3600)
+        replicaId = env.string("REPLICA_ID")
+        fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
+        anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")
         if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {

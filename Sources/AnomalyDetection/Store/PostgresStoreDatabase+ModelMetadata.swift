@@ -32,6 +32,12 @@ extension PostgresStoreDatabase {
                     saved.id = id
                     saved.createdAt = created
                 }
+                // Other replicas drop their cached copy of the asset's model when this commits.
+                if let assetId = model.assetId {
+                    try await connection.query(
+                        "SELECT pg_notify(\(FleetChannel.name), \(FleetChannel.assetPayload(tenantId: model.tenantId, assetId: assetId)))",
+                        logger: logger)
+                }
                 return saved
             }
         }

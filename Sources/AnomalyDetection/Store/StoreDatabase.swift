@@ -17,12 +17,19 @@ public struct Stores: Sendable {
     public var anomalies: any AnomalyStore
     public var feedback: any FeedbackStore
     public var audit: any ModelAuditLog
+    public var fleet: any FleetStore
+    public var loginFailures: any LoginFailureStore
 
-    public init(database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog) {
+    public init(
+        database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog, fleet: any FleetStore,
+        loginFailures: any LoginFailureStore
+    ) {
         self.database = database
         self.anomalies = anomalies
         self.feedback = feedback
         self.audit = audit
+        self.fleet = fleet
+        self.loginFailures = loginFailures
     }
 
     public var backend: String { database.backend }
@@ -30,13 +37,15 @@ public struct Stores: Sendable {
     public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
-            audit: PostgresModelAuditLog(database: database))
+            audit: PostgresModelAuditLog(database: database), fleet: PostgresFleetStore(database: database),
+            loginFailures: PostgresLoginFailureStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
-            audit: SQLiteModelAuditLog(database: database))
+            audit: SQLiteModelAuditLog(database: database), fleet: SQLiteFleetStore(database: database),
+            loginFailures: SQLiteLoginFailureStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
@@ -44,7 +53,7 @@ public struct Stores: Sendable {
         let models = MemoryModelTable()
         return Stores(
             database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models), feedback: MemoryFeedbackStore(),
-            audit: MemoryModelAuditLog(models: models))
+            audit: MemoryModelAuditLog(models: models), fleet: MemoryFleetStore(), loginFailures: MemoryLoginFailureStore())
     }
 }
 

@@ -36,6 +36,10 @@ public final class Telemetry: Sendable {
     /// Counted on every prediction request: made once, not looked up.
     private let hazardous: Metrics.Counter
     private let normal: Metrics.Counter
+    private let assetCacheHits: Metrics.Counter
+    private let assetCacheMisses: Metrics.Counter
+    private let assetCacheBytes: Metrics.Meter
+    private let assetCacheEntries: Metrics.Meter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -62,6 +66,10 @@ public final class Telemetry: Sendable {
         modelLoadedAt = Metrics.Meter(label: "model_loaded_timestamp_seconds", factory: factory)
         hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
         normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
+        assetCacheHits = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "hit")], factory: factory)
+        assetCacheMisses = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "miss")], factory: factory)
+        assetCacheBytes = Metrics.Meter(label: "anomaly_model_cache_bytes", factory: factory)
+        assetCacheEntries = Metrics.Meter(label: "anomaly_model_cache_entries", factory: factory)
     }
 
     /// The Prometheus text exposition of every series.
@@ -142,6 +150,17 @@ public final class Telemetry: Sendable {
 
     func training(seconds: Double) {
         trainingDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// `anomaly_model_cache_requests_total{result="hit"|"miss"}`.
+    func assetModelCache(hit: Bool) {
+        (hit ? assetCacheHits : assetCacheMisses).increment()
+    }
+
+    /// `anomaly_model_cache_bytes` and `anomaly_model_cache_entries`.
+    func assetModelCache(bytes: Int, entries: Int) {
+        assetCacheBytes.set(bytes)
+        assetCacheEntries.set(entries)
     }
 
     func storeError(backend: String) {

@@ -59,20 +59,29 @@ public final class ModelService: Sendable {
     /// - Returns: the new model. - Throws: the load error; the previous model keeps serving.
     @discardableResult
     public func activate(_ reference: String) throws -> HazardModel {
-        let model: HazardModel
+        let model = try load(reference)
+        install(model)
+        return model
+    }
+
+    /// Loads and checks `reference` without serving it (the fleet records it first).
+    public func load(_ reference: String) throws -> HazardModel {
         do {
-            model = try HazardModel.load(from: store, reference: reference, predictor: predictor, logger: logger)
+            return try HazardModel.load(from: store, reference: reference, predictor: predictor, logger: logger)
         } catch {
             telemetry?.modelActivationFailed()
             throw error
         }
+    }
+
+    /// Makes a loaded model the active one; requests in flight finish on the one they took.
+    public func install(_ model: HazardModel) {
         telemetry?.modelActivated(model)
         let replaced = current.withLock { previous in
             defer { previous = model }
             return previous != nil
         }
         if replaced { traffic.withLock { $0.swaps += 1 } }
-        return model
     }
 
     public var trafficSnapshot: Traffic { traffic.withLock { $0 } }
