@@ -4,22 +4,30 @@ SWIFT ?= swift
 
 # Debian packages: what building and serving need, and what the tests add.
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver
+# What the built binary loads at run time (the Dockerfile's runtime stage).
+SERVE_PACKAGES := libxgboost0 zlib1g
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver nginx
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
-.PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
+.PHONY: run test check-deploy check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
 	mkdir -p data
 	./.build/release/inference-api serve
 
-## make test: install what is missing (Debian packages, the browser check's virtualenv), start a throwaway
-## PostgreSQL on a loopback port, run every test (a headless Chromium among them), stop it.
+## make test: install what is missing (Debian packages, the browser check's virtualenv), validate the
+## deployment files offline (scripts/check-deploy.sh), start a throwaway PostgreSQL on a loopback port,
+## run every test (a headless Chromium and the three-replica fleet behind nginx among them), stop it.
 test: deps-test
 	./scripts/browser-venv.sh
+	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
 	./scripts/with-postgres.sh ./scripts/swift-test.sh
+
+## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
+check-deploy:
+	./scripts/check-deploy.sh
 
 ## The CLI scores every fixture vector with the server's code and must equal Python's answers (1e-6).
 check-cli:
@@ -31,8 +39,10 @@ check-cli:
 build: deps
 	$(SWIFT) build
 
+## SWIFT_BUILD_FLAGS: extra flags (the Dockerfile links the Swift runtime in: --static-swift-stdlib).
+SWIFT_BUILD_FLAGS ?=
 release: deps
-	$(SWIFT) build -c release --product inference-api
+	$(SWIFT) build -c release --product inference-api $(SWIFT_BUILD_FLAGS)
 
 deps:
 	@./scripts/install-deps.sh $(RUN_PACKAGES)

@@ -111,6 +111,7 @@ struct FleetTests {
         try await Self.waitForProxy(client: client, port: proxy.port, log: { proxy.errorLog })
 
         try await Self.checkTokensAcrossReplicas(client: client, replicas: replicas)
+        let idle = replicas.compactMap(\.residentMiB)
 
         // The load, with the activation, the kill and the restart on its timeline.
         let ledger = Ledger()
@@ -169,6 +170,7 @@ struct FleetTests {
             try await group.waitForAll()
         }
 
+        let loaded = replicas.compactMap(\.residentMiB)
         let seen = timeline.state.withLock { $0 }
         let result = ledger.state.withLock { $0 }
         let stored = try await Self.storedSamples(url: databaseURL)
@@ -182,6 +184,7 @@ struct FleetTests {
             fleet: /predict answers \(result.predictCount), client-visible /predict errors \(result.predictFailures.count); /anomaly/detect errors after one retry \(result.detectFailures.count) (retries \(result.detectRetries))
             fleet: samples acknowledged \(result.acknowledged.count), stored \(stored.count)
             fleet: restart-to-ready \(String(format: "%.3f", seen.restartToReady ?? .infinity)) s, serving \(seen.restartRun ?? "?") when first ready
+            fleet: RSS per replica (debug build) idle \(idle.map { String(format: "%.0f", $0) }) MiB, after the load \(loaded.map { String(format: "%.0f", $0) }) MiB
             """)
 
         #expect(convergence <= 2, "every replica names the new run within 2 s: \(seen.convergence)")

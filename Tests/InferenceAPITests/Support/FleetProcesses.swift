@@ -78,6 +78,16 @@ final class ReplicaProcess: @unchecked Sendable {
         stopWaiting(process)
     }
 
+    /// Resident memory now (VmRSS), in MiB; nil when not running.
+    var residentMiB: Double? {
+        guard let process, process.isRunning,
+            let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kib / 1024
+    }
+
     var logTail: String {
         let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
         return String(text.suffix(3000))
