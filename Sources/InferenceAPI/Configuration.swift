@@ -60,6 +60,8 @@ public struct Configuration: Sendable {
     /// `loginWindowSeconds` before it must wait out the window.
     public var loginMaxFailures: Int = 10
     public var loginWindowSeconds: Int = 300
+    /// How long the answer to a write with an `Idempotency-Key` is kept for retries (hours, at least 24).
+    public var idempotencyKeyHours: Int = 24
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
@@ -69,6 +71,15 @@ public struct Configuration: Sendable {
     public var driftThreshold: Double = 0.5
     /// Longest wait for requests in flight after SIGTERM (`SHUTDOWN_GRACE_SECONDS`).
     public var shutdownGraceSeconds: Int = 25
+    /// A request head must arrive whole within this many seconds of its first byte (or of the connection opening).
+    public var requestHeaderTimeoutSeconds: Int = 10
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    public var idleTimeoutSeconds: Int = 60
+    /// After answering a request whose body was not read (413, 401, ...), the rest is read and
+    /// discarded for at most this many seconds before the connection closes.
+    public var lingerSeconds: Int = 5
+    /// Connections beyond this many are closed as soon as they are accepted.
+    public var maxConnections: Int = 8192
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// This replica's name in `/fleet` (`REPLICA_ID`); nil means `<host>-<pid>`.
@@ -124,6 +135,7 @@ public struct Configuration: Sendable {
         rateLimitPerMinute = try env.int("RATE_LIMIT_PER_MINUTE", default: rateLimitPerMinute, range: 1...100_000_000)
         loginMaxFailures = try env.int("LOGIN_MAX_FAILURES", default: loginMaxFailures, range: 1...1_000_000)
         loginWindowSeconds = try env.int("LOGIN_WINDOW_SECONDS", default: loginWindowSeconds, range: 1...86_400)
+        idempotencyKeyHours = try env.int("IDEMPOTENCY_KEY_HOURS", default: idempotencyKeyHours, range: 24...8_760)
         missingValues = try env.choice("MISSING_VALUES", default: missingValues)
         logLevel = try env.choice("LOG_LEVEL", default: logLevel)
         if let v = env.string("LOG_FORMAT") {
@@ -192,6 +204,10 @@ public struct Configuration: Sendable {
         driftWindow = try env.int("DRIFT_WINDOW", default: driftWindow, range: 10...1_000_000)
         driftThreshold = try env.double("DRIFT_THRESHOLD", default: driftThreshold, range: 0...1000)
         shutdownGraceSeconds = try env.int("SHUTDOWN_GRACE_SECONDS", default: shutdownGraceSeconds, range: 1...3600)
+        requestHeaderTimeoutSeconds = try env.int("REQUEST_HEADER_TIMEOUT_SECONDS", default: requestHeaderTimeoutSeconds, range: 1...3600)
+        idleTimeoutSeconds = try env.int("IDLE_TIMEOUT_SECONDS", default: idleTimeoutSeconds, range: 1...86_400)
+        lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
+        maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
         replicaId = env.string("REPLICA_ID")
         fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
         anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)

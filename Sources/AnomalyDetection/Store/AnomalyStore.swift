@@ -6,7 +6,11 @@ import Foundation
 /// the contract suite in `AnomalyDetectionTests` runs against each.
 public protocol AnomalyStore: Sendable {
     /// Writes samples and their scores in one transaction: when this returns, both are committed.
-    func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws
+    /// With a `receipt`, its key is claimed in the same transaction (`IdempotencyKeyTaken` if it
+    /// already has one, and nothing is written).
+    func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
+    ) async throws
 
     /// The asset's last `limit` samples strictly before `before` (all if nil), oldest first.
     func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample]
@@ -21,14 +25,27 @@ public protocol AnomalyStore: Sendable {
     func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord]
 
     /// Saves a model as `active`, retiring the asset's previous active model of the same type, in
-    /// one transaction. Returns the stored row (with its id).
-    func saveModel(_ model: ModelRecord) async throws -> ModelRecord
+    /// one transaction. Returns the stored row (with its id). `receipt` makes the answer from the
+    /// stored row; its key is claimed in the same transaction.
+    func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord
 
     /// The asset's active model of `modelType`, with its artifact.
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord?
 
     /// Model rows of a tenant (optionally one asset), newest first, without artifact bytes.
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord]
+}
+
+extension AnomalyStore {
+    /// `recordDetection` without an idempotency key.
+    public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
+        try await recordDetection(tenantId: tenantId, assetId: assetId, samples: samples, scores: scores, receipt: nil)
+    }
+
+    /// `saveModel` without an idempotency key.
+    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
+        try await saveModel(model, receipt: nil)
+    }
 }
 
 /// One asset of a tenant, as the store knows it.

@@ -22,6 +22,7 @@ public enum Migrations {
         ],
         "metric_samples": ["id", "tenant_id", "asset_id", "timestamp", "metrics", "created_at"],
         "hazard_feedback": ["id", "tenant_id", "run_id", "features", "outcome", "probability", "module_id", "created_at"],
+        "idempotency_keys": ["tenant_id", "key", "fingerprint", "status", "body", "created_at", "expires_at"],
         "fleet_state": ["id", "reference", "run_id", "version", "updated_by", "reason", "updated_at"],
         "fleet_replicas": [
             "replica_id", "host", "fleet_version", "run_id", "ready", "diverged_reason", "started_at", "last_seen",
@@ -159,6 +160,38 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX hazard_feedback_tenant_id ON hazard_feedback (tenant_id, id)",
+            ]),
+        Migration(
+            version: 3, name: "idempotency_keys",
+            postgres: [
+                """
+                CREATE TABLE idempotency_keys (
+                    tenant_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    body BYTEA NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    expires_at TIMESTAMPTZ NOT NULL,
+                    PRIMARY KEY (tenant_id, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE idempotency_keys (
+                    tenant_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    expires_at TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
             ]),
         // The fleet's serving state (one row, a version counter every replica follows), the
         // replicas' heartbeats, and failed password checks counted across replicas (FleetStore,

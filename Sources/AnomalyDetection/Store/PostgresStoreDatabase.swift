@@ -83,6 +83,7 @@ public struct PostgresStoreDatabase: StoreDatabase {
         do {
             return try await body()
         } catch let error as PostgresTransactionError {
+            if let taken = error.closureError as? IdempotencyKeyTaken { throw taken }
             let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
             throw StoreError(backend: backend, message: "transaction failed: \(cause.map(Self.summary) ?? "no cause given")")
         } catch let error as PSQLError {

@@ -10,8 +10,11 @@ public struct SQLiteAnomalyStore: AnomalyStore {
         self.database = database
     }
 
-    public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
+    public func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
+    ) async throws {
         try await database.transaction {
+            if let receipt { try await database.claim(receipt) }
             for chunk in stride(from: 0, to: samples.count, by: SQLiteStoreDatabase.insertChunk) {
                 let part = samples[chunk..<min(chunk + SQLiteStoreDatabase.insertChunk, samples.count)]
                 var binds: [SQLiteData] = []
@@ -96,8 +99,8 @@ public struct SQLiteAnomalyStore: AnomalyStore {
         }
     }
 
-    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
-        try await database.saveActiveModel(model)
+    public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {
+        try await database.saveActiveModel(model, receipt: receipt)
     }
 
     public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {

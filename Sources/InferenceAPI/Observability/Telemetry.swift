@@ -36,6 +36,8 @@ public final class Telemetry: Sendable {
     /// Counted on every prediction request: made once, not looked up.
     private let hazardous: Metrics.Counter
     private let normal: Metrics.Counter
+    /// Open connections and the ones the connection guard closed.
+    let connections: ConnectionCounters
     private let assetCacheHits: Metrics.Counter
     private let assetCacheMisses: Metrics.Counter
     private let assetCacheBytes: Metrics.Meter
@@ -66,6 +68,7 @@ public final class Telemetry: Sendable {
         modelLoadedAt = Metrics.Meter(label: "model_loaded_timestamp_seconds", factory: factory)
         hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
         normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
+        connections = ConnectionCounters(factory: factory)
         assetCacheHits = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "hit")], factory: factory)
         assetCacheMisses = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "miss")], factory: factory)
         assetCacheBytes = Metrics.Meter(label: "anomaly_model_cache_bytes", factory: factory)
@@ -161,6 +164,10 @@ public final class Telemetry: Sendable {
     func assetModelCache(bytes: Int, entries: Int) {
         assetCacheBytes.set(bytes)
         assetCacheEntries.set(entries)
+    }
+
+    func idempotentReplay() {
+        counter("idempotent_replays_total", []).increment()
     }
 
     func storeError(backend: String) {

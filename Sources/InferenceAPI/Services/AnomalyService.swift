@@ -43,7 +43,8 @@ struct AnomalyService: Sendable {
         return entry
     }
 
-    func detect(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
+    /// Scores the request's samples with the asset's model (or the statistical fallbacks); writes nothing.
+    func score(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
         let cached = try await assetModel(tenantId: tenantId, assetId: request.assetId)
         let record = cached.record
         var metrics: [String]
@@ -69,17 +70,18 @@ struct AnomalyService: Sendable {
         let detections = try await Offload.run(.detect(samples: request.samples.count)) {
             finalDetector.score(history: historyRows, samples: sampleRows, historyTimes: historyTimes, sampleTimes: sampleTimes)
         }
-        let modelId = record.map(Self.publicId)
-        if request.persist {
-            let scores = zip(request.samples, detections).map { sample, d in
-                AnomalyScoreRecord(
-                    tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
-                    threshold: detector.threshold, method: d.method.rawValue, modelId: modelId, metadata: Self.json(d.components),
-                    timestamp: sample.timestamp)
-            }
-            try await store.recordDetection(tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores)
+        return Scored(modelId: record.map(Self.publicId), threshold: detector.threshold, detections: detections)
+    }
+
+    /// Stores the samples and their scores in one transaction, with `receipt` when the request had a key.
+    func persist(tenantId: String, request: AnomalyRequests.Detect, scored: Scored, receipt: IdempotencyReceipt?) async throws {
+        let scores = zip(request.samples, scored.detections).map { sample, d in
+            AnomalyScoreRecord(
+                tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
+                threshold: scored.threshold, method: d.method.rawValue, modelId: scored.modelId, metadata: Self.json(d.components),
+                timestamp: sample.timestamp)
         }
-        return Scored(modelId: modelId, threshold: detector.threshold, detections: detections)
+        try await store.recordDetection(tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, receipt: receipt)
     }
 
     struct Trained: Sendable {
@@ -100,7 +102,11 @@ struct AnomalyService: Sendable {
         let seed: UInt64
     }
 
-    func train(tenantId: String, request: AnomalyRequests.Train) async throws -> Trained {
+    /// Trains the asset's model and saves it as active; `receipt` makes the stored answer from the
+    /// saved model, in the same transaction.
+    func train(
+        tenantId: String, request: AnomalyRequests.Train, receipt: (@Sendable (Trained) -> IdempotencyReceipt)? = nil
+    ) async throws -> Trained {
         let samples: [MetricSample]
         if let given = request.samples {
             samples = given.sorted { $0.timestamp < $1.timestamp }
@@ -127,6 +133,11 @@ struct AnomalyService: Sendable {
         let stored = StoredParameters(
             metrics: request.metrics, window: request.window, n_estimators: parameters.nEstimators, max_samples: forest.samplesPerTree,
             max_features: parameters.maxFeatures, contamination: parameters.contamination, seed: parameters.seed)
+        let samplesUsed = usable.count
+        var savedReceipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?
+        if let receipt {
+            savedReceipt = { saved in receipt(Trained(record: saved, samples: samplesUsed, seconds: seconds, threshold: threshold)) }
+        }
         let record = try await store.saveModel(
             ModelRecord(
                 tenantId: tenantId, modelType: Self.modelType, modelVersion: ModelInfo.timestamp(Date()), assetId: request.assetId,
@@ -135,10 +146,11 @@ struct AnomalyService: Sendable {
                                     "train_anomaly_rate": Double(flagged) / Double(usable.count)]),
                 parameters: String(decoding: try JSONEncoder().encode(stored), as: UTF8.self),
                 artifact: model.serialized(),
-                metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])))
+                metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])),
+            receipt: savedReceipt)
         // Here at once; other replicas when the store's announcement reaches them.
         cache.invalidate(tenantId: tenantId, assetId: request.assetId)
-        return Trained(record: record, samples: usable.count, seconds: seconds, threshold: threshold)
+        return Trained(record: record, samples: samplesUsed, seconds: seconds, threshold: threshold)
     }
 
     static func json(_ values: [String: Double]) -> String {

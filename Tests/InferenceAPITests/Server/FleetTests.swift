@@ -59,7 +59,7 @@ struct FleetTests {
 
     @Test func testReplicasBehaveAsOneServiceUnderLoad() async throws {
         let baseURL = try #require(TestApp.postgresURL, "TEST_DATABASE_URL is not set")
-        let binary = GracefulShutdownTests.executable
+        let binary = ServerProcess.executable
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the executable first (swift build): \(binary.path)")
         try #require(NginxProxy.binary != nil, "nginx is not installed (make test installs it)")
 
@@ -309,13 +309,13 @@ struct FleetTests {
         let now = Date()
         let shortLived = try await keys.sign(
             Authenticator.TokenPayload(
-                sub: .init(value: SecuredApp.operatorName), exp: .init(value: now.addingTimeInterval(2)), iat: .init(value: now),
+                sub: .init(value: SecuredApp.operatorName), exp: .init(value: now.addingTimeInterval(5)), iat: .init(value: now),
                 iss: .init(value: Authenticator.issuer), tenant: "acme", scope: "models:admin"))
         for replica in replicas {
             let before = try await send(client, replica.url + "/models/active", method: .GET, bearer: shortLived)
             #expect(before.status == .ok, "\(replica.name) accepts the token before it expires")
         }
-        try await Task.sleep(for: .milliseconds(3000))
+        try await Task.sleep(for: .seconds(max(0, now.addingTimeInterval(6.5).timeIntervalSinceNow)))
         for replica in replicas {
             let after = try await send(client, replica.url + "/models/active", method: .GET, bearer: shortLived)
             #expect(after.status == .unauthorized, "\(replica.name) refuses the expired token: \(after.status)")

@@ -53,7 +53,7 @@ final class ReplicaProcess: @unchecked Sendable {
 
     func launch() throws {
         let process = Process()
-        process.executableURL = GracefulShutdownTests.executable
+        process.executableURL = ServerProcess.executable
         process.arguments = ["serve"]
         process.environment = environment.merging(["PORT": String(port), "REPLICA_ID": name]) { _, new in new }
         if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }

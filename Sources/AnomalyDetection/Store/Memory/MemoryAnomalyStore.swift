@@ -9,12 +9,17 @@ public final class MemoryAnomalyStore: AnomalyStore {
     }
     private let tables = Mutex(Tables())
     private let models: MemoryModelTable
+    private let receipts: MemoryIdempotencyStore
 
-    init(models: MemoryModelTable) {
+    init(models: MemoryModelTable, receipts: MemoryIdempotencyStore) {
         self.models = models
+        self.receipts = receipts
     }
 
-    public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
+    public func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
+    ) async throws {
+        if let receipt { try receipts.claim(receipt) }
         tables.withLock { tables in
             tables.samples += samples.map { (tenantId, assetId, $0) }
             for var score in scores {
@@ -71,8 +76,9 @@ public final class MemoryAnomalyStore: AnomalyStore {
         }
     }
 
-    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
-        models.saveActive(model)
+    public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {
+        // Claimed before the row is kept, as the SQL stores' transaction would roll it back.
+        try models.saveActive(model) { saved in if let receipt { try receipts.claim(receipt(saved)) } }
     }
 
     public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {
