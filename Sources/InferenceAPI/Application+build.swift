@@ -68,7 +68,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         try await storage.migrate()
         await audit.record(model, reason: "start-up")
         // Before the server accepts anything: a replica joining a fleet serves the fleet's model.
-        try await fleet.start(loaded: model, reference: reference)
+        await fleet.start(loaded: model, reference: reference)
     }
     return app
 }

@@ -60,17 +60,26 @@ final class FleetCoordinator: Sendable {
     /// Start-up, once the store is migrated: with a shared store the fleet's recorded model wins
     /// and `reference` (the configured one, already loaded as `model`) only seeds an empty fleet;
     /// with a local store the configuration is the fleet's, as it always was for one process.
-    func start(loaded model: HazardModel, reference: String) async throws {
-        try await changes.withLock {
-            let state: FleetState
-            if store.isShared {
-                state = try await store.seed(reference: reference, runId: model.runId, by: identity.id, reason: "configured at start-up")
-            } else {
-                state = try await store.publish(reference: reference, runId: model.runId, by: identity.id, reason: "start-up")
+    ///
+    /// When the store cannot answer, the configured model serves and the replica follows the fleet
+    /// from the first poll on which the store answers (`sync` seeds an empty fleet then).
+    func start(loaded model: HazardModel, reference: String) async {
+        do {
+            try await changes.withLock {
+                let state: FleetState
+                if store.isShared {
+                    state = try await store.seed(reference: reference, runId: model.runId, by: identity.id, reason: "configured at start-up")
+                } else {
+                    state = try await store.publish(reference: reference, runId: model.runId, by: identity.id, reason: "start-up")
+                }
+                await follow(state, trigger: "start-up")
             }
-            await follow(state, trigger: "start-up")
-            status.withLock { $0.started = true }
+        } catch {
+            logger.error(
+                "fleet: the fleet's state could not be read at start-up; serving the configured model until it can",
+                metadata: ["error": "\(error)"])
         }
+        status.withLock { $0.started = true }
         await beat()
     }
 
@@ -97,8 +106,13 @@ final class FleetCoordinator: Sendable {
         guard status.withLock({ $0.started }) else { return }
         do {
             try await changes.withLock {
-                let state = try await store.state()
-                if let state { await follow(state, trigger: trigger) }
+                if let state = try await store.state() {
+                    await follow(state, trigger: trigger)
+                } else if let model = models.active {
+                    // Nothing recorded (the seed at start-up failed): this replica's model seeds it.
+                    let state = try await store.seed(reference: model.runId, runId: model.runId, by: identity.id, reason: "seeded by \(trigger)")
+                    await follow(state, trigger: trigger)
+                }
             }
         } catch {
             if Task.isCancelled { return }
@@ -158,12 +172,15 @@ final class FleetCoordinator: Sendable {
     /// Writes this replica's heartbeat; a failure is logged (the next beat tries again).
     func beat(leaving: Bool = false) async {
         let status = snapshot
+        // Before `start` the schema may not exist yet.
+        guard status.started else { return }
         let record = ReplicaRecord(
             replicaId: identity.id, host: identity.host, fleetVersion: status.servedVersion, runId: models.active?.runId,
             ready: !leaving && status.diverged == nil && models.active != nil, divergedReason: status.diverged, startedAt: identity.startedAt)
         do {
             try await store.beat(record)
         } catch {
+            if Task.isCancelled { return }
             logger.warning("fleet: heartbeat not written", metadata: ["error": "\(error)"])
         }
     }

@@ -266,13 +266,17 @@ struct FleetTests {
                 "asset_id": asset, "persist": true,
                 "samples": times.enumerated().map { i, t in ["timestamp": t, "metrics": ["cpu": Double(40 + (second + i) % 7), "latency_ms": 12.5]] },
             ]
+            // Serialized once: a retry must send the same bytes (the key is bound to them), and
+            // JSONSerialization does not promise one key order from call to call.
+            let bytes = try JSONSerialization.data(withJSONObject: body)
             let key = UUID().uuidString
             var acknowledged = false
             var lastProblem = ""
             for attempt in 0..<2 {
                 if attempt == 1 { ledger.state.withLock { $0.detectRetries += 1 } }
                 do {
-                    let answer = try await send(client, url + "/anomaly/detect", method: .POST, key: .anomalyWriter, body: body, idempotencyKey: key)
+                    let answer = try await send(
+                        client, url + "/anomaly/detect", method: .POST, key: .anomalyWriter, bytes: bytes, idempotencyKey: key)
                     if answer.status == .ok {
                         acknowledged = true
                         break
@@ -382,16 +386,16 @@ struct FleetTests {
 
     static func send(
         _ client: HTTPClient, _ url: String, method: HTTPMethod, key: SecuredApp.Key? = nil, bearer: String? = nil, body: [String: Any]? = nil,
-        idempotencyKey: String? = nil
+        bytes: Data? = nil, idempotencyKey: String? = nil
     ) async throws -> (status: HTTPResponseStatus, body: String, upstream: String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let key { request.headers.add(name: "X-API-Key", value: key.rawValue) }
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
-        if let body {
+        if let data = try bytes ?? body.map({ try JSONSerialization.data(withJSONObject: $0) }) {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            request.body = .bytes(ByteBuffer(bytes: data))
         }
         let response = try await client.execute(request, timeout: .seconds(20))
         let bytes = try await response.body.collect(upTo: 16 << 20)
