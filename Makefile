@@ -23,7 +23,12 @@ test: deps-test
 	./scripts/browser-venv.sh
 	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
-	./scripts/with-postgres.sh ./scripts/swift-test.sh
+	./scripts/with-postgres.sh ./scripts/swift-test.sh --skip '$(ALONE_TESTS)'
+	./scripts/with-postgres.sh ./scripts/swift-test.sh --filter '$(ALONE_TESTS)'
+
+## Suites that run many processes under load of their own (three replicas and nginx; 10,000 assets):
+## run after the others, alone, so neither starves the other on a small machine.
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:

@@ -64,7 +64,7 @@ struct FleetStoreContractTests {
     }
 
     /// A publish and a trained asset model are heard by a listener, after the commit.
-    @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason), .timeLimit(.minutes(5)))
     func postgresListenersHearPublishesAndAssetModels() async throws {
         try await TestDatabases.withStores(.postgres) { stores in
             let heard = Heard()

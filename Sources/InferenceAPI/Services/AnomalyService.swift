@@ -35,7 +35,8 @@ struct AnomalyService: Sendable {
             }
             var kept = record
             kept.artifact = nil
-            entry = AssetModelCache.Entry(record: kept, model: model, parameters: parameters, bytes: artifact.count + AssetModelCache.emptyEntryBytes)
+            let bytes = model.forest.memoryBytes + artifact.count / 4 + AssetModelCache.emptyEntryBytes
+            entry = AssetModelCache.Entry(record: kept, model: model, parameters: parameters, bytes: bytes)
         } else {
             entry = AssetModelCache.Entry(record: nil, model: nil, parameters: nil, bytes: AssetModelCache.emptyEntryBytes)
         }

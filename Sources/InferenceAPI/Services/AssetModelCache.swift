@@ -23,8 +23,9 @@ final class AssetModelCache: Sendable {
         let record: ModelRecord?
         let model: AssetModel?
         let parameters: AnomalyService.StoredParameters?
-        /// What the entry is charged against the budget: the serialized forest's size (the
-        /// decoded arrays hold the same numbers), or a nominal amount for "no model".
+        /// What the entry is charged against the budget: the decoded forest's arrays
+        /// (`IsolationForest.memoryBytes`) plus a quarter of the artifact for the calibration and
+        /// the rest, or a nominal amount for "no model".
         let bytes: Int
     }
 
