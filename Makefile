@@ -9,7 +9,7 @@ SERVE_PACKAGES := libxgboost0 zlib1g
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver nginx
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
-.PHONY: run test check-deploy check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
+.PHONY: run test check-deploy check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -26,7 +26,7 @@ test: deps-test
 	./scripts/with-postgres.sh ./scripts/swift-test.sh --skip '$(ALONE_TESTS)'
 	./scripts/with-postgres.sh ./scripts/swift-test.sh --filter '$(ALONE_TESTS)'
 
-## Suites that run many processes under load of their own (three replicas and nginx; 10,000 assets):
+## Suites that run many processes under load of their own (three replicas and nginx; 500 assets):
 ## run after the others, alone, so neither starves the other on a small machine.
 ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests)
 
@@ -90,6 +90,13 @@ eval-anomaly: release $(EVAL_PYTHON)
 
 $(EVAL_PYTHON):
 	python3 -m venv fixtures/.venv-mlflow3-xgb3 && fixtures/.venv-mlflow3-xgb3/bin/pip install -q -r fixtures/requirements-mlflow3-xgb3.txt
+
+## make fuzz: the /predict and /anomaly/detect body parsers on FUZZ_INPUTS mutated bodies (release build): no
+## crash, every refusal a 4xx JSON envelope, the fast and the slow detect parser agreeing. Inputs that break
+## the contract land in fuzz-failures/. FUZZ_SEED repeats a run.
+FUZZ_INPUTS ?= 1000000
+fuzz: release
+	./.build/release/inference-api fuzz-parsers --inputs $(FUZZ_INPUTS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 clean-data:
 	rm -rf data

@@ -80,6 +80,8 @@ public struct Configuration: Sendable {
     public var lingerSeconds: Int = 5
     /// Connections beyond this many are closed as soon as they are accepted.
     public var maxConnections: Int = 8192
+    /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
+    public var storeTimeoutSeconds: Int = 5
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// This replica's name in `/fleet` (`REPLICA_ID`); nil means `<host>-<pid>`.
@@ -208,6 +210,7 @@ public struct Configuration: Sendable {
         idleTimeoutSeconds = try env.int("IDLE_TIMEOUT_SECONDS", default: idleTimeoutSeconds, range: 1...86_400)
         lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
         maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
+        storeTimeoutSeconds = try env.int("STORE_TIMEOUT_SECONDS", default: storeTimeoutSeconds, range: 1...300)
         replicaId = env.string("REPLICA_ID")
         fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
         anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)

@@ -65,10 +65,13 @@ public struct Stores: Sendable {
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let backend: String
     public let message: String
+    /// The database's disk is full: nothing was written, and writes can resume once space is freed.
+    public let storageFull: Bool
     public var description: String { "\(backend) store: \(message)" }
 
-    public init(backend: String, message: String) {
+    public init(backend: String, message: String, storageFull: Bool = false) {
         self.backend = backend
         self.message = message
+        self.storageFull = storageFull
     }
 }

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Clients that send too much, too slowly or too often, against the real server
 /// (Tests/Hostile/hostile_clients.py drives the sockets). Each test prints its figures.
 @Suite("Hostile clients", .serialized, .timeLimit(.minutes(5)))
@@ -100,5 +104,60 @@ struct HostileClientTests {
                 "kill -9 (\(store)) #\(kill): acknowledged \(round["acknowledged_at_kill"] ?? "?") batches, stored \(round["stored_batches_after_restart"] ?? "?") after restart (\(round["committed_but_unacknowledged"] ?? "?") committed but unanswered), \(round["in_flight_at_kill"] ?? "?") retried; then \(round["stored_samples_after_retries"] ?? "?") samples stored = \(round["acknowledged_samples_after_retries"] ?? "?") acknowledged"
             )
         }
+    }
+
+    /// PostgreSQL stopped for 3 s and started again while four clients post detect batches with
+    /// persist (its own throwaway cluster, so other tests keep theirs): every request during the
+    /// outage is answered within the store timeout (5 s), 503 with Retry-After, never a 500 or a
+    /// hang; /ready says the store is down; writes succeed again within 5 s of PostgreSQL being back.
+    @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
+    func testPostgresOutageIsAnswered503AndRecoveredWithoutRestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outage-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = try ServerProcess.python(
+            "postgres_outage.py",
+            [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, "--outage", "3", "--log", directory.appendingPathComponent("server.log").path],
+            ownPostgres: true)
+        let statuses = Set(report["statuses_during_outage"] as? [String] ?? [])
+        #expect(statuses.contains("503"), "the outage was seen: \(report)")
+        #expect(statuses.isSubset(of: ["200", "503"]), "only answers written before the stop, or 503: \(statuses)")
+        #expect(report["unavailable_without_retry_after"] as? Int == 0)
+        #expect(report["server_errors_500"] as? Int == 0)
+        #expect(report["no_answer"] as? Int == 0, "no request hung or lost its answer")
+        #expect((report["slowest_during_outage_s"] as? Double ?? 99) < 6, "answered within the 5 s store timeout")
+        let readyDown = report["ready_while_down"] as? [Any] ?? []
+        #expect(readyDown.first as? Int == 503 && (readyDown.last as? String ?? "").contains("not reachable"), "\(readyDown)")
+        #expect((report["ready_after"] as? [Any])?.first as? Int == 200)
+        let recovery = report["first_write_after_back_s"] as? Double ?? 99
+        #expect(recovery < 5, "writes again \(recovery) s after PostgreSQL is back")
+        print(
+            "PostgreSQL outage (3 s): \(report["during_outage"] ?? "?") requests during it, statuses \(statuses.sorted()), slowest \(report["slowest_during_outage_s"] ?? "?") s, Retry-After \(report["retry_after_values"] ?? "?"); /ready 503 while down; first write \(recovery) s after it was back"
+        )
+    }
+
+    /// The SQLite file's filesystem fills up (a 4 MB tmpfs; mounting needs root, which `make test`
+    /// has): every write is refused with 503 `storage_full` and Retry-After, nothing half stored,
+    /// `PRAGMA integrity_check` stays ok, the service keeps answering, and writes resume once space
+    /// is freed.
+    @Test(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] != nil, "mounting a tmpfs needs root"))
+    func testAFullDiskRefusesWritesCleanlyAndResumes() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = try ServerProcess.python(
+            "full_disk.py", [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, directory.path])
+        #expect(report["accepted_while_full"] as? Int == 0 && report["refused_while_full"] as? Int == 20, "\(report)")
+        let refusals = report["refusals"] as? [String] ?? []
+        #expect(refusals.count == 1 && refusals[0].contains(#""code": "storage_full""#) && refusals[0].contains(#""status": 503"#), "\(refusals)")
+        #expect(refusals.first?.contains(#""retry_after": "30""#) == true)
+        #expect(report["integrity_while_full"] as? String == "ok" && report["integrity_after"] as? String == "ok")
+        #expect((report["half_stored"] as? [String])?.isEmpty == true)
+        #expect((report["acknowledged_not_stored"] as? [String])?.isEmpty == true && (report["stored_not_acknowledged"] as? [String])?.isEmpty == true)
+        #expect(report["resumed_statuses"] as? [Int] == [200, 200, 200, 200, 200], "writes resume once space is freed")
+        #expect(report["health_while_full"] as? Int == 200)
+        print(
+            "full disk (SQLite on a 4 MB tmpfs): \(report["refused_while_full"] ?? "?") of 20 writes refused while full (503 storage_full, Retry-After 30), integrity \(report["integrity_while_full"] ?? "?"), \(report["acknowledged_batches"] ?? "?") batches acknowledged = \(report["stored_batches"] ?? "?") stored, writes resumed: \(report["resumed_statuses"] ?? "?")"
+        )
     }
 }

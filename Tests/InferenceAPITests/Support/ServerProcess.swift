@@ -84,11 +84,13 @@ final class ServerProcess: @unchecked Sendable {
         try Self.python("hostile_clients.py", [arguments[0], String(port)] + arguments.dropFirst())
     }
 
-    /// Runs `python3 Tests/Hostile/<script> <arguments>`; the JSON object it prints.
-    static func python(_ name: String, _ arguments: [String]) throws -> [String: Any] {
+    /// Runs `python3 Tests/Hostile/<script> <arguments>` (under a throwaway PostgreSQL cluster of
+    /// its own with `ownPostgres`); the JSON object it prints.
+    static func python(_ name: String, _ arguments: [String], ownPostgres: Bool = false) throws -> [String: Any] {
         let script = Process()
         script.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        script.arguments = ["python3", TestApp.repoRoot.appendingPathComponent("Tests/Hostile/\(name)").path] + arguments
+        script.arguments = (ownPostgres ? [TestApp.repoRoot.appendingPathComponent("scripts/with-postgres.sh").path] : [])
+            + ["python3", TestApp.repoRoot.appendingPathComponent("Tests/Hostile/\(name)").path] + arguments
         let output = Pipe(), errors = Pipe()
         script.standardOutput = output
         script.standardError = errors
