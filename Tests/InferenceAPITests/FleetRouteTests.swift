@@ -60,10 +60,15 @@ struct FleetRouteTests {
             #expect((fleet["recorded"] as? [String: Any])?["version"] as? Int == Int(recorded.version))
             #expect((fleet["diverged_reason"] as? String)?.contains(baseline.run_id) == true)
 
+            // Heartbeats as each replica's poll would write them (no FleetService runs here).
+            await a.beat()
+            await b.beat()
             let listed = try await client.execute(uri: "/fleet", method: .get)
             let replicas = (try JSONSerialization.jsonObject(with: Data(buffer: listed.body)) as? [String: Any])?["replicas"] as? [[String: Any]] ?? []
-            let readiness = Dictionary(uniqueKeysWithValues: replicas.compactMap { r in (r["id"] as? String).map { ($0, r["ready"] as? Bool) } })
-            #expect(readiness == ["a": true, "b": false], "\(replicas)")
+            let byId = Dictionary(uniqueKeysWithValues: replicas.compactMap { r in (r["id"] as? String).map { ($0, r) } })
+            #expect(byId["a"]?["version"] as? Int == Int(recorded.version) && byId["a"]?["run_id"] as? String == baseline.run_id, "\(replicas)")
+            #expect(byId["b"]?["ready"] as? Bool == false && byId["b"]?["run_id"] as? String == champion.run_id, "\(replicas)")
+            #expect((byId["b"]?["diverged_reason"] as? String)?.contains(baseline.run_id) == true)
         }
 
         // The fleet goes back to a run b has: b follows and is ready again.

@@ -12,14 +12,16 @@ struct FleetService: Service {
     func run() async throws {
         let coordinator = self.coordinator
         let interval = self.interval
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await coordinator.store.listen { event in await coordinator.handle(event) }
-                } catch {
-                    if !Task.isCancelled { coordinator.logger.error("fleet: listening stopped", metadata: ["error": "\(error)"]) }
-                }
+        // Not a child task: shutdown cancels it without waiting for it, since a LISTEN waiting for
+        // a pooled connection need not answer cancellation before the pool itself stops.
+        let listening = Task {
+            do {
+                try await coordinator.store.listen { event in await coordinator.handle(event) }
+            } catch {
+                if !Task.isCancelled { coordinator.logger.error("fleet: listening stopped", metadata: ["error": "\(error)"]) }
             }
+        }
+        await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: interval) } catch { return }
@@ -28,6 +30,7 @@ struct FleetService: Service {
                 }
             }
             try? await gracefulShutdown()
+            listening.cancel()
             group.cancelAll()
         }
         await coordinator.beat(leaving: true)
