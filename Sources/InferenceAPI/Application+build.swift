@@ -142,7 +142,7 @@ func buildRouter(
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }
     let authenticator = await Authenticator(configuration: configuration, loginFailures: stores.loginFailures)
-    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator, proxies: configuration.trustedProxies))
 
     let predictions = PredictionService(
         models: models, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,
