@@ -4,23 +4,36 @@ SWIFT ?= swift
 
 # Debian packages: what building and serving need, and what the tests add.
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver python3-venv curl
+# What the built binary loads at run time (the Dockerfile's runtime stage).
+SERVE_PACKAGES := libxgboost0 zlib1g
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver python3-venv curl nginx
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
-.PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
+.PHONY: run test check-deploy check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
 	mkdir -p data
 	./.build/release/inference-api serve
 
-## make test: install what is missing (Debian packages, the browser check's and MLflow's virtualenvs), start a
-## throwaway PostgreSQL and real MLflow 3.17.2 tracking servers on loopback ports, run every test (a headless
-## Chromium among them), stop them.
+## make test: install what is missing (Debian packages, the browser check's, MLflow's and the manifest
+## validator's virtualenvs), validate the deployment files offline (scripts/check-deploy.sh), start a throwaway
+## PostgreSQL and real MLflow 3.17.2 tracking servers on loopback ports, run every test (a headless Chromium and
+## the three-replica fleet behind nginx among them), stop them.
 test: deps-test
 	./scripts/browser-venv.sh
+	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
-	./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/swift-test.sh
+	./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/swift-test.sh --skip '$(ALONE_TESTS)'
+	./scripts/with-postgres.sh ./scripts/swift-test.sh --filter '$(ALONE_TESTS)'
+
+## Suites that run many processes under load of their own (three replicas and nginx; 500 assets):
+## run after the others, alone, so neither starves the other on a small machine.
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests)
+
+## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
+check-deploy:
+	./scripts/check-deploy.sh
 
 ## The CLI scores every fixture vector with the server's code and must equal Python's answers (1e-6).
 check-cli:
@@ -32,8 +45,10 @@ check-cli:
 build: deps
 	$(SWIFT) build
 
+## SWIFT_BUILD_FLAGS: extra flags (the Dockerfile links the Swift runtime in: --static-swift-stdlib).
+SWIFT_BUILD_FLAGS ?=
 release: deps
-	$(SWIFT) build -c release --product inference-api
+	$(SWIFT) build -c release --product inference-api $(SWIFT_BUILD_FLAGS)
 
 deps:
 	@./scripts/install-deps.sh $(RUN_PACKAGES)

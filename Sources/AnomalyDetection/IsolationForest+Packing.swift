@@ -39,6 +39,12 @@ struct PackedForest: Sendable {
     private let leafStarts: [Int]
     private let depths: [Int]
 
+    /// Bytes its arrays hold (capacity), for memory budgets.
+    var memoryBytes: Int {
+        splits.capacity * MemoryLayout<Split>.stride + leaves.capacity * 8 + linked.capacity * MemoryLayout<Linked>.stride
+            + (splitStarts.capacity + leafStarts.capacity + depths.capacity) * MemoryLayout<Int>.stride
+    }
+
     init(_ trees: [IsolationForest.Tree]) {
         let depths = trees.map(Self.depth)
         self.depths = depths

@@ -65,6 +65,16 @@ public struct IsolationForest: Sendable {
     /// The trees packed for scoring, once (packing on every call cost a tenth of a 3000-row score).
     private let packed: PackedForest
 
+    /// Bytes the decoded forest holds: the trees' arrays and their packed copy (array headers
+    /// included, allocator rounding not), for a cache's memory budget.
+    public var memoryBytes: Int {
+        let header = 32
+        let trees = self.trees.reduce(0) { sum, tree in
+            sum + 4 * header + tree.feature.capacity * 4 + tree.threshold.capacity * 8 + tree.left.capacity * 4 + tree.right.capacity * 4
+        }
+        return trees + packed.memoryBytes
+    }
+
     /// Errors in the input to `fit`.
     public struct FitError: Error, CustomStringConvertible, Sendable {
         public let description: String

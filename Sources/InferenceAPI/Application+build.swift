@@ -49,10 +49,19 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let server = try serverBuilder(configuration, connections: telemetry.connections)
     let storage = try await StoreSetup.open(configuration, logger: logger)
     let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
-    let router = await buildRouter(configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, logger: logger)
-    let reloader = ReloadOnHangup(models: models, audit: audit, logger: logger)
+    let assetModels = AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry)
+    let fleet = FleetCoordinator(
+        identity: FleetCoordinator.identity(configured: configuration.replicaId), store: storage.stores.fleet, models: models, logger: logger,
+        assetModelChanged: { tenantId, assetId in assetModels.invalidate(tenantId: tenantId, assetId: assetId) })
+    let router = await buildRouter(
+        configuration: configuration, models: models, stores: storage.stores, fleet: fleet, assetModels: assetModels, telemetry: telemetry,
+        logger: logger)
+    let reloader = ReloadOnHangup(models: models, fleet: fleet, audit: audit, logger: logger)
+    let fleetService = FleetService(coordinator: fleet, interval: .seconds(configuration.fleetPollSeconds))
+    // A moved alias is served through the fleet's state, so every replica swaps to it.
     let follower = AliasFollower.make(
-        models: models, refreshSeconds: configuration.modelRefreshSeconds, audit: audit, telemetry: telemetry, logger: logger)
+        models: models, refreshSeconds: configuration.modelRefreshSeconds, audit: audit, telemetry: telemetry, logger: logger,
+        publish: { model, reason in _ = try await fleet.publish(model, reference: models.configured ?? model.runId, reason: reason) })
     let closer = SourceCloser(source: source)
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
@@ -61,7 +70,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-        services: [reloader, closer] as [any Service] + (follower.map { [$0] } ?? []) + storage.services,
+        services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -71,6 +80,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     app.beforeServerStarts {
         try await storage.migrate()
         await audit.record(model, reason: "start-up")
+        // Before the server accepts anything: a replica joining a fleet serves the fleet's model.
+        await fleet.start(loaded: model, reference: reference)
     }
     return app
 }
@@ -119,9 +130,12 @@ func serverBuilder(_ configuration: Configuration, connections: ConnectionCounte
 /// (`RouteAccess`); a route declared without it is a probe. Router-wide middleware sees the
 /// matched route (`context.endpointPath`), so nothing matches paths a second time.
 func buildRouter(
-    configuration: Configuration, models: ModelService, stores: Stores, telemetry: Telemetry = Telemetry(),
-    logger: Logger = Logger(label: "inference-api")
+    configuration: Configuration, models: ModelService, stores: Stores, fleet: FleetCoordinator? = nil, assetModels: AssetModelCache? = nil,
+    telemetry: Telemetry = Telemetry(), logger: Logger = Logger(label: "inference-api")
 ) async -> Router<AppRequestContext> {
+    let fleet =
+        fleet
+        ?? FleetCoordinator(identity: FleetCoordinator.identity(configured: configuration.replicaId), store: stores.fleet, models: models, logger: logger)
     let router = Router(context: AppRequestContext.self)
     let allowed = AllowedMethods()
     let access = AccessRules(
@@ -140,7 +154,7 @@ func buildRouter(
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }
-    let authenticator = await Authenticator(configuration: configuration)
+    let authenticator = await Authenticator(configuration: configuration, loginFailures: stores.loginFailures)
     router.add(middleware: AuthenticationMiddleware(authenticator: authenticator, proxies: configuration.trustedProxies))
 
     let predictions = PredictionService(
@@ -149,19 +163,22 @@ func buildRouter(
     let feedback = FeedbackService(
         models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
     let anomalies = AnomalyService(
-        store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples)
+        store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples,
+        cache: assetModels ?? AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry))
     let maxBody = configuration.maxBodyBytes
     let idempotency = Idempotency(store: stores.receipts, retentionHours: configuration.idempotencyKeyHours, telemetry: telemetry)
 
-    HealthController(models: models, database: stores.database).addRoutes(to: router.group(), access: access)
+    HealthController(models: models, database: stores.database, fleet: fleet).addRoutes(to: router.group(), access: access)
     AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
     MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
     PredictController(predictions: predictions, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
     FeedbackController(feedback: feedback, maxBodyBytes: maxBody, idempotency: idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
-        models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger)
+        models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger),
+        fleet: fleet
     ).addRoutes(to: router.group("models"), access: access)
+    FleetController(fleet: fleet, staleAfterSeconds: 3 * configuration.fleetPollSeconds).addRoutes(to: router.group("fleet"), access: access)
     OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
         .addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)

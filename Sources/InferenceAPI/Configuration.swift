@@ -96,6 +96,12 @@ public struct Configuration: Sendable {
     public var storeTimeoutSeconds: Int = 10
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// This replica's name in `/fleet` (`REPLICA_ID`); nil means `<host>-<pid>`.
+    public var replicaId: String?
+    /// Seconds between heartbeats and re-reads of the fleet's state (`FLEET_POLL_SECONDS`).
+    public var fleetPollSeconds: Int = 5
+    /// Memory for decoded anomaly models per asset (`ANOMALY_MODEL_CACHE_BYTES`); least recently used goes first.
+    public var anomalyModelCacheBytes: Int = 256 * 1024 * 1024
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
     /// Swift's global executor, so a request is read, handled and answered on one thread; `global`
     /// keeps Swift's own pool, and each request hops to it and back.
@@ -245,6 +251,9 @@ public struct Configuration: Sendable {
         lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
         maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
         storeTimeoutSeconds = try env.int("STORE_TIMEOUT_SECONDS", default: storeTimeoutSeconds, range: 1...300)
+        replicaId = env.string("REPLICA_ID")
+        fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
+        anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")
         if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {

@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
@@ -134,8 +135,12 @@ struct ReloadTests {
         let other = try #require(try TestApp.defaultStoreVectors().first { $0.run_id != champion.runId })
         try await models.activate(other.run_id)
         #expect(models.active?.runId == other.run_id)
-        await ReloadOnHangup(models: models, audit: nil, logger: .init(label: "test")).reload()
+        let fleetStore = MemoryFleetStore()
+        let fleet = FleetCoordinator(
+            identity: FleetCoordinator.identity(configured: "r1"), store: fleetStore, models: models, logger: .init(label: "test"))
+        await ReloadOnHangup(models: models, fleet: fleet, audit: nil, logger: .init(label: "test")).reload()
         #expect(models.active?.runId == champion.runId)
         #expect(models.trafficSnapshot.swaps == 2)
+        #expect(try await fleetStore.state()?.runId == champion.runId, "SIGHUP records the configured run for the whole fleet")
     }
 }

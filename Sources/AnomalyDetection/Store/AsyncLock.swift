@@ -2,14 +2,15 @@ import Synchronization
 
 /// A FIFO lock for async code: SQLite's one connection must run one transaction at a time,
 /// and a transaction spans several awaits.
-final class AsyncLock: Sendable {
+public final class AsyncLock: Sendable {
+    public init() {}
     private struct State {
         var locked = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
     private let state = Mutex(State())
 
-    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    public func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         await acquire()
         defer { release() }
         return try await body()

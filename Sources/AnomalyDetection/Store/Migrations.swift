@@ -23,6 +23,11 @@ public enum Migrations {
         "metric_samples": ["id", "tenant_id", "asset_id", "timestamp", "metrics", "created_at"],
         "hazard_feedback": ["id", "tenant_id", "run_id", "features", "outcome", "probability", "module_id", "created_at"],
         "idempotency_keys": ["tenant_id", "key", "fingerprint", "status", "body", "created_at", "expires_at"],
+        "fleet_state": ["id", "reference", "run_id", "version", "updated_by", "reason", "updated_at"],
+        "fleet_replicas": [
+            "replica_id", "host", "fleet_version", "run_id", "ready", "diverged_reason", "started_at", "last_seen",
+        ],
+        "login_failures": ["id", "key", "failed_at"],
     ]
 
     public static let all: [Migration] = [
@@ -187,6 +192,77 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+            ]),
+        // The fleet's serving state (one row, a version counter every replica follows), the
+        // replicas' heartbeats, and failed password checks counted across replicas (FleetStore,
+        // LoginFailureStore). Not tenant data: one hazard model serves every tenant.
+        Migration(
+            version: 5, name: "fleet_state, fleet_replicas, login_failures",
+            postgres: [
+                """
+                CREATE TABLE fleet_state (
+                    id SMALLINT PRIMARY KEY CHECK (id = 1),
+                    reference TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    updated_by TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE fleet_replicas (
+                    replica_id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    fleet_version BIGINT NOT NULL,
+                    run_id TEXT,
+                    ready BOOLEAN NOT NULL,
+                    diverged_reason TEXT,
+                    started_at TIMESTAMPTZ NOT NULL,
+                    last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE login_failures (
+                    id BIGSERIAL PRIMARY KEY,
+                    key TEXT NOT NULL,
+                    failed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX login_failures_key_time ON login_failures (key, failed_at)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE fleet_state (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    reference TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    updated_by TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                """
+                CREATE TABLE fleet_replicas (
+                    replica_id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    fleet_version INTEGER NOT NULL,
+                    run_id TEXT,
+                    ready INTEGER NOT NULL,
+                    diverged_reason TEXT,
+                    started_at TEXT NOT NULL,
+                    last_seen TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                """
+                CREATE TABLE login_failures (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key TEXT NOT NULL,
+                    failed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX login_failures_key_time ON login_failures (key, failed_at)",
             ]),
     ]
 }

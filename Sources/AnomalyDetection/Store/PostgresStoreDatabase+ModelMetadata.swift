@@ -33,6 +33,12 @@ extension PostgresStoreDatabase {
                     saved.createdAt = created
                 }
                 if let receipt { try await claim(receipt(saved), on: connection) }
+                // Other replicas drop their cached copy of the asset's model when this commits.
+                if let assetId = model.assetId {
+                    try await connection.query(
+                        "SELECT pg_notify(\(FleetChannel.name), \(FleetChannel.assetPayload(tenantId: model.tenantId, assetId: assetId)))",
+                        logger: logger)
+                }
                 return saved
             }
         }

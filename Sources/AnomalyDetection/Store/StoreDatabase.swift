@@ -18,16 +18,20 @@ public struct Stores: Sendable {
     public var feedback: any FeedbackStore
     public var audit: any ModelAuditLog
     public var receipts: any IdempotencyStore
+    public var fleet: any FleetStore
+    public var loginFailures: any LoginFailureStore
 
     public init(
         database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog,
-        receipts: any IdempotencyStore
+        receipts: any IdempotencyStore, fleet: any FleetStore, loginFailures: any LoginFailureStore
     ) {
         self.database = database
         self.anomalies = anomalies
         self.feedback = feedback
         self.audit = audit
         self.receipts = receipts
+        self.fleet = fleet
+        self.loginFailures = loginFailures
     }
 
     public var backend: String { database.backend }
@@ -35,13 +39,15 @@ public struct Stores: Sendable {
     public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
-            audit: PostgresModelAuditLog(database: database), receipts: PostgresIdempotencyStore(database: database))
+            audit: PostgresModelAuditLog(database: database), receipts: PostgresIdempotencyStore(database: database),
+            fleet: PostgresFleetStore(database: database), loginFailures: PostgresLoginFailureStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
-            audit: SQLiteModelAuditLog(database: database), receipts: SQLiteIdempotencyStore(database: database))
+            audit: SQLiteModelAuditLog(database: database), receipts: SQLiteIdempotencyStore(database: database),
+            fleet: SQLiteFleetStore(database: database), loginFailures: SQLiteLoginFailureStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
@@ -50,7 +56,8 @@ public struct Stores: Sendable {
         let receipts = MemoryIdempotencyStore()
         return Stores(
             database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, receipts: receipts),
-            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models), receipts: receipts)
+            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models), receipts: receipts,
+            fleet: MemoryFleetStore(), loginFailures: MemoryLoginFailureStore())
     }
 }
 

@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -47,10 +48,10 @@ struct Authenticator: Sendable {
     let operatorCredentials: BasicCredentials?
     let throttle: LoginThrottle
 
-    init(configuration: Configuration) async {
+    init(configuration: Configuration, loginFailures: any LoginFailureStore = MemoryLoginFailureStore()) async {
         developmentPrincipal = configuration.developmentMode ? .development(tenant: configuration.authTenant) : nil
         tokenLifetime = configuration.tokenLifetimeSeconds
-        throttle = LoginThrottle(maxFailures: configuration.loginMaxFailures, windowSeconds: configuration.loginWindowSeconds)
+        throttle = LoginThrottle(maxFailures: configuration.loginMaxFailures, windowSeconds: configuration.loginWindowSeconds, store: loginFailures)
         if let secret = configuration.jwtSecret {
             keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         } else {
@@ -94,7 +95,7 @@ struct Authenticator: Sendable {
         case "bearer":
             return try await bearer(credentials)
         case "basic":
-            return try basicPrincipal(credentials, address: address)
+            return try await basicPrincipal(credentials, address: address)
         default:
             throw .malformed("the Authorization scheme must be Bearer or Basic")
         }
@@ -117,17 +118,17 @@ struct Authenticator: Sendable {
         return Principal(id: "user:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes)
     }
 
-    private func basicPrincipal(_ encoded: String, address: String) throws(Failure) -> Principal {
+    private func basicPrincipal(_ encoded: String, address: String) async throws(Failure) -> Principal {
         guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else {
             throw .malformed("basic credentials must be base64 of 'username:password'")
         }
         let user = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-        if let wait = throttle.lockedFor(username: user, address: address) { throw .throttled(retryAfter: wait) }
+        if let wait = await throttle.lockedFor(username: user, address: address) { throw .throttled(retryAfter: wait) }
         // Every configured pair is compared, so timing does not tell which user exists.
         var found: Principal?
         for credentials in basic where credentials.matches(username: user, password: password) { found = credentials.principal }
         guard let found else {
-            throttle.recordFailure(username: user, address: address)
+            await throttle.recordFailure(username: user, address: address)
             throw .invalid("the username or password is not valid")
         }
         return found
@@ -137,9 +138,9 @@ struct Authenticator: Sendable {
     /// - Throws: `Failure.throttled` past the login throttle (the password is not checked then).
     func login(username: String, password: String, address: String) async throws -> Token? {
         guard let operatorCredentials, let keys else { return nil }
-        if let wait = throttle.lockedFor(username: username, address: address) { throw Failure.throttled(retryAfter: wait) }
+        if let wait = await throttle.lockedFor(username: username, address: address) { throw Failure.throttled(retryAfter: wait) }
         guard operatorCredentials.matches(username: username, password: password) else {
-            throttle.recordFailure(username: username, address: address)
+            await throttle.recordFailure(username: username, address: address)
             return nil
         }
         let now = Date()

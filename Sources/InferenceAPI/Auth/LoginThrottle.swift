@@ -1,24 +1,27 @@
-import Dispatch
-import Synchronization
+import AnomalyDetection
+import Logging
 
 /// One throttle for every password check (`POST /auth/token` and HTTP Basic alike), keyed by the
 /// username tried and by the client's address: past `maxFailures` failures within `window`, that
 /// username, and that address, are refused with 429 until the window has passed since the last
 /// failure. A valid API key neither bypasses nor resets it (keys are not passwords).
 ///
-/// Per process: replicas count apart (a fleet-wide count in PostgreSQL is issue 19's).
+/// The failures are counted in the store (`LoginFailureStore`): with PostgreSQL every replica
+/// counts into the same rows, so guesses spread over N replicas meet one limit. When the store
+/// cannot answer, the check fails closed (a short 429), since an uncounted guess is a free one.
 final class LoginThrottle: Sendable {
     let maxFailures: Int
-    let window: UInt64
-    private let failures = Mutex<[String: [UInt64]]>([:])
-    private let clock: @Sendable () -> UInt64
-    /// Past this many keys, the ones with no failure inside the window are dropped.
-    static let pruneAbove = 100_000
+    let windowSeconds: Int
+    let store: any LoginFailureStore
+    let logger: Logger
+    /// The wait asked of a client while the store cannot count.
+    static let unavailableRetryAfter = 5
 
-    init(maxFailures: Int, windowSeconds: Int, clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+    init(maxFailures: Int, windowSeconds: Int, store: any LoginFailureStore, logger: Logger = Logger(label: "inference-api")) {
         self.maxFailures = maxFailures
-        self.window = UInt64(windowSeconds) * 1_000_000_000
-        self.clock = clock
+        self.windowSeconds = windowSeconds
+        self.store = store
+        self.logger = logger
     }
 
     private static func keys(username: String, address: String) -> [String] {
@@ -26,26 +29,24 @@ final class LoginThrottle: Sendable {
     }
 
     /// Seconds to wait before this username or address may try a password again; nil when it may now.
-    func lockedFor(username: String, address: String) -> Int? {
-        let now = clock()
-        return failures.withLock { table in
-            Self.keys(username: username, address: address).compactMap { key -> Int? in
-                let recent = table[key, default: []].filter { now &- $0 < window }
-                guard recent.count >= maxFailures, let last = recent.last else { return nil }
-                return Int((window - (now - last)) / 1_000_000_000) + 1
+    func lockedFor(username: String, address: String) async -> Int? {
+        do {
+            let counts = try await store.failures(keys: Self.keys(username: username, address: address), windowSeconds: windowSeconds)
+            return counts.values.compactMap { entry -> Int? in
+                guard entry.count >= maxFailures else { return nil }
+                return max(1, Int(Double(windowSeconds) - entry.newestAgeSeconds) + 1)
             }.max()
+        } catch {
+            logger.error("login throttle: failures cannot be counted, refusing password checks", metadata: ["error": "\(error)"])
+            return Self.unavailableRetryAfter
         }
     }
 
-    func recordFailure(username: String, address: String) {
-        let now = clock()
-        failures.withLock { table in
-            if table.count > Self.pruneAbove { table = table.filter { $0.value.contains { now &- $0 < window } } }
-            for key in Self.keys(username: username, address: address) {
-                var recent = table[key, default: []].filter { now &- $0 < window }
-                recent.append(now)
-                table[key] = Array(recent.suffix(maxFailures))
-            }
+    func recordFailure(username: String, address: String) async {
+        do {
+            try await store.recordFailure(keys: Self.keys(username: username, address: address), windowSeconds: windowSeconds)
+        } catch {
+            logger.error("login throttle: a failed password check was not recorded", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -7,6 +7,7 @@ import Hummingbird
 struct HealthController {
     let models: ModelService
     let database: any StoreDatabase
+    let fleet: FleetCoordinator
 
     struct Health: ResponseEncodable {
         let status: String
@@ -52,6 +53,9 @@ struct HealthController {
             guard let model = models.active else { throw ServiceError.noModel }
             do { try await database.ping() } catch {
                 throw ServiceError(.unavailable, code: "unavailable", "the \(database.backend) store is not reachable")
+            }
+            if let reason = fleet.divergedReason {
+                throw ServiceError(.unavailable, code: "diverged", "this replica does not serve the fleet's model: \(reason)")
             }
             return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: database.backend)
         }

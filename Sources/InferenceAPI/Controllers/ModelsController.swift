@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
@@ -9,6 +10,7 @@ struct ModelsController {
     let feedback: FeedbackService
     let threshold: Double
     let audit: ActivationAudit
+    let fleet: FleetCoordinator
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
         group.add(middleware: access.requires(.modelsAdmin))
@@ -61,7 +63,9 @@ struct ModelsController {
 
     @Sendable func active(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
         guard let model = models.active else { throw ServiceError.noModel }
-        return ActiveModelDescription(model, threshold: threshold, refused: models.refused)
+        var description = ActiveModelDescription(model, threshold: threshold, refused: models.refused)
+        description.fleet = FleetView(fleet)
+        return description
     }
 
     @Sendable func activate(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
@@ -77,14 +81,24 @@ struct ModelsController {
         let models = self.models
         let model: HazardModel
         do {
-            model = try await models.activate(reference)
+            model = try await models.load(reference)
         } catch {
             context.logger.warning("activation refused", metadata: ["reference": "\(reference)", "reason": "\(error)"])
             throw error
         }
-        context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)"])
+        // Loaded and checked here; recorded for the fleet, then served (by every replica that can load it).
+        let state: FleetState
+        do {
+            state = try await fleet.publish(model, reference: reference, reason: "POST /models/activate \(reference)")
+        } catch {
+            context.logger.error("activation not recorded for the fleet", metadata: ["reference": "\(reference)", "error": "\(error)"])
+            throw ServiceError(.unavailable, code: "unavailable", "the fleet's state could not be recorded; nothing changed")
+        }
+        context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)", "fleet_version": "\(state.version)"])
         await audit.record(model, reason: "POST /models/activate \(reference)")
-        return ActiveModelDescription(model, threshold: threshold, refused: models.refused)
+        var description = ActiveModelDescription(model, threshold: threshold, refused: models.refused)
+        description.fleet = FleetView(fleet)
+        return description
     }
 
     struct PerformanceAnswer: ResponseEncodable {

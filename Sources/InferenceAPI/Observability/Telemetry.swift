@@ -38,6 +38,10 @@ public final class Telemetry: Sendable {
     private let normal: Metrics.Counter
     /// Open connections and the ones the connection guard closed.
     let connections: ConnectionCounters
+    private let assetCacheHits: Metrics.Counter
+    private let assetCacheMisses: Metrics.Counter
+    private let assetCacheBytes: Metrics.Meter
+    private let assetCacheEntries: Metrics.Meter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -65,6 +69,10 @@ public final class Telemetry: Sendable {
         hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
         normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
         connections = ConnectionCounters(factory: factory)
+        assetCacheHits = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "hit")], factory: factory)
+        assetCacheMisses = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "miss")], factory: factory)
+        assetCacheBytes = Metrics.Meter(label: "anomaly_model_cache_bytes", factory: factory)
+        assetCacheEntries = Metrics.Meter(label: "anomaly_model_cache_entries", factory: factory)
     }
 
     /// The Prometheus text exposition of every series.
@@ -150,6 +158,17 @@ public final class Telemetry: Sendable {
 
     func training(seconds: Double) {
         trainingDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// `anomaly_model_cache_requests_total{result="hit"|"miss"}`.
+    func assetModelCache(hit: Bool) {
+        (hit ? assetCacheHits : assetCacheMisses).increment()
+    }
+
+    /// `anomaly_model_cache_bytes` and `anomaly_model_cache_entries`.
+    func assetModelCache(bytes: Int, entries: Int) {
+        assetCacheBytes.set(bytes)
+        assetCacheEntries.set(entries)
     }
 
     func idempotentReplay() {

@@ -1,3 +1,4 @@
+import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
@@ -150,6 +151,8 @@ struct ActiveModelDescription: ResponseCodable {
     let threshold: Double
     /// The followed alias's target that failed its checks and is not served, and why.
     let refused: Refused?
+    /// This replica's place in the fleet: the version it serves next to the fleet's.
+    var fleet: FleetView?
 
     struct Refused: Codable, Sendable {
         let reference: String
@@ -185,6 +188,50 @@ struct ActiveModelDescription: ResponseCodable {
         predictor = model.predictor.rawValue
         predictor_reason = model.predictorReason
         self.threshold = threshold
+    }
+}
+
+/// What the fleet asked for and what this replica serves (`GET /models/active`, `GET /fleet`).
+struct FleetView: Codable, Sendable {
+    struct Recorded: Codable, Sendable {
+        let version: Int64
+        let reference: String
+        let run_id: String
+        let updated_by: String
+        let reason: String
+        let updated_at: String
+
+        init(_ state: FleetState) {
+            version = state.version
+            reference = state.reference
+            run_id = state.runId
+            updated_by = state.updatedBy
+            reason = state.reason
+            updated_at = ModelInfo.timestamp(state.updatedAt)
+        }
+    }
+
+    /// `postgresql` when every replica on the database shares it; `local` (SQLite, memory) when
+    /// this process is the whole fleet.
+    let scope: String
+    let replica_id: String
+    /// The run this replica serves, and the fleet version it follows.
+    let replica_run_id: String?
+    let replica_version: Int64
+    let in_sync: Bool
+    let diverged_reason: String?
+    /// What the fleet recorded; nil before anything was.
+    let recorded: Recorded?
+
+    init(_ fleet: FleetCoordinator) {
+        let status = fleet.snapshot
+        scope = fleet.store.isShared ? "postgresql" : "local"
+        replica_id = fleet.identity.id
+        replica_run_id = fleet.models.active?.runId
+        replica_version = status.servedVersion
+        diverged_reason = status.diverged
+        recorded = status.fleet.map(Recorded.init)
+        in_sync = status.diverged == nil && status.fleet.map { $0.version == status.servedVersion } ?? true
     }
 }
 

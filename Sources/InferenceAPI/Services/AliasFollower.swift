@@ -17,6 +17,9 @@ struct AliasFollower: Service {
     var audit: ActivationAudit?
     let telemetry: Telemetry?
     let logger: Logger
+    /// Serves a checked model: records it for the whole fleet (`FleetCoordinator.publish`), which
+    /// installs it here; without it the model is installed on this replica only.
+    var publish: (@Sendable (HazardModel, String) async throws -> Void)?
 
     enum Outcome: String, Sendable {
         case unchanged, swapped, refused, unreachable
@@ -24,13 +27,15 @@ struct AliasFollower: Service {
 
     /// The follower for a configured reference, if it names an alias and refreshing is on.
     static func make(
-        models: ModelService, refreshSeconds: Int, audit: ActivationAudit?, telemetry: Telemetry?, logger: Logger
+        models: ModelService, refreshSeconds: Int, audit: ActivationAudit?, telemetry: Telemetry?, logger: Logger,
+        publish: (@Sendable (HazardModel, String) async throws -> Void)? = nil
     ) -> AliasFollower? {
         guard refreshSeconds > 0, let configured = models.configured,
             case .alias(let name, let alias) = try? ModelReference(parsing: configured)
         else { return nil }
         return AliasFollower(
-            models: models, name: name, alias: alias, interval: .seconds(refreshSeconds), audit: audit, telemetry: telemetry, logger: logger)
+            models: models, name: name, alias: alias, interval: .seconds(refreshSeconds), audit: audit, telemetry: telemetry, logger: logger,
+            publish: publish)
     }
 
     var reference: String { "models:/\(name)@\(alias)" }
@@ -71,7 +76,15 @@ struct AliasFollower: Service {
         let target = "models:/\(name)/\(version)"
         do {
             // The alias itself, so the served model says which alias brought it.
-            let model = try await models.activate(reference)
+            let model = try await models.load(reference)
+            do {
+                if let publish { try await publish(model, "alias \(reference) moved to version \(version)") } else { models.install(model) }
+            } catch {
+                logger.warning(
+                    "alias moved but the fleet's state could not be recorded; the current model keeps serving",
+                    metadata: ["reference": "\(reference)", "version": "\(version)", "reason": "\(error)"])
+                return .unreachable
+            }
             models.setRefusal(nil)
             logger.notice(
                 "registry alias moved: model swapped",

@@ -10,6 +10,8 @@ struct AnomalyService: Sendable {
     let store: any AnomalyStore
     let threshold: Double
     let minTrainingSamples: Int
+    /// Decoded models per asset; a private one unless the application shares its own.
+    var cache = AssetModelCache(budgetBytes: 64 * 1024 * 1024, telemetry: nil)
 
     struct Scored: Sendable {
         let modelId: String?
@@ -20,14 +22,35 @@ struct AnomalyService: Sendable {
     /// The public id of a stored model.
     static func publicId(_ record: ModelRecord) -> String { "iforest-\(record.id ?? 0)" }
 
+    /// The asset's active model, decoded: from `cache`, else read and decoded once.
+    func assetModel(tenantId: String, assetId: String) async throws -> AssetModelCache.Entry {
+        let key = AssetModelCache.Key(tenantId: tenantId, assetId: assetId)
+        if let hit = cache.lookup(key) { return hit }
+        let generation = cache.generation
+        let entry: AssetModelCache.Entry
+        if let record = try await store.activeModel(tenantId: tenantId, assetId: assetId, modelType: Self.modelType), let artifact = record.artifact {
+            let parameters = try JSONDecoder().decode(StoredParameters.self, from: Data(record.parameters.utf8))
+            let model = try await Offload.run(.blocking) {
+                try AssetModel(serialized: artifact, metrics: parameters.metrics, window: parameters.window)
+            }
+            var kept = record
+            kept.artifact = nil
+            let bytes = model.forest.memoryBytes + artifact.count / 4 + AssetModelCache.emptyEntryBytes
+            entry = AssetModelCache.Entry(record: kept, model: model, parameters: parameters, bytes: bytes)
+        } else {
+            entry = AssetModelCache.Entry(record: nil, model: nil, parameters: nil, bytes: AssetModelCache.emptyEntryBytes)
+        }
+        cache.insert(entry, for: key, readAt: generation)
+        return entry
+    }
+
     /// Scores the request's samples with the asset's model (or the statistical fallbacks); writes nothing.
     func score(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
-        let record = try await store.activeModel(tenantId: tenantId, assetId: request.assetId, modelType: Self.modelType)
+        let cached = try await assetModel(tenantId: tenantId, assetId: request.assetId)
+        let record = cached.record
         var metrics: [String]
         var detector: AssetDetector
-        if let record, let artifact = record.artifact {
-            let parameters = try JSONDecoder().decode(StoredParameters.self, from: Data(record.parameters.utf8))
-            let model = try AssetModel(serialized: artifact, metrics: parameters.metrics, window: parameters.window)
+        if let model = cached.model, let parameters = cached.parameters {
             metrics = parameters.metrics
             let missing = request.samples.enumerated().flatMap { i, s in
                 metrics.filter { s.metrics[$0] == nil }.map { APIError.Detail(index: i, field: "metrics.\($0)", problem: "is missing (the asset's model uses it)") }
@@ -70,7 +93,7 @@ struct AnomalyService: Sendable {
     }
 
     /// What a stored model needs besides its forest.
-    struct StoredParameters: Codable {
+    struct StoredParameters: Codable, Sendable {
         let metrics: [String]
         let window: Int
         let n_estimators: Int
@@ -126,6 +149,8 @@ struct AnomalyService: Sendable {
                 artifact: model.serialized(),
                 metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])),
             receipt: savedReceipt)
+        // Here at once; other replicas when the store's announcement reaches them.
+        cache.invalidate(tenantId: tenantId, assetId: request.assetId)
         return Trained(record: record, samples: samplesUsed, seconds: seconds, threshold: threshold)
     }
 

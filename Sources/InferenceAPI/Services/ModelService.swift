@@ -109,15 +109,20 @@ public final class ModelService: Sendable {
     /// - Returns: the new model. - Throws: the load error; the previous model keeps serving.
     @discardableResult
     public func activate(_ reference: String) async throws -> HazardModel {
-        let model: HazardModel
+        let model = try await load(reference)
+        install(model)
+        return model
+    }
+
+    /// Resolves, loads and checks `reference` without serving it (the fleet records it first).
+    /// A failure is counted; the active model is untouched either way.
+    public func load(_ reference: String) async throws -> HazardModel {
         do {
-            model = try await load(try await source.resolve(reference))
+            return try await load(try await source.resolve(reference))
         } catch {
             telemetry?.modelActivationFailed()
             throw error
         }
-        install(model)
-        return model
     }
 
     private func load(_ location: ModelLocation) async throws -> HazardModel {
@@ -125,7 +130,8 @@ public final class ModelService: Sendable {
         return try await Offload.run(.blocking) { try HazardModel(location: location, predictor: predictor, logger: logger) }
     }
 
-    private func install(_ model: HazardModel) {
+    /// Makes a loaded model the active one; requests in flight finish on the one they took.
+    public func install(_ model: HazardModel) {
         telemetry?.modelActivated(model)
         let replaced = current.withLock { previous in
             defer { previous = model }

@@ -9,10 +9,12 @@ import Glibc
 import Darwin
 #endif
 
-/// SIGHUP re-resolves the configured model reference (an alias may have moved) and swaps to it
-/// when it loads; a failure is logged and the current model keeps serving.
+/// SIGHUP re-resolves the configured model reference (an alias may have moved) and, when it
+/// loads, records it for the whole fleet and swaps to it; a failure is logged and the current
+/// model keeps serving everywhere.
 struct ReloadOnHangup: Service {
     let models: ModelService
+    let fleet: FleetCoordinator
     var audit: ActivationAudit?
     let logger: Logger
 
@@ -36,9 +38,11 @@ struct ReloadOnHangup: Service {
         let models = self.models
         do {
             let reference = try await models.startupReference()
-            let model = try await models.activate(reference)
+            let model = try await models.load(reference)
+            let state = try await fleet.publish(model, reference: reference, reason: "SIGHUP \(reference)")
             await audit?.record(model, reason: "SIGHUP \(reference)")
-            logger.notice("SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)"])
+            logger.notice(
+                "SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)", "fleet_version": "\(state.version)"])
         } catch {
             logger.error("SIGHUP: reload failed, the current model keeps serving", metadata: ["reason": "\(error)"])
         }

@@ -1,0 +1,96 @@
+import AnomalyDetection
+import Synchronization
+
+/// Decoded anomaly models per asset, so `/anomaly/detect` decodes a forest once per trained model,
+/// not once per request. Bounded by a byte budget (`ANOMALY_MODEL_CACHE_BYTES`): the least
+/// recently used asset goes first. An asset with no model is remembered too (no query per detect).
+///
+/// Invalidated per asset when a model is trained here, when another replica announces one
+/// (`FleetEvent.assetModelChanged`), and wholly when the announcement channel was re-subscribed
+/// (anything may have been missed). A lookup that raced an invalidation is not stored
+/// (`generation`), so a stale read never outlives the announcement.
+///
+/// Hand-written: none of the packages this project may use has an LRU map; the recency order is a
+/// counter per entry and eviction scans for the oldest, which is cheap beside decoding a forest.
+final class AssetModelCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let tenantId: String
+        let assetId: String
+    }
+
+    /// An asset's active model, decoded; `model` nil when the asset has none.
+    struct Entry: Sendable {
+        let record: ModelRecord?
+        let model: AssetModel?
+        let parameters: AnomalyService.StoredParameters?
+        /// What the entry is charged against the budget: the decoded forest's arrays
+        /// (`IsolationForest.memoryBytes`) plus a quarter of the artifact for the calibration and
+        /// the rest, or a nominal amount for "no model".
+        let bytes: Int
+    }
+
+    private struct State {
+        var entries: [Key: (entry: Entry, used: UInt64)] = [:]
+        var bytes = 0
+        var tick: UInt64 = 0
+        var generation: UInt64 = 0
+    }
+
+    let budgetBytes: Int
+    private let state = Mutex(State())
+    private let telemetry: Telemetry?
+    static let emptyEntryBytes = 256
+
+    init(budgetBytes: Int, telemetry: Telemetry?) {
+        self.budgetBytes = budgetBytes
+        self.telemetry = telemetry
+    }
+
+    /// The cached entry, counted as a hit or a miss.
+    func lookup(_ key: Key) -> Entry? {
+        let found = state.withLock { state -> Entry? in
+            guard let found = state.entries[key] else { return nil }
+            state.tick += 1
+            state.entries[key] = (found.entry, state.tick)
+            return found.entry
+        }
+        telemetry?.assetModelCache(hit: found != nil)
+        return found
+    }
+
+    /// Read before going to the store; `insert` stores only if nothing was invalidated since.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    func insert(_ entry: Entry, for key: Key, readAt generation: UInt64) {
+        let usage = state.withLock { state -> (bytes: Int, entries: Int)? in
+            guard state.generation == generation, entry.bytes <= budgetBytes else { return nil }
+            if let old = state.entries[key] { state.bytes -= old.entry.bytes }
+            state.tick += 1
+            state.entries[key] = (entry, state.tick)
+            state.bytes += entry.bytes
+            while state.bytes > budgetBytes, let oldest = state.entries.min(by: { $0.value.used < $1.value.used }) {
+                state.entries[oldest.key] = nil
+                state.bytes -= oldest.value.entry.bytes
+            }
+            return (state.bytes, state.entries.count)
+        }
+        if let usage { telemetry?.assetModelCache(bytes: usage.bytes, entries: usage.entries) }
+    }
+
+    /// Forgets one asset's entry, or every entry when `assetId` is nil.
+    func invalidate(tenantId: String, assetId: String?) {
+        let usage = state.withLock { state -> (bytes: Int, entries: Int) in
+            state.generation += 1
+            if let assetId {
+                if let old = state.entries.removeValue(forKey: Key(tenantId: tenantId, assetId: assetId)) { state.bytes -= old.entry.bytes }
+            } else {
+                state.entries.removeAll()
+                state.bytes = 0
+            }
+            return (state.bytes, state.entries.count)
+        }
+        telemetry?.assetModelCache(bytes: usage.bytes, entries: usage.entries)
+    }
+
+    var usage: (bytes: Int, entries: Int) { state.withLock { ($0.bytes, $0.entries.count) } }
+}
