@@ -1,5 +1,6 @@
 import AnomalyDetection
 import Artifacts
+import EMSCore
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -41,7 +42,16 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let server = try serverBuilder(configuration)
     let storage = try await StoreSetup.open(configuration, logger: logger)
     let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
-    let router = await buildRouter(configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, logger: logger)
+    let deliverer = configuration.emsCore.map { endpoint in
+        OutboxDeliverer(
+            outbox: storage.stores.outbox, client: EMSCoreClient(endpoint: endpoint), settings: configuration.delivery, observer: telemetry,
+            logger: logger)
+    }
+    if configuration.emsCore == nil {
+        logger.info("EMS Core integration is off (EMS_CORE_URL is not set): episodes are recorded, nothing is sent")
+    }
+    let router = await buildRouter(
+        configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, deliverer: deliverer, logger: logger)
     let reloader = ReloadOnHangup(models: models, audit: audit, logger: logger)
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
@@ -50,7 +60,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-        services: [reloader] + storage.services,
+        services: [reloader] + storage.services + (deliverer.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -59,6 +69,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     )
     app.beforeServerStarts {
         try await storage.migrate()
+        deliverer?.open()
         await audit.record(model, reason: "start-up")
     }
     return app
@@ -103,7 +114,7 @@ func serverBuilder(_ configuration: Configuration) throws -> HTTPServerBuilder {
 /// (`RouteAccess`); a route declared without it is a probe. Router-wide middleware sees the
 /// matched route (`context.endpointPath`), so nothing matches paths a second time.
 func buildRouter(
-    configuration: Configuration, models: ModelService, stores: Stores, telemetry: Telemetry = Telemetry(),
+    configuration: Configuration, models: ModelService, stores: Stores, telemetry: Telemetry = Telemetry(), deliverer: OutboxDeliverer? = nil,
     logger: Logger = Logger(label: "inference-api")
 ) async -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -132,11 +143,20 @@ func buildRouter(
         missingValues: configuration.missingValues.decoderPolicy, telemetry: telemetry, drift: drift)
     let feedback = FeedbackService(
         models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
-    let anomalies = AnomalyService(
+    var anomalies = AnomalyService(
         store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples)
+    anomalies.episodes = configuration.episodes
+    anomalies.episodes.outbox = configuration.emsCore != nil
+    if let deliverer { anomalies.onEpisodeChanges = { deliverer.nudge() } }
+    if let endpoint = configuration.emsCore {
+        let client = EMSCoreClient(endpoint: endpoint)
+        anomalies.emsMetrics = { asset, from, to in try await client.metrics(assetId: asset, from: from, to: to) }
+    }
     let maxBody = configuration.maxBodyBytes
 
-    HealthController(models: models, database: stores.database).addRoutes(to: router.group(), access: access)
+    var health = HealthController(models: models, database: stores.database)
+    if let deliverer { health.emsBreaker = { deliverer.breakerState } }
+    health.addRoutes(to: router.group(), access: access)
     AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
     MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
@@ -148,8 +168,10 @@ func buildRouter(
     OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
         .addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
-    AnomalyController(service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry)
-        .addRoutes(to: router.group("anomaly"), access: access)
+    AnomalyController(
+        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, episodes: stores.episodes
+    ).addRoutes(to: router.group("anomaly"), access: access)
+    EMSController(outbox: stores.outbox, deliverer: deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
 
     allowed.load(from: router)
     let routed = Set(router.routes.map(\.path.description))

@@ -17,12 +17,19 @@ public struct Stores: Sendable {
     public var anomalies: any AnomalyStore
     public var feedback: any FeedbackStore
     public var audit: any ModelAuditLog
+    public var episodes: any EpisodeStore
+    public var outbox: any OutboxStore
 
-    public init(database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog) {
+    public init(
+        database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog,
+        episodes: any EpisodeStore, outbox: any OutboxStore
+    ) {
         self.database = database
         self.anomalies = anomalies
         self.feedback = feedback
         self.audit = audit
+        self.episodes = episodes
+        self.outbox = outbox
     }
 
     public var backend: String { database.backend }
@@ -30,21 +37,24 @@ public struct Stores: Sendable {
     public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
-            audit: PostgresModelAuditLog(database: database))
+            audit: PostgresModelAuditLog(database: database), episodes: PostgresEpisodeStore(database: database),
+            outbox: PostgresEpisodeStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
-            audit: SQLiteModelAuditLog(database: database))
+            audit: SQLiteModelAuditLog(database: database), episodes: SQLiteEpisodeStore(database: database),
+            outbox: SQLiteEpisodeStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
     public static func memory() -> Stores {
         let models = MemoryModelTable()
+        let episodes = MemoryEpisodeTables()
         return Stores(
-            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models), feedback: MemoryFeedbackStore(),
-            audit: MemoryModelAuditLog(models: models))
+            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, episodes: episodes), feedback: MemoryFeedbackStore(),
+            audit: MemoryModelAuditLog(models: models), episodes: MemoryEpisodeStore(tables: episodes), outbox: MemoryEpisodeStore(tables: episodes))
     }
 }
 

@@ -1,4 +1,5 @@
 import AnomalyDetection
+import EMSCore
 import Foundation
 import Hummingbird
 
@@ -7,6 +8,8 @@ import Hummingbird
 struct HealthController {
     let models: ModelService
     let database: any StoreDatabase
+    /// EMS Core's circuit breaker, when the integration is on.
+    var emsBreaker: (@Sendable () -> CircuitBreaker.State)?
 
     struct Health: ResponseEncodable {
         let status: String
@@ -17,6 +20,8 @@ struct HealthController {
         let model_loaded: Bool
         let run_id: String?
         let store: String?
+        /// `closed`, `half_open` or `open`; absent when EMS Core is not configured.
+        let ems_core: String?
     }
 
     struct ModelHealth: ResponseEncodable {
@@ -53,7 +58,11 @@ struct HealthController {
             do { try await database.ping() } catch {
                 throw ServiceError(.unavailable, code: "unavailable", "the \(database.backend) store is not reachable")
             }
-            return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: database.backend)
+            // EMS Core down is degraded, not unready: detection goes on, the outbox keeps the changes.
+            let breaker = emsBreaker?()
+            return Readiness(
+                status: breaker == nil || breaker == .closed ? "ready" : "degraded", model_loaded: true, run_id: model.runId, store: database.backend,
+                ems_core: breaker?.rawValue)
         }
     }
 }

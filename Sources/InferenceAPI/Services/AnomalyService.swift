@@ -1,4 +1,5 @@
 import AnomalyDetection
+import EMSCore
 import Foundation
 
 /// EMS anomaly detection: scores samples with the asset's model (or statistical fallbacks),
@@ -10,6 +11,13 @@ struct AnomalyService: Sendable {
     let store: any AnomalyStore
     let threshold: Double
     let minTrainingSamples: Int
+    /// How scores become episodes; `outbox` is on only when EMS Core is configured.
+    var episodes = EpisodePolicy()
+    /// Told after a commit that wrote outbox rows (the deliverer looks at once).
+    var onEpisodeChanges: (@Sendable () -> Void)?
+    /// EMS Core's metrics of an asset in `[from, to)`, for `"source": "ems_core"` training; nil
+    /// when the integration is off.
+    var emsMetrics: (@Sendable (_ assetId: String, _ from: Date, _ to: Date) async throws -> [MetricSample])?
 
     struct Scored: Sendable {
         let modelId: String?
@@ -55,7 +63,9 @@ struct AnomalyService: Sendable {
                     threshold: detector.threshold, method: d.method.rawValue, modelId: modelId, metadata: Self.json(d.components),
                     timestamp: sample.timestamp)
             }
-            try await store.recordDetection(tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores)
+            let changes = try await store.recordDetection(
+                tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, episodes: episodes)
+            if !changes.isEmpty, episodes.outbox { onEpisodeChanges?() }
         }
         return Scored(modelId: modelId, threshold: detector.threshold, detections: detections)
     }
@@ -82,6 +92,8 @@ struct AnomalyService: Sendable {
         let samples: [MetricSample]
         if let given = request.samples {
             samples = given.sorted { $0.timestamp < $1.timestamp }
+        } else if request.source == .emsCore, let from = request.from, let to = request.to {
+            samples = try await samplesFromEMSCore(tenantId: tenantId, assetId: request.assetId, from: from, to: to)
         } else {
             samples = try await store.samples(tenantId: tenantId, assetId: request.assetId, from: request.from, to: request.to, limit: 1_000_000)
         }
@@ -117,6 +129,27 @@ struct AnomalyService: Sendable {
         return Trained(record: record, samples: usable.count, seconds: seconds, threshold: threshold)
     }
 
+    /// Pages through EMS Core's metrics and stores the samples the asset has no sample at the
+    /// same timestamp of yet; returns every fetched sample, oldest first.
+    func samplesFromEMSCore(tenantId: String, assetId: String, from: Date, to: Date) async throws -> [MetricSample] {
+        guard let emsMetrics else {
+            throw ServiceError(.unprocessable, code: "ems_core_not_configured", "training from EMS Core needs EMS_CORE_URL")
+        }
+        let fetched: [MetricSample]
+        do {
+            fetched = try await emsMetrics(assetId, from, to)
+        } catch let error as EMSCoreError {
+            throw ServiceError(error)
+        }
+        let stored = try await store.samples(tenantId: tenantId, assetId: assetId, from: from, to: to, limit: 10_000_000)
+        let known = Set(stored.map { Keyset.micros($0.timestamp) })
+        let new = fetched.filter { !known.contains(Keyset.micros($0.timestamp)) }
+        if !new.isEmpty {
+            try await store.recordDetection(tenantId: tenantId, assetId: assetId, samples: new, scores: [])
+        }
+        return fetched
+    }
+
     static func json(_ values: [String: Double]) -> String {
         MetricsJSON.encode(values)
     }
@@ -129,6 +162,12 @@ struct AnomalyService: Sendable {
 
     func history(_ query: ScoreQuery) async throws -> [HistoryRow] {
         try await store.scores(query).map { HistoryRow(record: $0, details: MetricsJSON.decode($0.metadata)) }
+    }
+
+    func sync(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [HistoryRow] {
+        try await store.scores(tenantId: tenantId, afterId: afterId, settledBefore: settledBefore, limit: limit).map {
+            HistoryRow(record: $0, details: MetricsJSON.decode($0.metadata))
+        }
     }
 
     /// A stored model row with its metrics decoded and its public id.

@@ -104,3 +104,14 @@ enum Introspection {
         }
     }
 }
+
+extension Introspection {
+    /// Runs one statement as is (tests that break the schema on purpose).
+    static func execute(_ database: any StoreDatabase, _ sql: String) async throws {
+        switch database {
+        case let pg as PostgresStoreDatabase: _ = try await pg.client.query(PostgresQuery(unsafeSQL: sql))
+        case let lite as SQLiteStoreDatabase: _ = try await lite.rows(sql)
+        default: throw StoreError(backend: database.backend, message: "no SQL to run")
+        }
+    }
+}

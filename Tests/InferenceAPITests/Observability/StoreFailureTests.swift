@@ -11,11 +11,14 @@ import Testing
 /// this test about how the HTTP layer answers and counts store failures.
 struct UnreachableStore: AnomalyStore {
     func fail() -> StoreError { StoreError(backend: "unreachable", message: "connection refused") }
-    func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws { throw fail() }
+    func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?
+    ) async throws -> [EpisodeEvent] { throw fail() }
     func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func assets(tenantId: String) async throws -> [AssetSummary] { throw fail() }
     func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] { throw fail() }
+    func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord] { throw fail() }
     func saveModel(_ model: ModelRecord) async throws -> ModelRecord { throw fail() }
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? { throw fail() }
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] { throw fail() }

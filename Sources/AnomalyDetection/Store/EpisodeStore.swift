@@ -1,0 +1,58 @@
+import Foundation
+
+/// Anomaly episodes, read back (they are written by `AnomalyStore.recordDetection`).
+public protocol EpisodeStore: Sendable {
+    /// Episodes newest first (by start, then id), after `query.after` when given, at most `query.limit`.
+    func episodes(_ query: EpisodeQuery) async throws -> [Episode]
+}
+
+/// A filter over `anomaly_episodes`, with its keyset position.
+public struct EpisodeQuery: Sendable {
+    public var tenantId: String
+    public var assetId: String?
+    public var state: Episode.State?
+    /// Episodes that started at or after `from` and before `to`.
+    public var from: Date?
+    public var to: Date?
+    /// The last episode of the previous page: (started_at, id).
+    public var after: (startedAt: Date, id: String)?
+    public var limit: Int
+
+    public init(
+        tenantId: String, assetId: String? = nil, state: Episode.State? = nil, from: Date? = nil, to: Date? = nil,
+        after: (startedAt: Date, id: String)? = nil, limit: Int = 100
+    ) {
+        self.tenantId = tenantId
+        self.assetId = assetId
+        self.state = state
+        self.from = from
+        self.to = to
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// The EMS Core outbox, as the deliverer and the operator use it.
+///
+/// Delivery is at least once: a claimed message is leased, and comes due again if its claimer
+/// dies before marking it; EMS Core's idempotency key makes the repeat harmless.
+public protocol OutboxStore: Sendable {
+    /// Claims up to `limit` pending messages due at `now`, oldest first, only the earliest pending
+    /// message of each episode (so an episode's changes reach EMS Core in order), and leases them
+    /// until `leaseUntil`. Concurrent claimers (replicas) never get the same message.
+    func claimDue(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
+    func markDelivered(id: Int64, at: Date) async throws
+    /// Leaves a message pending, to be tried again at `at`.
+    func reschedule(id: Int64, attempts: Int, at: Date, error: String) async throws
+    /// Sets a message aside: EMS Core refused it for good.
+    func park(id: Int64, attempts: Int, reason: String) async throws
+    /// Makes every pending message due at `now` (after EMS Core came back).
+    func expedite(now: Date) async throws
+    /// A tenant's messages in one state, by id, after `afterId`.
+    func messages(tenantId: String, state: OutboxMessage.State, afterId: Int64?, limit: Int) async throws -> [OutboxMessage]
+    /// Puts parked messages of a tenant (all, or those in `ids`) back to pending, due now, with
+    /// their attempts reset. Returns how many.
+    func retryParked(tenantId: String, ids: [Int64]?, now: Date) async throws -> Int
+    /// Rows by state, over every tenant.
+    func counts() async throws -> OutboxCounts
+}
