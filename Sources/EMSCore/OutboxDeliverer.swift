@@ -15,9 +15,14 @@ public struct DeliverySettings: Sendable, Equatable {
     public var pollInterval: TimeInterval = 1
     /// Messages claimed per round, and sent at once (one per episode, so order holds).
     public var batchSize = 50
-    public var concurrency = 4
-    /// How long a claimed message is ours before another deliverer may take it.
-    public var lease: TimeInterval = 120
+    public var concurrency = 8
+    /// How long a claimed message is ours before another deliverer may take it
+    /// (`EMS_LEASE_SECONDS`): longer than a round can take (the breaker stops a round after a
+    /// few timeouts), short enough that a crashed replica's claims come back soon.
+    public var lease: TimeInterval = 60
+    /// At start, make every pending message due (their leases were this process's own: one
+    /// process per database, as with SQLite).
+    public var releaseLeasesAtStart = false
     /// Pending messages past which a warning is logged (`EMS_OUTBOX_WARN_SIZE`).
     public var outboxWarnSize = 10_000
     /// How often the outbox is counted for the gauges.
@@ -92,6 +97,11 @@ public final class OutboxDeliverer: Service, Sendable {
                 if Task.isCancelled { return }
             }
             self.observer?.breakerChanged(.closed)
+            if self.settings.releaseLeasesAtStart {
+                do { try await self.outbox.expedite(now: Date()) } catch {
+                    self.logger.warning("EMS Core outbox: could not release the leases of the last run", metadata: ["error": "\(error)"])
+                }
+            }
             self.logger.info("EMS Core deliverer started", metadata: ["ems_core_url": "\(self.client.endpoint.baseURL)"])
             while !Task.isCancelled {
                 let pause: Duration?
@@ -125,18 +135,22 @@ public final class OutboxDeliverer: Service, Sendable {
         }
         let claimed = try await outbox.claimDue(now: now, leaseUntil: now.addingTimeInterval(settings.lease), limit: settings.batchSize)
         guard !claimed.isEmpty else { return .seconds(settings.pollInterval) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let results = await withTaskGroup(of: OutboxResult?.self) { group in
             var running = 0
+            var results: [OutboxResult] = []
             for message in claimed {
-                if running >= settings.concurrency {
-                    try await group.next()
+                if running >= settings.concurrency, let done = await group.next() {
                     running -= 1
+                    if let done { results.append(done) }
                 }
-                group.addTask { try await self.deliver(message) }
+                group.addTask { await self.deliver(message) }
                 running += 1
             }
-            try await group.waitForAll()
+            for await done in group { if let done { results.append(done) } }
+            return results
         }
+        // One commit for the round: with SQLite's synchronous=FULL, one fsync instead of one per message.
+        try await outbox.settle(results)
         return nil
     }
 
@@ -158,13 +172,13 @@ public final class OutboxDeliverer: Service, Sendable {
         }
     }
 
-    private func deliver(_ message: OutboxMessage) async throws {
-        guard let id = message.id else { return }
+    /// Sends one message; the result is recorded with the rest of the round's.
+    private func deliver(_ message: OutboxMessage) async -> OutboxResult? {
+        guard let id = message.id else { return nil }
         // The breaker may have opened while this batch was sent: hand the message back, due now.
         let allowed = shared.withLock { s in s.breaker.state == .closed && (s.pausedUntil ?? .distantPast) <= Date() }
         guard allowed else {
-            try await outbox.reschedule(id: id, attempts: message.attempts, at: Date(), error: message.lastError ?? "breaker open")
-            return
+            return OutboxResult(id: id, .retry(attempts: message.attempts, at: Date(), error: message.lastError ?? "breaker open"))
         }
         let verdict: RetryPolicy.Verdict
         do {
@@ -174,30 +188,28 @@ public final class OutboxDeliverer: Service, Sendable {
             verdict = .retry(reason: "\(error)", retryAfter: nil)
         }
         let attempts = message.attempts + 1
+        let now = Date()
         switch verdict {
         case .delivered(let duplicate):
-            let now = Date()
-            try await outbox.markDelivered(id: id, at: now)
             let changed = shared.withLock { $0.breaker.success() }
             if let changed { observer?.breakerChanged(changed) }
             observer?.delivered(target: message.target, duplicate: duplicate, latencySeconds: now.timeIntervalSince(message.createdAt))
+            return OutboxResult(id: id, .delivered(at: now))
         case .retry(let reason, let retryAfter):
-            let now = Date()
             let (delay, changed) = shared.withLock { s -> (TimeInterval, CircuitBreaker.State?) in
                 let unit = Double.random(in: 0..<1, using: &s.generator)
                 let delay = settings.retry.delay(attempt: attempts, retryAfter: retryAfter, unit: unit)
                 if let retryAfter { s.pausedUntil = max(s.pausedUntil ?? now, now.addingTimeInterval(retryAfter)) }
                 return (delay, s.breaker.failure(now: now))
             }
-            try await outbox.reschedule(id: id, attempts: attempts, at: now.addingTimeInterval(delay), error: reason)
             observer?.failed(target: message.target)
             logger.debug("EMS Core delivery failed; will retry", metadata: ["outbox_id": "\(id)", "attempts": "\(attempts)", "reason": "\(reason)"])
             if let changed {
                 logger.warning("EMS Core failing: circuit breaker open", metadata: ["reason": "\(reason)", "breaker": "\(changed.rawValue)"])
                 observer?.breakerChanged(changed)
             }
+            return OutboxResult(id: id, .retry(attempts: attempts, at: now.addingTimeInterval(delay), error: reason))
         case .park(let reason):
-            try await outbox.park(id: id, attempts: attempts, reason: reason)
             // A refusal is an answer: EMS Core is up.
             let changed = shared.withLock { $0.breaker.success() }
             if let changed { observer?.breakerChanged(changed) }
@@ -205,6 +217,7 @@ public final class OutboxDeliverer: Service, Sendable {
             logger.warning(
                 "EMS Core refused a message: parked",
                 metadata: ["outbox_id": "\(id)", "idempotency_key": "\(message.idempotencyKey)", "reason": "\(reason)"])
+            return OutboxResult(id: id, .parked(attempts: attempts, reason: reason))
         }
     }
 

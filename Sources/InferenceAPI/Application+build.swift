@@ -42,10 +42,12 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let server = try serverBuilder(configuration)
     let storage = try await StoreSetup.open(configuration, logger: logger)
     let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
+    var delivery = configuration.delivery
+    // SQLite is one process's own: whatever it had claimed when it stopped is free again.
+    delivery.releaseLeasesAtStart = configuration.databaseURL == nil
     let deliverer = configuration.emsCore.map { endpoint in
         OutboxDeliverer(
-            outbox: storage.stores.outbox, client: EMSCoreClient(endpoint: endpoint), settings: configuration.delivery, observer: telemetry,
-            logger: logger)
+            outbox: storage.stores.outbox, client: EMSCoreClient(endpoint: endpoint), settings: delivery, observer: telemetry, logger: logger)
     }
     if configuration.emsCore == nil {
         logger.info("EMS Core integration is off (EMS_CORE_URL is not set): episodes are recorded, nothing is sent")

@@ -86,7 +86,8 @@ public struct Configuration: Sendable {
     /// EMS Core (`EMS_CORE_URL`; nil = integration off: episodes are recorded, nothing is sent).
     public var emsCore: EMSCoreEndpoint?
     /// How the outbox is delivered to EMS Core (`EMS_BREAKER_FAILURES`, `EMS_BREAKER_COOLDOWN_SECONDS`,
-    /// `EMS_RETRY_BASE_MILLISECONDS`, `EMS_RETRY_MAX_SECONDS`, `EMS_POLL_MILLISECONDS`, `EMS_OUTBOX_WARN_SIZE`).
+    /// `EMS_RETRY_BASE_MILLISECONDS`, `EMS_RETRY_MAX_SECONDS`, `EMS_POLL_MILLISECONDS`, `EMS_LEASE_SECONDS`,
+    /// `EMS_OUTBOX_WARN_SIZE`).
     public var delivery = DeliverySettings()
 
     public enum TaskExecutorChoice: String, Sendable, CaseIterable {
@@ -212,6 +213,7 @@ public struct Configuration: Sendable {
         delivery.retry.baseDelay = Double(try env.int("EMS_RETRY_BASE_MILLISECONDS", default: Int(delivery.retry.baseDelay * 1000), range: 1...600_000)) / 1000
         delivery.retry.maxDelay = try env.double("EMS_RETRY_MAX_SECONDS", default: delivery.retry.maxDelay, range: 0.01...86_400)
         delivery.pollInterval = Double(try env.int("EMS_POLL_MILLISECONDS", default: Int(delivery.pollInterval * 1000), range: 1...600_000)) / 1000
+        delivery.lease = try env.double("EMS_LEASE_SECONDS", default: delivery.lease, range: 1...86_400)
         delivery.outboxWarnSize = try env.int("EMS_OUTBOX_WARN_SIZE", default: delivery.outboxWarnSize, range: 1...100_000_000)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")

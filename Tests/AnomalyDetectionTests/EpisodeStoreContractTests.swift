@@ -98,11 +98,13 @@ struct EpisodeStoreContractTests {
             #expect(try await stores.outbox.claimDue(now: now, leaseUntil: now.addingTimeInterval(60), limit: 10).isEmpty, "\(backend): leased")
 
             let first = try #require(claimed.first?.id), second = try #require(claimed.last?.id)
-            try await stores.outbox.markDelivered(id: first, at: now)
-            try await stores.outbox.reschedule(id: second, attempts: 1, at: now.addingTimeInterval(30), error: "EMS Core answered 503")
+            try await stores.outbox.settle([
+                OutboxResult(id: first, .delivered(at: now)), OutboxResult(id: second, .retry(attempts: 1, at: now.addingTimeInterval(30), error: "EMS Core answered 503")),
+            ])
             let next = try await stores.outbox.claimDue(now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
             #expect(next.map { "\($0.assetId)/\($0.change.rawValue)/\($0.target.rawValue)" } == ["r1/open/alert"], "\(backend): r2 waits for its retry")
-            try await stores.outbox.park(id: try #require(next.first?.id), attempts: 1, reason: "EMS Core answered 400: bad severity")
+            try await stores.outbox.settle([OutboxResult(id: try #require(next.first?.id), .parked(attempts: 1, reason: "EMS Core answered 400: bad severity"))])
+            try await stores.outbox.settle([OutboxResult(id: first, .parked(attempts: 9, reason: "too late"))])
             let parked = try await stores.outbox.messages(tenantId: "t1", state: .parked, afterId: nil, limit: 10)
             #expect(parked.count == 1 && parked.first?.lastError == "EMS Core answered 400: bad severity", "\(backend)")
             #expect(try await stores.outbox.messages(tenantId: "t2", state: .parked, afterId: nil, limit: 10).isEmpty)

@@ -85,12 +85,17 @@ struct EMSTrainingTests {
         let inline = try await EMSTestApp.withDatabase(backend) { apply in
             let app = try await buildApplication(configuration: EMSTestApp.configuration(ems: nil, apply))
             return try await app.test(.live) { client in
+                let posted = samples.map { ["timestamp": ISO8601.format($0.timestamp), "metrics": $0.metrics] }
+                // The same stored history as the EMS Core path (detection reads it before the probe).
+                let stored = try await client.execute(
+                    uri: "/anomaly/detect", method: .post, headers: EMSTestApp.json, body: Self.body(["asset_id": "gw-2", "samples": posted]))
+                #expect(stored.status == .ok)
                 var request = Self.parameters()
-                request["samples"] = samples.map { ["timestamp": ISO8601.format($0.timestamp), "metrics": $0.metrics] }
+                request["samples"] = posted
                 return try await Self.trainAndScore(client, request)
             }
         }
-        #expect(fromEMS.scores.count == 50 && fromEMS.scores == inline.scores, "\(backend): the same model scores alike")
+        #expect(fromEMS.scores.count == 50 && fromEMS.scores == inline.scores, "\(backend): the same model scores alike: \(fromEMS.scores.prefix(5)) vs \(inline.scores.prefix(5))")
         #expect(fromEMS.threshold != nil && fromEMS.threshold == inline.threshold)
     }
 

@@ -41,11 +41,9 @@ public protocol OutboxStore: Sendable {
     /// message of each episode (so an episode's changes reach EMS Core in order), and leases them
     /// until `leaseUntil`. Concurrent claimers (replicas) never get the same message.
     func claimDue(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
-    func markDelivered(id: Int64, at: Date) async throws
-    /// Leaves a message pending, to be tried again at `at`.
-    func reschedule(id: Int64, attempts: Int, at: Date, error: String) async throws
-    /// Sets a message aside: EMS Core refused it for good.
-    func park(id: Int64, attempts: Int, reason: String) async throws
+    /// Records what became of claimed messages, in one transaction (one commit for a whole round
+    /// of deliveries). Only pending messages change.
+    func settle(_ results: [OutboxResult]) async throws
     /// Makes every pending message due at `now` (after EMS Core came back).
     func expedite(now: Date) async throws
     /// A tenant's messages in one state, by id, after `afterId`.
@@ -55,4 +53,24 @@ public protocol OutboxStore: Sendable {
     func retryParked(tenantId: String, ids: [Int64]?, now: Date) async throws -> Int
     /// Rows by state, over every tenant.
     func counts() async throws -> OutboxCounts
+}
+
+/// What became of one claimed outbox message.
+public struct OutboxResult: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        /// EMS Core has it.
+        case delivered(at: Date)
+        /// Still pending, to be tried again at `at`.
+        case retry(attempts: Int, at: Date, error: String)
+        /// Set aside: EMS Core refused it for good.
+        case parked(attempts: Int, reason: String)
+    }
+
+    public var id: Int64
+    public var outcome: Outcome
+
+    public init(id: Int64, _ outcome: Outcome) {
+        self.id = id
+        self.outcome = outcome
+    }
 }

@@ -63,29 +63,31 @@ public struct PostgresEpisodeStore: EpisodeStore, OutboxStore {
             """)
     }
 
-    public func markDelivered(id: Int64, at: Date) async throws {
+    public func settle(_ results: [OutboxResult]) async throws {
+        guard !results.isEmpty else { return }
         try await database.guarded {
-            _ = try await database.client.query(
-                "UPDATE ems_outbox SET state = 'delivered', delivered_at = \(at), last_error = NULL WHERE id = \(id) AND state = 'pending'",
-                logger: database.logger)
-        }
-    }
-
-    public func reschedule(id: Int64, attempts: Int, at: Date, error: String) async throws {
-        try await database.guarded {
-            _ = try await database.client.query(
-                """
-                UPDATE ems_outbox SET attempts = \(attempts), next_attempt_at = \(at), last_error = \(error)
-                WHERE id = \(id) AND state = 'pending'
-                """, logger: database.logger)
-        }
-    }
-
-    public func park(id: Int64, attempts: Int, reason: String) async throws {
-        try await database.guarded {
-            _ = try await database.client.query(
-                "UPDATE ems_outbox SET state = 'parked', attempts = \(attempts), last_error = \(reason) WHERE id = \(id) AND state = 'pending'",
-                logger: database.logger)
+            try await database.client.withTransaction(logger: database.logger) { connection in
+                for result in results {
+                    switch result.outcome {
+                    case .delivered(let at):
+                        try await connection.query(
+                            "UPDATE ems_outbox SET state = 'delivered', delivered_at = \(at), last_error = NULL WHERE id = \(result.id) AND state = 'pending'",
+                            logger: database.logger)
+                    case .retry(let attempts, let at, let error):
+                        try await connection.query(
+                            """
+                            UPDATE ems_outbox SET attempts = \(attempts), next_attempt_at = \(at), last_error = \(error)
+                            WHERE id = \(result.id) AND state = 'pending'
+                            """, logger: database.logger)
+                    case .parked(let attempts, let reason):
+                        try await connection.query(
+                            """
+                            UPDATE ems_outbox SET state = 'parked', attempts = \(attempts), last_error = \(reason)
+                            WHERE id = \(result.id) AND state = 'pending'
+                            """, logger: database.logger)
+                    }
+                }
+            }
         }
     }
 

@@ -45,27 +45,25 @@ public struct SQLiteEpisodeStore: EpisodeStore, OutboxStore {
         }
     }
 
-    public func markDelivered(id: Int64, at: Date) async throws {
+    public func settle(_ results: [OutboxResult]) async throws {
+        guard !results.isEmpty else { return }
         try await database.transaction {
-            _ = try await database.rows(
-                "UPDATE ems_outbox SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
-                [Self.time(at), .integer(Int(id))])
-        }
-    }
-
-    public func reschedule(id: Int64, attempts: Int, at: Date, error: String) async throws {
-        try await database.transaction {
-            _ = try await database.rows(
-                "UPDATE ems_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
-                [.integer(attempts), Self.time(at), .text(error), .integer(Int(id))])
-        }
-    }
-
-    public func park(id: Int64, attempts: Int, reason: String) async throws {
-        try await database.transaction {
-            _ = try await database.rows(
-                "UPDATE ems_outbox SET state = 'parked', attempts = ?, last_error = ? WHERE id = ? AND state = 'pending'",
-                [.integer(attempts), .text(reason), .integer(Int(id))])
+            for result in results {
+                switch result.outcome {
+                case .delivered(let at):
+                    _ = try await database.rows(
+                        "UPDATE ems_outbox SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
+                        [Self.time(at), .integer(Int(result.id))])
+                case .retry(let attempts, let at, let error):
+                    _ = try await database.rows(
+                        "UPDATE ems_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                        [.integer(attempts), Self.time(at), .text(error), .integer(Int(result.id))])
+                case .parked(let attempts, let reason):
+                    _ = try await database.rows(
+                        "UPDATE ems_outbox SET state = 'parked', attempts = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                        [.integer(attempts), .text(reason), .integer(Int(result.id))])
+                }
+            }
         }
     }
 

@@ -31,6 +31,8 @@ final class StandInEMSCore: Sendable {
         var metricsStatus: Int?
         /// `GET /api/metrics` waits this long first.
         var metricsDelay: Duration = .zero
+        /// Every POST waits this long before it is answered (after it is recorded).
+        var postDelay: Duration = .zero
     }
 
     struct State: Sendable {
@@ -147,6 +149,8 @@ final class StandInEMSCore: Sendable {
             s.accepted[key] = received
             return .created
         }
+        let delay = state.withLock { $0.faults.postDelay }
+        if delay > .zero { try await Task.sleep(for: delay) }
         switch outcome {
         case .busy(let status, let after):
             return Self.json(HTTPResponse.Status(code: status), ["error": "busy"], headers: [.retryAfter: String(after)])

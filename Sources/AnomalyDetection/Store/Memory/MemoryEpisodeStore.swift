@@ -47,13 +47,6 @@ public final class MemoryEpisodeStore: EpisodeStore, OutboxStore {
         }
     }
 
-    private func update(_ id: Int64, _ change: (inout OutboxMessage) -> Void) {
-        tables.tables.withLock { t in
-            guard let k = t.outbox.firstIndex(where: { $0.id == id }), t.outbox[k].state == .pending else { return }
-            change(&t.outbox[k])
-        }
-    }
-
     public func claimDue(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         tables.tables.withLock { t in
             var seen = Set<String>()
@@ -68,16 +61,26 @@ public final class MemoryEpisodeStore: EpisodeStore, OutboxStore {
         }
     }
 
-    public func markDelivered(id: Int64, at: Date) async throws {
-        update(id) { $0.state = .delivered; $0.deliveredAt = at; $0.lastError = nil }
-    }
-
-    public func reschedule(id: Int64, attempts: Int, at: Date, error: String) async throws {
-        update(id) { $0.attempts = attempts; $0.nextAttemptAt = at; $0.lastError = error }
-    }
-
-    public func park(id: Int64, attempts: Int, reason: String) async throws {
-        update(id) { $0.state = .parked; $0.attempts = attempts; $0.lastError = reason }
+    public func settle(_ results: [OutboxResult]) async throws {
+        tables.tables.withLock { t in
+            for result in results {
+                guard let k = t.outbox.firstIndex(where: { $0.id == result.id }), t.outbox[k].state == .pending else { continue }
+                switch result.outcome {
+                case .delivered(let at):
+                    t.outbox[k].state = .delivered
+                    t.outbox[k].deliveredAt = at
+                    t.outbox[k].lastError = nil
+                case .retry(let attempts, let at, let error):
+                    t.outbox[k].attempts = attempts
+                    t.outbox[k].nextAttemptAt = at
+                    t.outbox[k].lastError = error
+                case .parked(let attempts, let reason):
+                    t.outbox[k].state = .parked
+                    t.outbox[k].attempts = attempts
+                    t.outbox[k].lastError = reason
+                }
+            }
+        }
     }
 
     public func expedite(now: Date) async throws {
