@@ -95,6 +95,33 @@ struct EMSDeliveryTests {
         }
     }
 
+    /// Delivery latency with a healthy EMS Core and a steady trickle of detections: 100 requests,
+    /// 50 ms apart, each opening and closing an episode (3 messages). Printed for the README.
+    @Test(arguments: EMSTestApp.backends)
+    func testDeliveryLatencyWhenHealthy(_ backend: EMSTestApp.Backend) async throws {
+        let ems = StandInEMSCore()
+        try await ems.start()
+        defer { Task { await ems.stop() } }
+        try await EMSTestApp.withDatabase(backend) { apply in
+            let app = try await buildApplication(configuration: EMSTestApp.configuration(ems: ems, apply))
+            let series = Series.make(count: 250 + 100 * 40, runs: 0, seed: 18)
+            try await app.test(.live) { client in
+                try await EMSTestApp.detect(client, asset: "pdu-4", series.samples[0..<250])
+                for k in 0..<100 {
+                    let base = 250 + k * 40
+                    var part = Array(series.samples[base..<(base + 40)])
+                    for j in 0..<2 { part[j] = Series.Sample(time: part[j].time, metrics: ["cpu": 95, "memory": part[j].metrics["memory"] ?? 50]) }
+                    try await EMSTestApp.detect(client, asset: "pdu-4", part[...])
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(await EMSTestApp.eventually(30) { ems.accepted.count == 300 }, "\(backend): \(ems.accepted.count) of 300")
+                let summary = try await DeliveryLatency.summary(client)
+                #expect(summary.hasPrefix("300 messages"), "\(summary)")
+                print("EMS delivery latency (\(backend), healthy stand-in, trickle of 100 detections 50 ms apart): \(summary)")
+            }
+        }
+    }
+
     /// (b) EMS Core down for 30 s during detection: nothing lost, all delivered after, the breaker
     /// opened (and /ready said degraded) and closed.
     @Test(arguments: EMSTestApp.backends)
