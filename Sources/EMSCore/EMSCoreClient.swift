@@ -44,10 +44,22 @@ public struct EMSCoreClient: Sendable {
     public let endpoint: EMSCoreEndpoint
     let http: HTTPClient
 
-    public init(endpoint: EMSCoreEndpoint, http: HTTPClient = .shared) {
+    public init(endpoint: EMSCoreEndpoint, http: HTTPClient = EMSCoreClient.http) {
         self.endpoint = endpoint
         self.http = http
     }
+
+    /// The process's client for EMS Core. Not `HTTPClient.shared`: that one retries a refused
+    /// connection with backoff inside the pool, so while EMS Core is down every request (the
+    /// breaker's probe too) waited out its whole deadline, and a recovery was seen seconds late.
+    /// Here a refused connection fails at once and the deliverer's own backoff and breaker decide.
+    /// Lives as long as the process, like `.shared`, so it is never shut down.
+    public static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     /// A status, the `Retry-After` header and the start of the body.
     public struct Answer: Sendable {

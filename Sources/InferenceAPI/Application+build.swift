@@ -162,7 +162,15 @@ func buildRouter(
     AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
     MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
-    PredictController(predictions: predictions, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    var hazards: HazardEpisodes?
+    if configuration.hazardEpisodes {
+        var policy = configuration.episodes
+        policy.outbox = configuration.emsCore != nil
+        var nudge: (@Sendable () -> Void)?
+        if let deliverer { nudge = { deliverer.nudge() } }
+        hazards = HazardEpisodes(store: stores.episodes, policy: policy, threshold: configuration.hazardThreshold, onChanges: nudge)
+    }
+    PredictController(predictions: predictions, hazards: hazards, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
     FeedbackController(feedback: feedback, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
     ModelsController(
         models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger)

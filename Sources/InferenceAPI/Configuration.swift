@@ -83,6 +83,9 @@ public struct Configuration: Sendable {
     public var predictor: PredictorChoice = .auto
     /// Episodes of anomalous samples (`ALERT_MIN_SAMPLES`, `ALERT_CLEAR_SAMPLES`, `ALERT_CRITICAL_SCORE`).
     public var episodes = EpisodePolicy()
+    /// `HAZARD_EPISODES`: battery modules whose hazard probability reaches `HAZARD_THRESHOLD` open
+    /// hazard episodes (same sample counts and severity rule), sent to EMS Core like anomaly ones.
+    public var hazardEpisodes = true
     /// EMS Core (`EMS_CORE_URL`; nil = integration off: episodes are recorded, nothing is sent).
     public var emsCore: EMSCoreEndpoint?
     /// How the outbox is delivered to EMS Core (`EMS_BREAKER_FAILURES`, `EMS_BREAKER_COOLDOWN_SECONDS`,
@@ -199,6 +202,10 @@ public struct Configuration: Sendable {
         episodes.minSamples = try env.int("ALERT_MIN_SAMPLES", default: episodes.minSamples, range: 1...100_000)
         episodes.clearSamples = try env.int("ALERT_CLEAR_SAMPLES", default: episodes.clearSamples, range: 1...100_000)
         episodes.criticalScore = try env.double("ALERT_CRITICAL_SCORE", default: episodes.criticalScore, range: 0...1)
+        if let v = env.string("HAZARD_EPISODES") {
+            guard let on = Reader.flag(v) else { throw ConfigurationError(variable: "HAZARD_EPISODES", message: "must be on or off (got '\(v)')") }
+            hazardEpisodes = on
+        }
         if let url = env.string("EMS_CORE_URL") {
             guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased() ?? ""), !(parts.host ?? "").isEmpty,
                 parts.query == nil

@@ -176,6 +176,8 @@ struct EMSDeliveryTests {
                 #expect(metrics.contains("ems_breaker_transitions_total{to=\"closed\"}") && metrics.contains("ems_breaker_state 0"), "\(backend): and closed")
                 let ready = EMSTestApp.object(try await client.execute(uri: "/ready", method: .get))
                 #expect(ready["status"] as? String == "ready")
+                let transitions = metrics.split(separator: "\n").filter { $0.hasPrefix("ems_breaker_transitions_total") || $0.hasPrefix("ems_deliveries_total") }
+                print("EMS outage series (\(backend)): \(transitions.joined(separator: "; "))")
                 print(
                     "EMS catch-up (\(backend)): \(pendingBefore) messages pending after a 30 s outage, drained \(String(format: "%.2f", caughtUp)) s after EMS Core came back (\(String(format: "%.0f", Double(pendingBefore) / max(caughtUp, 0.001))) messages/s)"
                 )

@@ -99,6 +99,9 @@ public struct EpisodeTracker: Sendable, Equatable {
         return outcome
     }
 
+    /// Whether the tracker holds anything: a pending run or an open episode.
+    public var isLive: Bool { pendingRun > 0 || open != nil }
+
     private mutating func clearPending() {
         pendingRun = 0
         pendingStart = nil

@@ -4,6 +4,24 @@ import Foundation
 public protocol EpisodeStore: Sendable {
     /// Episodes newest first (by start, then id), after `query.after` when given, at most `query.limit`.
     func episodes(_ query: EpisodeQuery) async throws -> [Episode]
+
+    /// Advances the trackers of `kind` (`hazard`: battery modules) over observations that are not
+    /// stored as scores, per asset, and writes the episodes and outbox rows, in one transaction.
+    func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch
+
+    /// The trackers of `kind` with a pending run or an open episode.
+    func liveTrackers(kind: String) async throws -> [(tenantId: String, assetId: String)]
+}
+
+/// What `recordEpisodes` did: the changes, and the assets whose trackers are still live.
+public struct EpisodeBatch: Sendable, Equatable {
+    public var events: [EpisodeEvent] = []
+    public var live: Set<String> = []
+
+    public init(events: [EpisodeEvent] = [], live: Set<String> = []) {
+        self.events = events
+        self.live = live
+    }
 }
 
 /// A filter over `anomaly_episodes`, with its keyset position.

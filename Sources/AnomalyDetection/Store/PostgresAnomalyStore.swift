@@ -40,7 +40,10 @@ public struct PostgresAnomalyStore: AnomalyStore {
                         """, logger: database.logger)
                 }
                 guard let episodes else { return [] }
-                return try await database.recordEpisodes(on: connection, tenantId: tenantId, assetId: assetId, scores: scores, policy: episodes)
+                return try await database.recordEpisodes(
+                    on: connection, tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores),
+                    policy: episodes
+                ).events
             }
         }
     }

@@ -28,6 +28,35 @@ public struct PostgresEpisodeStore: EpisodeStore, OutboxStore {
         }
     }
 
+    public func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
+        try await database.guarded {
+            try await database.client.withTransaction(logger: database.logger) { connection in
+                var batch = EpisodeBatch()
+                // Assets in one order: concurrent batches lock their trackers without deadlock.
+                for asset in observations.keys.sorted() {
+                    let (events, live) = try await database.recordEpisodes(
+                        on: connection, tenantId: tenantId, assetId: asset, kind: kind, observations: observations[asset] ?? [], policy: policy)
+                    batch.events += events
+                    if live { batch.live.insert(asset) }
+                }
+                return batch
+            }
+        }
+    }
+
+    public func liveTrackers(kind: String) async throws -> [(tenantId: String, assetId: String)] {
+        try await database.guarded {
+            let rows = try await database.client.query(
+                """
+                SELECT tenant_id, asset_id FROM episode_trackers
+                WHERE kind = \(kind) AND (pending_run > 0 OR open_episode_id IS NOT NULL) LIMIT 100000
+                """, logger: database.logger)
+            var out: [(tenantId: String, assetId: String)] = []
+            for try await (tenant, asset) in rows.decode((String, String).self) { out.append((tenant, asset)) }
+            return out
+        }
+    }
+
     static let outboxColumns =
         "id, tenant_id, episode_id, asset_id, target, change, idempotency_key, payload::text, state, attempts, next_attempt_at, last_error, created_at, delivered_at"
     typealias OutboxRow = (Int64, String, String, String, String, String, String, String, String, Int, Date, String?, Date, Date?)

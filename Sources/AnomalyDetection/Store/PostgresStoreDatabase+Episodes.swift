@@ -10,9 +10,8 @@ extension PostgresStoreDatabase {
     /// transaction). The tracker row is locked (`FOR UPDATE`), so concurrent detections of one
     /// asset take turns; other assets do not wait.
     func recordEpisodes(
-        on connection: PostgresConnection, tenantId: String, assetId: String, scores: [AnomalyScoreRecord], policy: EpisodePolicy
-    ) async throws -> [EpisodeEvent] {
-        let kind = EpisodeInput.kind
+        on connection: PostgresConnection, tenantId: String, assetId: String, kind: String, observations: [EpisodeObservation], policy: EpisodePolicy
+    ) async throws -> (events: [EpisodeEvent], live: Bool) {
         try await connection.query(
             "INSERT INTO episode_trackers (tenant_id, asset_id, kind) VALUES (\(tenantId), \(assetId), \(kind)) ON CONFLICT DO NOTHING",
             logger: logger)
@@ -33,7 +32,7 @@ extension PostgresStoreDatabase {
             for try await row in found.decode(EpisodeRow.self) { tracker.open = Self.episode(row) }
         }
         let before = tracker
-        let outcome = tracker.advance(EpisodeInput.observations(scores), tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
+        let outcome = tracker.advance(observations, tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
         for e in outcome.episodes {
             try await connection.query(
                 """
@@ -65,7 +64,7 @@ extension PostgresStoreDatabase {
                 WHERE tenant_id = \(tenantId) AND asset_id = \(assetId) AND kind = \(kind)
                 """, logger: logger)
         }
-        return outcome.events
+        return (outcome.events, tracker.isLive)
     }
 
     typealias EpisodeRow = (String, String, String, String, String, String, String, Double, Date, Date, Date?, Int, Int)

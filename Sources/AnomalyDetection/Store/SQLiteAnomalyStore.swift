@@ -40,7 +40,9 @@ public struct SQLiteAnomalyStore: AnomalyStore {
                         + SQLiteStoreDatabase.placeholders(rows: part.count, columns: 10), binds)
             }
             guard let episodes else { return [] }
-            return try await database.recordEpisodes(tenantId: tenantId, assetId: assetId, scores: scores, policy: episodes)
+            return try await database.recordEpisodes(
+                tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores), policy: episodes
+            ).events
         }
     }
 

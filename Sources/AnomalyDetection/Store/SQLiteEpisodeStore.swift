@@ -27,6 +27,29 @@ public struct SQLiteEpisodeStore: EpisodeStore, OutboxStore {
         return rows.compactMap(SQLiteStoreDatabase.episode)
     }
 
+    public func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
+        try await database.transaction {
+            var batch = EpisodeBatch()
+            for asset in observations.keys.sorted() {
+                let (events, live) = try await database.recordEpisodes(
+                    tenantId: tenantId, assetId: asset, kind: kind, observations: observations[asset] ?? [], policy: policy)
+                batch.events += events
+                if live { batch.live.insert(asset) }
+            }
+            return batch
+        }
+    }
+
+    public func liveTrackers(kind: String) async throws -> [(tenantId: String, assetId: String)] {
+        try await database.rows(
+            "SELECT tenant_id, asset_id FROM episode_trackers WHERE kind = ? AND (pending_run > 0 OR open_episode_id IS NOT NULL) LIMIT 100000",
+            [.text(kind)]
+        ).compactMap { row in
+            guard let tenant = row.column("tenant_id")?.string, let asset = row.column("asset_id")?.string else { return nil }
+            return (tenant, asset)
+        }
+    }
+
     public func claimDue(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         try await database.transaction {
             let due = try await database.rows(

@@ -8,8 +8,9 @@ extension SQLiteStoreDatabase {
 
     /// Advances the asset's tracker over `scores`; the caller holds the transaction (SQLite has
     /// one writer, so nothing else reads the tracker meanwhile).
-    func recordEpisodes(tenantId: String, assetId: String, scores: [AnomalyScoreRecord], policy: EpisodePolicy) async throws -> [EpisodeEvent] {
-        let kind = EpisodeInput.kind
+    func recordEpisodes(
+        tenantId: String, assetId: String, kind: String, observations: [EpisodeObservation], policy: EpisodePolicy
+    ) async throws -> (events: [EpisodeEvent], live: Bool) {
         let key: [SQLiteData] = [.text(tenantId), .text(assetId), .text(kind)]
         var tracker = EpisodeTracker()
         let found = try await rows(
@@ -27,7 +28,7 @@ extension SQLiteStoreDatabase {
             }
         }
         let before = tracker
-        let outcome = tracker.advance(EpisodeInput.observations(scores), tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
+        let outcome = tracker.advance(observations, tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
         for e in outcome.episodes {
             _ = try await rows(
                 """
@@ -72,7 +73,7 @@ extension SQLiteStoreDatabase {
                     tracker.pendingMetric.map(SQLiteData.text) ?? .null, tracker.open.map { .text($0.id) } ?? .null,
                 ])
         }
-        return outcome.events
+        return (outcome.events, tracker.isLive)
     }
 
     static func episode(_ row: SQLiteRow) -> Episode? {

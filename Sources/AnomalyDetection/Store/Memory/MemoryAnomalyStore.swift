@@ -31,7 +31,9 @@ public final class MemoryAnomalyStore: AnomalyStore {
             }
             }
             guard let policy else { return [] }
-            return MemoryEpisodeTables.record(&episodeTables, tenantId: tenantId, assetId: assetId, scores: scores, policy: policy)
+            return MemoryEpisodeTables.record(
+                &episodeTables, tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores), policy: policy
+            ).events
         }
     }
 

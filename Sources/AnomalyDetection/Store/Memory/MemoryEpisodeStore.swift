@@ -12,17 +12,19 @@ final class MemoryEpisodeTables: Sendable {
     let tables = Mutex(Tables())
 
     /// What the SQL stores do in `recordDetection`'s transaction, under the caller's lock.
-    static func record(_ tables: inout Tables, tenantId: String, assetId: String, scores: [AnomalyScoreRecord], policy: EpisodePolicy) -> [EpisodeEvent] {
-        let key = "\(tenantId)\u{1F}\(assetId)\u{1F}\(EpisodeInput.kind)"
+    static func record(
+        _ tables: inout Tables, tenantId: String, assetId: String, kind: String, observations: [EpisodeObservation], policy: EpisodePolicy
+    ) -> (events: [EpisodeEvent], live: Bool) {
+        let key = "\(tenantId)\u{1F}\(assetId)\u{1F}\(kind)"
         var tracker = tables.trackers[key] ?? EpisodeTracker()
-        let outcome = tracker.advance(EpisodeInput.observations(scores), tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, policy: policy)
+        let outcome = tracker.advance(observations, tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
         tables.trackers[key] = tracker
         for episode in outcome.episodes { tables.episodes[episode.id] = episode }
         for var message in OutboxMessage.messages(for: policy.outbox ? outcome.events : [], now: Date()) {
             message.id = Int64(tables.outbox.count + 1)
             tables.outbox.append(message)
         }
-        return outcome.events
+        return (outcome.events, tracker.isLive)
     }
 }
 
@@ -58,6 +60,27 @@ public final class MemoryEpisodeStore: EpisodeStore, OutboxStore {
                 claimed.append(t.outbox[k])
             }
             return claimed
+        }
+    }
+
+    public func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
+        tables.tables.withLock { t in
+            var batch = EpisodeBatch()
+            for asset in observations.keys.sorted() {
+                let (events, live) = MemoryEpisodeTables.record(&t, tenantId: tenantId, assetId: asset, kind: kind, observations: observations[asset] ?? [], policy: policy)
+                batch.events += events
+                if live { batch.live.insert(asset) }
+            }
+            return batch
+        }
+    }
+
+    public func liveTrackers(kind: String) async throws -> [(tenantId: String, assetId: String)] {
+        tables.tables.withLock { t in
+            t.trackers.filter { $0.value.isLive }.compactMap { key, _ -> (tenantId: String, assetId: String)? in
+                let parts = key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+                return parts.count == 3 && parts[2] == kind ? (parts[0], parts[1]) : nil
+            }
         }
     }
 
