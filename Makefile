@@ -7,7 +7,7 @@ RUN_PACKAGES  := libxgboost-dev zlib1g-dev
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
-.PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data
+.PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -75,6 +75,13 @@ eval-anomaly: release $(EVAL_PYTHON)
 
 $(EVAL_PYTHON):
 	python3 -m venv fixtures/.venv-mlflow3-xgb3 && fixtures/.venv-mlflow3-xgb3/bin/pip install -q -r fixtures/requirements-mlflow3-xgb3.txt
+
+## make fuzz: the /predict and /anomaly/detect body parsers on FUZZ_INPUTS mutated bodies (release build): no
+## crash, every refusal a 4xx JSON envelope, the fast and the slow detect parser agreeing. Inputs that break
+## the contract land in fuzz-failures/. FUZZ_SEED repeats a run.
+FUZZ_INPUTS ?= 1000000
+fuzz: release
+	./.build/release/inference-api fuzz-parsers --inputs $(FUZZ_INPUTS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 clean-data:
 	rm -rf data

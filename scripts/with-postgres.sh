@@ -37,6 +37,19 @@ run_as "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 30 \
 "$bindir/createdb" -h 127.0.0.1 -p "$port" -U inference inference_test
 
 export TEST_DATABASE_URL="postgres://inference@127.0.0.1:$port/inference_test"
+# `$TEST_PG_CTL stop|start|restart [pg_ctl options]` controls this cluster (as its user), for tests
+# of what the service does while PostgreSQL is down.
+pg_ctl_options="-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c max_connections=200"
+{
+  echo '#!/usr/bin/env bash'
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "exec su postgres -s /bin/sh -c '\"\$0\" \"\$@\"' -- $(printf '%q' "$bindir/pg_ctl") \"\$@\" -D $(printf '%q' "$tmp/data") -l $(printf '%q' "$tmp/server.log") -w -t 30 -o $(printf '%q' "$pg_ctl_options")"
+  else
+    echo "exec $(printf '%q' "$bindir/pg_ctl") \"\$@\" -D $(printf '%q' "$tmp/data") -l $(printf '%q' "$tmp/server.log") -w -t 30 -o $(printf '%q' "$pg_ctl_options")"
+  fi
+} >"$tmp/pg_ctl"
+chmod 755 "$tmp/pg_ctl"
+export TEST_PG_CTL="$tmp/pg_ctl"
 echo "with-postgres: throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') at $TEST_DATABASE_URL" >&2
 set +e
 "$@"

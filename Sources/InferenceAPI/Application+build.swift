@@ -39,7 +39,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
             "load_ms": "\(Int(model.loadSeconds * 1000))",
         ])
 
-    let server = try serverBuilder(configuration)
+    let server = try serverBuilder(configuration, connections: telemetry.connections)
     let storage = try await StoreSetup.open(configuration, logger: logger)
     let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
     var delivery = configuration.delivery
@@ -81,6 +81,9 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
 /// requests in flight finish (for at most `SHUTDOWN_GRACE_SECONDS`), and only then are the
 /// application's services (the PostgreSQL pool, the SQLite connection) closed.
 public func runApplication(_ app: some ApplicationProtocol & Service, configuration: Configuration, logger: Logger) async throws {
+    #if canImport(Glibc)
+    ConnectionLimits(configuration: configuration).raiseFileLimit(logger: logger)
+    #endif
     var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     group.maximumGracefulShutdownDuration = .seconds(configuration.shutdownGraceSeconds)
     group.maximumCancellationDuration = .seconds(5)
@@ -88,9 +91,11 @@ public func runApplication(_ app: some ApplicationProtocol & Service, configurat
     logger.notice("stopped")
 }
 
-/// Plain HTTP/1.1, or TLS when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set.
-func serverBuilder(_ configuration: Configuration) throws -> HTTPServerBuilder {
-    guard let certificateFile = configuration.tlsCertificateFile, let keyFile = configuration.tlsKeyFile else { return .http1() }
+/// Plain HTTP/1.1, or TLS when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set; either way under the
+/// connection limits (`ConnectionLimits`).
+func serverBuilder(_ configuration: Configuration, connections: ConnectionCounters) throws -> HTTPServerBuilder {
+    let http1 = HTTPServerBuilder.guardedHTTP1(limits: ConnectionLimits(configuration: configuration), counters: connections)
+    guard let certificateFile = configuration.tlsCertificateFile, let keyFile = configuration.tlsKeyFile else { return http1 }
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
     do {
@@ -107,7 +112,7 @@ func serverBuilder(_ configuration: Configuration) throws -> HTTPServerBuilder {
         throw ConfigurationError(variable: "TLS_CERT_FILE", message: "holds no certificate (\(certificateFile))")
     }
     let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-    return try .tls(.http1(), tlsConfiguration: tls)
+    return try .tls(http1, tlsConfiguration: tls)
 }
 
 /// Every route of the service, on one router: the application and the route tests use it.
@@ -155,6 +160,7 @@ func buildRouter(
         anomalies.emsMetrics = { asset, from, to in try await client.metrics(assetId: asset, from: from, to: to) }
     }
     let maxBody = configuration.maxBodyBytes
+    let idempotency = Idempotency(store: stores.receipts, retentionHours: configuration.idempotencyKeyHours, telemetry: telemetry)
 
     var health = HealthController(models: models, database: stores.database)
     if let deliverer { health.emsBreaker = { deliverer.breakerState } }
@@ -171,7 +177,7 @@ func buildRouter(
         hazards = HazardEpisodes(store: stores.episodes, policy: policy, threshold: configuration.hazardThreshold, onChanges: nudge)
     }
     PredictController(predictions: predictions, hazards: hazards, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
-    FeedbackController(feedback: feedback, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    FeedbackController(feedback: feedback, maxBodyBytes: maxBody, idempotency: idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
         models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger)
     ).addRoutes(to: router.group("models"), access: access)
@@ -179,7 +185,8 @@ func buildRouter(
         .addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
     AnomalyController(
-        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, episodes: stores.episodes
+        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, episodes: stores.episodes,
+        idempotency: idempotency
     ).addRoutes(to: router.group("anomaly"), access: access)
     EMSController(outbox: stores.outbox, deliverer: deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
 

@@ -62,6 +62,8 @@ public struct Configuration: Sendable {
     /// `loginWindowSeconds` before it must wait out the window.
     public var loginMaxFailures: Int = 10
     public var loginWindowSeconds: Int = 300
+    /// How long the answer to a write with an `Idempotency-Key` is kept for retries (hours, at least 24).
+    public var idempotencyKeyHours: Int = 24
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
@@ -71,6 +73,17 @@ public struct Configuration: Sendable {
     public var driftThreshold: Double = 0.5
     /// Longest wait for requests in flight after SIGTERM (`SHUTDOWN_GRACE_SECONDS`).
     public var shutdownGraceSeconds: Int = 25
+    /// A request head must arrive whole within this many seconds of its first byte (or of the connection opening).
+    public var requestHeaderTimeoutSeconds: Int = 10
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    public var idleTimeoutSeconds: Int = 60
+    /// After answering a request whose body was not read (413, 401, ...), the rest is read and
+    /// discarded for at most this many seconds before the connection closes.
+    public var lingerSeconds: Int = 5
+    /// Connections beyond this many are closed as soon as they are accepted.
+    public var maxConnections: Int = 8192
+    /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
+    public var storeTimeoutSeconds: Int = 5
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
@@ -131,6 +144,7 @@ public struct Configuration: Sendable {
         rateLimitPerMinute = try env.int("RATE_LIMIT_PER_MINUTE", default: rateLimitPerMinute, range: 1...100_000_000)
         loginMaxFailures = try env.int("LOGIN_MAX_FAILURES", default: loginMaxFailures, range: 1...1_000_000)
         loginWindowSeconds = try env.int("LOGIN_WINDOW_SECONDS", default: loginWindowSeconds, range: 1...86_400)
+        idempotencyKeyHours = try env.int("IDEMPOTENCY_KEY_HOURS", default: idempotencyKeyHours, range: 24...8_760)
         missingValues = try env.choice("MISSING_VALUES", default: missingValues)
         logLevel = try env.choice("LOG_LEVEL", default: logLevel)
         if let v = env.string("LOG_FORMAT") {
@@ -222,6 +236,11 @@ public struct Configuration: Sendable {
         delivery.pollInterval = Double(try env.int("EMS_POLL_MILLISECONDS", default: Int(delivery.pollInterval * 1000), range: 1...600_000)) / 1000
         delivery.lease = try env.double("EMS_LEASE_SECONDS", default: delivery.lease, range: 1...86_400)
         delivery.outboxWarnSize = try env.int("EMS_OUTBOX_WARN_SIZE", default: delivery.outboxWarnSize, range: 1...100_000_000)
+        requestHeaderTimeoutSeconds = try env.int("REQUEST_HEADER_TIMEOUT_SECONDS", default: requestHeaderTimeoutSeconds, range: 1...3600)
+        idleTimeoutSeconds = try env.int("IDLE_TIMEOUT_SECONDS", default: idleTimeoutSeconds, range: 1...86_400)
+        lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
+        maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
+        storeTimeoutSeconds = try env.int("STORE_TIMEOUT_SECONDS", default: storeTimeoutSeconds, range: 1...300)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")
         if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {

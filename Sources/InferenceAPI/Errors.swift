@@ -32,6 +32,11 @@ public struct APIError: HTTPResponseError, Sendable {
         self.details = details
     }
 
+    /// The JSON error envelope's bytes.
+    func envelope(requestId: String) throws -> Data {
+        try JSONEncoder.api.encode(Envelope(error: .init(code: code, message: message, details: details, request_id: requestId)))
+    }
+
     private struct Envelope: Encodable {
         struct Body: Encodable {
             let code: String
@@ -43,8 +48,7 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = Envelope(error: .init(code: code, message: message, details: details, request_id: context.id))
-        let data = try JSONEncoder.api.encode(body)
+        let data = try envelope(requestId: context.id)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -8,10 +8,13 @@ public protocol AnomalyStore: Sendable {
     /// Writes samples and their scores in one transaction: when this returns, both are committed.
     /// With `episodes`, the same transaction advances the asset's episode tracker over the scores
     /// (in time order), writes the episodes it touched and an `ems_outbox` row per change
-    /// (`OutboxMessage.messages(for:now:)`); returns the changes.
+    /// (`OutboxMessage.messages(for:now:)`); returns the changes. With a `receipt`, its key is
+    /// claimed in the same transaction (`IdempotencyKeyTaken` if it already has one, and nothing is
+    /// written).
     @discardableResult
     func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
     ) async throws -> [EpisodeEvent]
 
     /// The asset's last `limit` samples strictly before `before` (all if nil), oldest first.
@@ -31,8 +34,9 @@ public protocol AnomalyStore: Sendable {
     func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord]
 
     /// Saves a model as `active`, retiring the asset's previous active model of the same type, in
-    /// one transaction. Returns the stored row (with its id).
-    func saveModel(_ model: ModelRecord) async throws -> ModelRecord
+    /// one transaction. Returns the stored row (with its id). `receipt` makes the answer from the
+    /// stored row; its key is claimed in the same transaction.
+    func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord
 
     /// The asset's active model of `modelType`, with its artifact.
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord?
@@ -42,9 +46,29 @@ public protocol AnomalyStore: Sendable {
 }
 
 extension AnomalyStore {
-    /// Samples and scores only: no episodes, no outbox rows.
+    /// Samples and scores only: no episodes, no outbox rows, no idempotency key.
     public func recordDetection(tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord]) async throws {
-        try await recordDetection(tenantId: tenantId, assetId: assetId, samples: samples, scores: scores, episodes: nil)
+        try await recordDetection(tenantId: tenantId, assetId: assetId, samples: samples, scores: scores, episodes: nil, receipt: nil)
+    }
+
+    /// With episodes, without an idempotency key.
+    @discardableResult
+    public func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?
+    ) async throws -> [EpisodeEvent] {
+        try await recordDetection(tenantId: tenantId, assetId: assetId, samples: samples, scores: scores, episodes: episodes, receipt: nil)
+    }
+
+    /// With an idempotency key, without episodes.
+    public func recordDetection(
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
+    ) async throws {
+        try await recordDetection(tenantId: tenantId, assetId: assetId, samples: samples, scores: scores, episodes: nil, receipt: receipt)
+    }
+
+    /// `saveModel` without an idempotency key.
+    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
+        try await saveModel(model, receipt: nil)
     }
 }
 

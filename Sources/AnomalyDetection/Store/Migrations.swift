@@ -33,6 +33,7 @@ public enum Migrations {
             "id", "tenant_id", "episode_id", "asset_id", "target", "change", "idempotency_key", "payload", "state", "attempts",
             "next_attempt_at", "last_error", "created_at", "delivered_at",
         ],
+        "idempotency_keys": ["tenant_id", "key", "fingerprint", "status", "body", "created_at", "expires_at"],
     ]
 
     public static let all: [Migration] = [
@@ -165,6 +166,38 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX hazard_feedback_tenant_id ON hazard_feedback (tenant_id, id)",
+            ]),
+        Migration(
+            version: 3, name: "idempotency_keys",
+            postgres: [
+                """
+                CREATE TABLE idempotency_keys (
+                    tenant_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    body BYTEA NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    expires_at TIMESTAMPTZ NOT NULL,
+                    PRIMARY KEY (tenant_id, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE idempotency_keys (
+                    tenant_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    expires_at TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
             ]),
         Migration(
             version: 4, name: "anomaly_episodes, episode_trackers, ems_outbox",

@@ -12,10 +12,12 @@ public struct PostgresAnomalyStore: AnomalyStore {
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
     ) async throws -> [EpisodeEvent] {
         try await database.guarded {
             try await database.client.withTransaction(logger: database.logger) { connection in
+                if let receipt { try await database.claim(receipt, on: connection) }
                 for chunk in stride(from: 0, to: samples.count, by: PostgresStoreDatabase.insertChunk) {
                     let part = samples[chunk..<min(chunk + PostgresStoreDatabase.insertChunk, samples.count)]
                     let times = part.map(\.timestamp)
@@ -136,8 +138,8 @@ public struct PostgresAnomalyStore: AnomalyStore {
         }
     }
 
-    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
-        try await database.saveActiveModel(model)
+    public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {
+        try await database.saveActiveModel(model, receipt: receipt)
     }
 
     public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {

@@ -9,10 +9,11 @@ public struct PostgresFeedbackStore: FeedbackStore {
         self.database = database
     }
 
-    public func recordFeedback(_ rows: [FeedbackRecord]) async throws {
+    public func recordFeedback(_ rows: [FeedbackRecord], receipt: IdempotencyReceipt?) async throws {
         try await database.guarded {
             guard !rows.isEmpty else { return }
             try await database.client.withTransaction(logger: database.logger) { connection in
+                if let receipt { try await database.claim(receipt, on: connection) }
                 for chunk in stride(from: 0, to: rows.count, by: PostgresStoreDatabase.insertChunk) {
                     let part = rows[chunk..<min(chunk + PostgresStoreDatabase.insertChunk, rows.count)]
                     let tenants = part.map(\.tenantId), runs = part.map(\.runId), features = part.map { MetricsJSON.encode($0.features) }

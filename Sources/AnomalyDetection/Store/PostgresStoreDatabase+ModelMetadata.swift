@@ -9,7 +9,7 @@ extension PostgresStoreDatabase {
     static let insertChunk = 5000
 
     /// Inserts `model` as `active` and retires the previous active one of its tenant, type and asset.
-    func saveActiveModel(_ model: ModelRecord) async throws -> ModelRecord {
+    func saveActiveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)? = nil) async throws -> ModelRecord {
         try await guarded {
             let artifact = model.artifact.map { ByteBuffer(bytes: $0) }
             return try await client.withTransaction(logger: logger) { connection in
@@ -32,6 +32,7 @@ extension PostgresStoreDatabase {
                     saved.id = id
                     saved.createdAt = created
                 }
+                if let receipt { try await claim(receipt(saved), on: connection) }
                 return saved
             }
         }

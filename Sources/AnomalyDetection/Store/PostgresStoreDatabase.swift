@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 
@@ -11,9 +12,14 @@ public struct PostgresStoreDatabase: StoreDatabase {
     public let logger: Logger
     public var backend: String { "postgresql" }
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// How long one store call may take before it fails with a `StoreError`: while PostgreSQL is
+    /// down the pool waits for a connection without end, and a request must not.
+    let timeout: Duration
+
+    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(5)) {
         self.client = client
         self.logger = logger
+        self.timeout = timeout
     }
 
     /// A client configuration from a `postgres://user:password@host:port/database` URL.
@@ -79,10 +85,16 @@ public struct PostgresStoreDatabase: StoreDatabase {
     /// `PostgresTransactionError`, which nothing mapped: a 500). The message keeps the error
     /// code and SQLSTATE (or the column that failed to decode) only: the driver's full
     /// reflection can carry the query and its values.
-    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    ///
+    /// A call that has not finished within `timeout` is cancelled (the pool gives up its wait for a
+    /// connection; a running query is cancelled on the server) and fails as unavailable.
+    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            return try await Self.withDeadline(timeout, body)
+        } catch is Deadline {
+            throw StoreError(backend: backend, message: "no answer within \(timeout) (is the database reachable?)")
         } catch let error as PostgresTransactionError {
+            if let taken = error.closureError as? IdempotencyKeyTaken { throw taken }
             let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
             throw StoreError(backend: backend, message: "transaction failed: \(cause.map(Self.summary) ?? "no cause given")")
         } catch let error as PSQLError {
@@ -90,6 +102,34 @@ public struct PostgresStoreDatabase: StoreDatabase {
         } catch let error as PostgresDecodingError {
             throw StoreError(backend: backend, message: Self.summary(error))
         }
+    }
+
+    /// A store call that ran past `timeout`.
+    private struct Deadline: Error {}
+
+    /// `body`'s result, or `Deadline` once `timeout` has passed, whichever comes first. The caller
+    /// is answered at the deadline even if `body` does not stop at once when cancelled (a
+    /// transaction whose connection died may take its time); it is cancelled and left to finish.
+    private static func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+            let pending = Mutex<CheckedContinuation<Result<T, any Error>, Never>?>(continuation)
+            let resume = { @Sendable (result: Result<T, any Error>) -> Bool in
+                guard let waiting = pending.withLock({ $0.take() }) else { return false }
+                waiting.resume(returning: result)
+                return true
+            }
+            let timer = Mutex<Task<Void, Never>?>(nil)
+            let work = Task {
+                do { _ = resume(.success(try await body())) } catch { _ = resume(.failure(error)) }
+                timer.withLock { $0?.cancel() }
+            }
+            let clock = Task {
+                try? await Task.sleep(for: timeout)
+                if resume(.failure(Deadline())) { work.cancel() }
+            }
+            timer.withLock { $0 = clock }
+        }
+        return try outcome.get()
     }
 
     static func summary(_ error: any Error) -> String {

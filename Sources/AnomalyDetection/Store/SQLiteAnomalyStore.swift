@@ -11,9 +11,11 @@ public struct SQLiteAnomalyStore: AnomalyStore {
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
     ) async throws -> [EpisodeEvent] {
         try await database.transaction {
+            if let receipt { try await database.claim(receipt) }
             for chunk in stride(from: 0, to: samples.count, by: SQLiteStoreDatabase.insertChunk) {
                 let part = samples[chunk..<min(chunk + SQLiteStoreDatabase.insertChunk, samples.count)]
                 var binds: [SQLiteData] = []
@@ -117,8 +119,8 @@ public struct SQLiteAnomalyStore: AnomalyStore {
             method: method, modelId: row.column("model_id")?.string, metadata: row.column("metadata")?.string ?? "{}", timestamp: time)
     }
 
-    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
-        try await database.saveActiveModel(model)
+    public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {
+        try await database.saveActiveModel(model, receipt: receipt)
     }
 
     public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {

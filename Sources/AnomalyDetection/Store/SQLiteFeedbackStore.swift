@@ -9,9 +9,10 @@ public struct SQLiteFeedbackStore: FeedbackStore {
         self.database = database
     }
 
-    public func recordFeedback(_ rows: [FeedbackRecord]) async throws {
+    public func recordFeedback(_ rows: [FeedbackRecord], receipt: IdempotencyReceipt?) async throws {
         guard !rows.isEmpty else { return }
         try await database.transaction {
+            if let receipt { try await database.claim(receipt) }
             for chunk in stride(from: 0, to: rows.count, by: SQLiteStoreDatabase.insertChunk) {
                 let part = rows[chunk..<min(chunk + SQLiteStoreDatabase.insertChunk, rows.count)]
                 var binds: [SQLiteData] = []

@@ -9,7 +9,7 @@ extension SQLiteStoreDatabase {
     static let insertChunk = 2000
 
     /// Inserts `model` as `active` and retires the previous active one of its tenant, type and asset.
-    func saveActiveModel(_ model: ModelRecord) async throws -> ModelRecord {
+    func saveActiveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)? = nil) async throws -> ModelRecord {
         try await transaction {
             _ = try await self.rows(
                 "UPDATE model_metadata SET status = 'retired' WHERE tenant_id = ? AND model_type = ? AND status = 'active' AND asset_id IS ?",
@@ -28,6 +28,7 @@ extension SQLiteStoreDatabase {
             saved.status = "active"
             saved.id = rows.first?.column("id")?.integer.map(Int64.init)
             saved.createdAt = rows.first?.column("created_at")?.string.flatMap(StoreTime.parse)
+            if let receipt { try await self.claim(receipt(saved)) }
             return saved
         }
     }

@@ -74,8 +74,14 @@ public final class SQLiteStoreDatabase: StoreDatabase {
         _ = try await rows("SELECT 1")
     }
 
+    /// Runs one statement. SQLite's errors become `StoreError` (so the HTTP layer answers 503, not
+    /// 500), a full disk marked as such; the message keeps SQLite's reason, never the statement's values.
     func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        try await connection.query(sql, binds)
+        do {
+            return try await connection.query(sql, binds)
+        } catch let error as SQLiteError {
+            throw StoreError(backend: backend, message: "\(error.reason)", storageFull: error.reason == .full)
+        }
     }
 
     /// Runs `body` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), one at a time.

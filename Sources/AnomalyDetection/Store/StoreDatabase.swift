@@ -19,10 +19,11 @@ public struct Stores: Sendable {
     public var audit: any ModelAuditLog
     public var episodes: any EpisodeStore
     public var outbox: any OutboxStore
+    public var receipts: any IdempotencyStore
 
     public init(
         database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog,
-        episodes: any EpisodeStore, outbox: any OutboxStore
+        episodes: any EpisodeStore, outbox: any OutboxStore, receipts: any IdempotencyStore
     ) {
         self.database = database
         self.anomalies = anomalies
@@ -30,6 +31,7 @@ public struct Stores: Sendable {
         self.audit = audit
         self.episodes = episodes
         self.outbox = outbox
+        self.receipts = receipts
     }
 
     public var backend: String { database.backend }
@@ -38,23 +40,25 @@ public struct Stores: Sendable {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
             audit: PostgresModelAuditLog(database: database), episodes: PostgresEpisodeStore(database: database),
-            outbox: PostgresEpisodeStore(database: database))
+            outbox: PostgresEpisodeStore(database: database), receipts: PostgresIdempotencyStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
             audit: SQLiteModelAuditLog(database: database), episodes: SQLiteEpisodeStore(database: database),
-            outbox: SQLiteEpisodeStore(database: database))
+            outbox: SQLiteEpisodeStore(database: database), receipts: SQLiteIdempotencyStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
     public static func memory() -> Stores {
         let models = MemoryModelTable()
         let episodes = MemoryEpisodeTables()
+        let receipts = MemoryIdempotencyStore()
         return Stores(
-            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, episodes: episodes), feedback: MemoryFeedbackStore(),
-            audit: MemoryModelAuditLog(models: models), episodes: MemoryEpisodeStore(tables: episodes), outbox: MemoryEpisodeStore(tables: episodes))
+            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, episodes: episodes, receipts: receipts),
+            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models),
+            episodes: MemoryEpisodeStore(tables: episodes), outbox: MemoryEpisodeStore(tables: episodes), receipts: receipts)
     }
 }
 
@@ -62,10 +66,13 @@ public struct Stores: Sendable {
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let backend: String
     public let message: String
+    /// The database's disk is full: nothing was written, and writes can resume once space is freed.
+    public let storageFull: Bool
     public var description: String { "\(backend) store: \(message)" }
 
-    public init(backend: String, message: String) {
+    public init(backend: String, message: String, storageFull: Bool = false) {
         self.backend = backend
         self.message = message
+        self.storageFull = storageFull
     }
 }

@@ -10,6 +10,7 @@ struct AnomalyController {
     let maxBodyBytes: Int
     let telemetry: Telemetry?
     let episodes: any EpisodeStore
+    let idempotency: Idempotency
 
     /// Mounted on `/anomaly`.
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
@@ -63,15 +64,24 @@ struct AnomalyController {
     @Sendable func detect(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.detect(Data(buffer: body), maxSamples: maxSamples)
-        let scored = try await service.detect(tenantId: context.tenant, request: parsed)
-        telemetry?.detections(scored.detections)
-        return Self.detectResponse(parsed, scored)
+        // Only a persisting detect writes; without persist a retry simply scores again.
+        let key = parsed.persist ? try idempotency.key(of: request, body: body, tenant: context.tenant) : nil
+        return try await idempotency.once(key) {
+            let scored = try await service.score(tenantId: context.tenant, request: parsed)
+            let answer = Self.detectAnswer(parsed, scored)
+            if parsed.persist {
+                try await service.persist(
+                    tenantId: context.tenant, request: parsed, scored: scored, receipt: key?.receipt(status: .ok, body: answer))
+            }
+            telemetry?.detections(scored.detections)
+            return .json(.ok, answer)
+        }
     }
 
     /// `{"asset_id", "model_id", "threshold", "persisted", "results": [{"timestamp", "score",
     /// "is_anomaly", "method", "metric"?, "scores"}]}`, written straight into the buffer (a
     /// 1000-sample answer through `JSONEncoder` cost more than scoring it).
-    static func detectResponse(_ parsed: AnomalyRequests.Detect, _ scored: AnomalyService.Scored) -> Response {
+    static func detectAnswer(_ parsed: AnomalyRequests.Detect, _ scored: AnomalyService.Scored) -> ByteBuffer {
         var json = JSONWriter(capacity: 128 + scored.detections.count * 160)
         json.raw("{\"asset_id\":")
         json.string(parsed.assetId)
@@ -101,7 +111,7 @@ struct AnomalyController {
             json.raw("}}")
         }
         json.raw("]}")
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))
+        return json.buffer
     }
 
     struct TrainAnswer: ResponseEncodable {
@@ -131,14 +141,23 @@ struct AnomalyController {
         }
     }
 
-    @Sendable func train(request: Request, context: AppRequestContext) async throws -> EditedResponse<TrainAnswer> {
+    @Sendable func train(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
         let parsed = try AnomalyRequests.train(Data(buffer: body), maxSamples: 1_000_000)
-        let trained = try await service.train(tenantId: context.tenant, request: parsed)
-        telemetry?.training(seconds: trained.seconds)
-        context.logger.notice(
-            "anomaly model trained",
-            metadata: ["asset_id": "\(parsed.assetId)", "model_id": "\(AnomalyService.publicId(trained.record))", "samples": "\(trained.samples)"])
+        let key = try idempotency.key(of: request, body: body, tenant: context.tenant)
+        var receipt: (@Sendable (AnomalyService.Trained) -> IdempotencyReceipt)?
+        if let key { receipt = { trained in key.receipt(status: .created, body: Self.trainAnswer(parsed, trained)) } }
+        return try await idempotency.once(key) {
+            let trained = try await service.train(tenantId: context.tenant, request: parsed, receipt: receipt)
+            telemetry?.training(seconds: trained.seconds)
+            context.logger.notice(
+                "anomaly model trained",
+                metadata: ["asset_id": "\(parsed.assetId)", "model_id": "\(AnomalyService.publicId(trained.record))", "samples": "\(trained.samples)"])
+            return .json(.created, Self.trainAnswer(parsed, trained))
+        }
+    }
+
+    static func trainAnswer(_ parsed: AnomalyRequests.Train, _ trained: AnomalyService.Trained) -> ByteBuffer {
         let p = parsed.parameters
         let answer = TrainAnswer(
             asset_id: parsed.assetId, model_id: AnomalyService.publicId(trained.record), model_version: trained.record.modelVersion,
@@ -148,7 +167,11 @@ struct AnomalyController {
                 "max_samples": p.maxSamples.map { .number(Double($0)) } ?? .none, "max_features": .number(p.maxFeatures),
                 "contamination": p.contamination.map { .number($0) } ?? .none, "seed": .number(Double(p.seed)),
             ])
-        return EditedResponse(status: .created, response: answer)
+        // Sorted keys: `parameters` is a dictionary, and a replay must give the same bytes. Every
+        // number here is finite (counts, seconds, a threshold in [0, 1]), so encoding cannot fail.
+        let encoder = JSONEncoder.api
+        encoder.outputFormatting.insert(.sortedKeys)
+        return ByteBuffer(data: (try? encoder.encode(answer)) ?? Data("{}".utf8))
     }
 
     struct ModelsAnswer: ResponseEncodable {

@@ -1,25 +1,38 @@
+import AnomalyDetection
+import Foundation
 import Hummingbird
 
 /// `POST /feedback`: readings with their observed outcome, stored for the caller's tenant.
 struct FeedbackController {
     let feedback: FeedbackService
     let maxBodyBytes: Int
+    let idempotency: Idempotency
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
         group.add(middleware: access.requires(.predict))
             .post("feedback", use: record)
     }
 
-    struct FeedbackAnswer: ResponseEncodable {
+    struct FeedbackAnswer: Encodable {
         let stored: Int
         let run_id: String
         let tenant: String
     }
 
-    @Sendable func record(request: Request, context: AppRequestContext) async throws -> EditedResponse<FeedbackAnswer> {
+    @Sendable func record(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
         try Request.refuseDuplicateKeys(body)
-        let stored = try await feedback.record(body: body, tenant: context.tenant)
-        return EditedResponse(status: .created, response: FeedbackAnswer(stored: stored.count, run_id: stored.runId, tenant: context.tenant))
+        let tenant = context.tenant
+        let key = try idempotency.key(of: request, body: body, tenant: tenant)
+        let answer = { @Sendable (stored: FeedbackService.Stored) in
+            // Two strings and a count: encoding cannot fail.
+            ByteBuffer(data: (try? JSONEncoder.api.encode(FeedbackAnswer(stored: stored.count, run_id: stored.runId, tenant: tenant))) ?? Data("{}".utf8))
+        }
+        var receipt: (@Sendable (FeedbackService.Stored) -> IdempotencyReceipt)?
+        if let key { receipt = { stored in key.receipt(status: .created, body: answer(stored)) } }
+        return try await idempotency.once(key) {
+            let stored = try await feedback.record(body: body, tenant: tenant, receipt: receipt)
+            return .json(.created, answer(stored))
+        }
     }
 }

@@ -14,6 +14,11 @@ extension Request {
                 .unsupportedMediaType, code: "unsupported_media_type",
                 message: "send the body as application/json (got \(type.isEmpty ? "no Content-Type" : "'\(type)'"))")
         }
+        // A declared length over the limit is refused before a byte of the body is buffered; the
+        // connection guard then reads and discards the rest (ConnectionGuard.swift).
+        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than \(limit) bytes")
+        }
         do {
             return try await body.collect(upTo: limit)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {

@@ -37,7 +37,12 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             // The database is down or refused: the client's request was fine, and may be retried.
             telemetry?.storeError(backend: error.backend)
             context.logger.error("store error", metadata: ["error": "\(error)"])
-            throw APIError.unavailable("the anomaly store is unavailable; retry later")
+            var refusal =
+                error.storageFull
+                ? APIError(.serviceUnavailable, code: "storage_full", message: "the server's disk is full: nothing was stored; retry once space is freed")
+                : APIError.unavailable("the store is unavailable; retry later")
+            refusal.headers[.retryAfter] = error.storageFull ? "30" : "1"
+            throw refusal
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             throw APIError(.internalServerError, code: "internal_error", message: "the server failed to answer; the request id identifies it in the logs")

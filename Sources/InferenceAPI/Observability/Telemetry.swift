@@ -36,6 +36,8 @@ public final class Telemetry: Sendable {
     /// Counted on every prediction request: made once, not looked up.
     private let hazardous: Metrics.Counter
     private let normal: Metrics.Counter
+    /// Open connections and the ones the connection guard closed.
+    let connections: ConnectionCounters
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -67,6 +69,7 @@ public final class Telemetry: Sendable {
         modelLoadedAt = Metrics.Meter(label: "model_loaded_timestamp_seconds", factory: factory)
         hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
         normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
+        connections = ConnectionCounters(factory: factory)
     }
 
     /// The Prometheus text exposition of every series.
@@ -147,6 +150,10 @@ public final class Telemetry: Sendable {
 
     func training(seconds: Double) {
         trainingDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func idempotentReplay() {
+        counter("idempotent_replays_total", []).increment()
     }
 
     func storeError(backend: String) {

@@ -28,7 +28,8 @@ struct AnomalyService: Sendable {
     /// The public id of a stored model.
     static func publicId(_ record: ModelRecord) -> String { "iforest-\(record.id ?? 0)" }
 
-    func detect(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
+    /// Scores the request's samples with the asset's model (or the statistical fallbacks); writes nothing.
+    func score(tenantId: String, request: AnomalyRequests.Detect) async throws -> Scored {
         let record = try await store.activeModel(tenantId: tenantId, assetId: request.assetId, modelType: Self.modelType)
         var metrics: [String]
         var detector: AssetDetector
@@ -55,19 +56,21 @@ struct AnomalyService: Sendable {
         let detections = try await Offload.run(.detect(samples: request.samples.count)) {
             finalDetector.score(history: historyRows, samples: sampleRows, historyTimes: historyTimes, sampleTimes: sampleTimes)
         }
-        let modelId = record.map(Self.publicId)
-        if request.persist {
-            let scores = zip(request.samples, detections).map { sample, d in
-                AnomalyScoreRecord(
-                    tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
-                    threshold: detector.threshold, method: d.method.rawValue, modelId: modelId, metadata: Self.json(d.components),
-                    timestamp: sample.timestamp)
-            }
-            let changes = try await store.recordDetection(
-                tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, episodes: episodes)
-            if !changes.isEmpty, episodes.outbox { onEpisodeChanges?() }
+        return Scored(modelId: record.map(Self.publicId), threshold: detector.threshold, detections: detections)
+    }
+
+    /// Stores the samples and their scores in one transaction, with the episodes and outbox rows
+    /// they cause, and `receipt` when the request had a key.
+    func persist(tenantId: String, request: AnomalyRequests.Detect, scored: Scored, receipt: IdempotencyReceipt?) async throws {
+        let scores = zip(request.samples, scored.detections).map { sample, d in
+            AnomalyScoreRecord(
+                tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
+                threshold: scored.threshold, method: d.method.rawValue, modelId: scored.modelId, metadata: Self.json(d.components),
+                timestamp: sample.timestamp)
         }
-        return Scored(modelId: modelId, threshold: detector.threshold, detections: detections)
+        let changes = try await store.recordDetection(
+            tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, episodes: episodes, receipt: receipt)
+        if !changes.isEmpty, episodes.outbox { onEpisodeChanges?() }
     }
 
     struct Trained: Sendable {
@@ -88,7 +91,11 @@ struct AnomalyService: Sendable {
         let seed: UInt64
     }
 
-    func train(tenantId: String, request: AnomalyRequests.Train) async throws -> Trained {
+    /// Trains the asset's model and saves it as active; `receipt` makes the stored answer from the
+    /// saved model, in the same transaction.
+    func train(
+        tenantId: String, request: AnomalyRequests.Train, receipt: (@Sendable (Trained) -> IdempotencyReceipt)? = nil
+    ) async throws -> Trained {
         let samples: [MetricSample]
         if let given = request.samples {
             samples = given.sorted { $0.timestamp < $1.timestamp }
@@ -117,6 +124,11 @@ struct AnomalyService: Sendable {
         let stored = StoredParameters(
             metrics: request.metrics, window: request.window, n_estimators: parameters.nEstimators, max_samples: forest.samplesPerTree,
             max_features: parameters.maxFeatures, contamination: parameters.contamination, seed: parameters.seed)
+        let samplesUsed = usable.count
+        var savedReceipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?
+        if let receipt {
+            savedReceipt = { saved in receipt(Trained(record: saved, samples: samplesUsed, seconds: seconds, threshold: threshold)) }
+        }
         let record = try await store.saveModel(
             ModelRecord(
                 tenantId: tenantId, modelType: Self.modelType, modelVersion: ModelInfo.timestamp(Date()), assetId: request.assetId,
@@ -125,8 +137,9 @@ struct AnomalyService: Sendable {
                                     "train_anomaly_rate": Double(flagged) / Double(usable.count)]),
                 parameters: String(decoding: try JSONEncoder().encode(stored), as: UTF8.self),
                 artifact: model.serialized(),
-                metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])))
-        return Trained(record: record, samples: usable.count, seconds: seconds, threshold: threshold)
+                metadata: Self.json(["features": Double(window.featureCount), "format_version": Double(IsolationForest.formatVersion)])),
+            receipt: savedReceipt)
+        return Trained(record: record, samples: samplesUsed, seconds: seconds, threshold: threshold)
     }
 
     /// Pages through EMS Core's metrics and stores the samples the asset has no sample at the

@@ -24,7 +24,8 @@ struct FeedbackService: Sendable {
 
     /// Stores `{"readings": [...], "outcomes": [0|1, ...]}` for `tenant`.
     /// - Throws: `ReadingsDecoder.Failure` or `ServiceError` naming the problem; nothing is stored then.
-    func record(body: ByteBuffer, tenant: String) async throws -> Stored {
+    /// `receipt` makes the stored answer (when the request had an idempotency key), claimed with the rows.
+    func record(body: ByteBuffer, tenant: String, receipt: (@Sendable (Stored) -> IdempotencyReceipt)? = nil) async throws -> Stored {
         guard let model = models.active else { throw ServiceError.noModel }
         var decoder = ReadingsDecoder(featureNames: model.featureNames, maxReadings: maxReadings, missingValues: .reject)
         decoder.ignoresOtherTopLevelKeys = true
@@ -56,8 +57,9 @@ struct FeedbackService: Sendable {
                 features: Dictionary(uniqueKeysWithValues: features.enumerated().map { ($1, readings.values[r * features.count + $0]) }),
                 outcome: outcomes[r], probability: Double(probabilities[r]), moduleId: readings.moduleIds?[r])
         }
-        try await store.recordFeedback(rows)
-        return Stored(count: rows.count, runId: model.runId)
+        let stored = Stored(count: rows.count, runId: model.runId)
+        try await store.recordFeedback(rows, receipt: receipt?(stored))
+        return stored
     }
 
     struct Performance: Sendable {

@@ -15,7 +15,7 @@ struct StoreSetup {
     static func open(_ configuration: Configuration, logger: Logger) async throws -> StoreSetup {
         if let url = configuration.databaseURL {
             let client = PostgresClient(configuration: try PostgresStoreDatabase.configuration(url: url), backgroundLogger: logger)
-            let database = PostgresStoreDatabase(client: client, logger: logger)
+            let database = PostgresStoreDatabase(client: client, logger: logger, timeout: .seconds(configuration.storeTimeoutSeconds))
             return StoreSetup(stores: .postgres(database), services: [client], migrate: {
                 let applied = try await database.migrate()
                 if !applied.isEmpty { logger.notice("database migrated", metadata: ["backend": "postgresql", "versions": "\(applied)"]) }

@@ -29,12 +29,6 @@ final class LogBuffer: @unchecked Sendable {
 /// connections are refused, and the process exits cleanly.
 @Suite("Graceful shutdown")
 struct GracefulShutdownTests {
-    /// The `inference-api` binary built beside this test bundle (`swift build` builds both).
-    static var executable: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("inference-api")
-    }
-
     /// A blocking loopback TCP connection, so the test can send half a request and stop.
     final class Connection {
         let fd: Int32
@@ -92,38 +86,8 @@ struct GracefulShutdownTests {
     /// global executor, which only the real process can do (once, before any task runs).
     @Test(.timeLimit(.minutes(2)), arguments: ["event-loops", "global"])
     func testSIGTERMLetsRequestsInFlightFinish(executor: String) async throws {
-        let binary = Self.executable
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the executable first (swift build): \(binary.path)")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shutdown-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--mlruns", TestApp.repoRoot.appendingPathComponent("mlruns").path]
-        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", "TASK_EXECUTOR": executor]
-        let logs = Pipe()
-        process.standardError = logs
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
-        // The port, from the "listening on" log line (JSON escapes the slashes). The logs are read
-        // on a background thread for the whole run, so the server never blocks writing them.
-        let collected = LogBuffer()
-        logs.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
-        defer { logs.fileHandleForReading.readabilityHandler = nil }
-        var port: Int?
-        let deadline = Date().addingTimeInterval(30)
-        while port == nil, Date() < deadline, process.isRunning {
-            let seen = collected.text
-            if let range = seen.range(of: #"listening on http:(\\?/){2}127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
-                port = Int(seen[range].split(separator: ":").last ?? "")
-            } else {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        let serverPort = try #require(port, "no listening line in: \(collected.text.prefix(2000))")
+        let server = try await ServerProcess(environment: ["TASK_EXECUTOR": executor])
+        let process = server.process, collected = server.logs, serverPort = server.port
         #expect(collected.text.contains(#""executor":"\#(executor)""#), "the executor asked for is the one in use")
 
         let vector = try TestApp.servedVector()

@@ -10,25 +10,29 @@ public final class MemoryAnomalyStore: AnomalyStore {
     private let tables = Mutex(Tables())
     private let models: MemoryModelTable
     private let episodes: MemoryEpisodeTables
+    private let receipts: MemoryIdempotencyStore
 
-    init(models: MemoryModelTable, episodes: MemoryEpisodeTables) {
+    init(models: MemoryModelTable, episodes: MemoryEpisodeTables, receipts: MemoryIdempotencyStore) {
         self.models = models
         self.episodes = episodes
+        self.receipts = receipts
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes policy: EpisodePolicy?
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes policy: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
     ) async throws -> [EpisodeEvent] {
+        if let receipt { try receipts.claim(receipt) }
         // The episode tables' lock is held across both writes: one "transaction", as in SQL.
-        episodes.tables.withLock { episodeTables in
+        return episodes.tables.withLock { episodeTables in
             tables.withLock { tables in
-            tables.samples += samples.map { (tenantId, assetId, $0) }
-            for var score in scores {
-                score.id = Int64(tables.scores.count + 1)
-                score.tenantId = tenantId
-                score.assetId = assetId
-                tables.scores.append(score)
-            }
+                tables.samples += samples.map { (tenantId, assetId, $0) }
+                for var score in scores {
+                    score.id = Int64(tables.scores.count + 1)
+                    score.tenantId = tenantId
+                    score.assetId = assetId
+                    tables.scores.append(score)
+                }
             }
             guard let policy else { return [] }
             return MemoryEpisodeTables.record(
@@ -91,8 +95,9 @@ public final class MemoryAnomalyStore: AnomalyStore {
         }
     }
 
-    public func saveModel(_ model: ModelRecord) async throws -> ModelRecord {
-        models.saveActive(model)
+    public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {
+        // Claimed before the row is kept, as the SQL stores' transaction would roll it back.
+        try models.saveActive(model) { saved in if let receipt { try receipts.claim(receipt(saved)) } }
     }
 
     public func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? {

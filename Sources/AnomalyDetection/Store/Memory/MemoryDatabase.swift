@@ -15,18 +15,19 @@ public struct MemoryDatabase: StoreDatabase {
 final class MemoryModelTable: Sendable {
     private let rows = Mutex<[ModelRecord]>([])
 
-    func saveActive(_ model: ModelRecord) -> ModelRecord {
-        rows.withLock { rows in
+    func saveActive(_ model: ModelRecord, claim: (ModelRecord) throws -> Void) rethrows -> ModelRecord {
+        try rows.withLock { rows in
+            var saved = model
+            saved.id = Int64(rows.count + 1)
+            saved.status = "active"
+            saved.createdAt = Date()
+            try claim(saved)
             for k in rows.indices
             where rows[k].tenantId == model.tenantId && rows[k].modelType == model.modelType && rows[k].assetId == model.assetId
                 && rows[k].status == "active"
             {
                 rows[k].status = "retired"
             }
-            var saved = model
-            saved.id = Int64(rows.count + 1)
-            saved.status = "active"
-            saved.createdAt = Date()
             rows.append(saved)
             return saved
         }

@@ -4,10 +4,15 @@ import Synchronization
 /// Hazard feedback in memory (see `MemoryDatabase`).
 public final class MemoryFeedbackStore: FeedbackStore {
     private let rows = Mutex<[FeedbackRecord]>([])
+    private let receipts: MemoryIdempotencyStore
 
-    init() {}
+    init(receipts: MemoryIdempotencyStore) {
+        self.receipts = receipts
+    }
 
-    public func recordFeedback(_ new: [FeedbackRecord]) async throws {
+    public func recordFeedback(_ new: [FeedbackRecord], receipt: IdempotencyReceipt?) async throws {
+        guard !new.isEmpty else { return }
+        if let receipt { try receipts.claim(receipt) }
         rows.withLock { rows in
             for var row in new {
                 row.id = Int64(rows.count + 1)
@@ -27,7 +32,7 @@ public struct MemoryModelAuditLog: ModelAuditLog {
     let models: MemoryModelTable
 
     public func recordActivation(_ activation: ModelRecord) async throws {
-        _ = models.saveActive(activation)
+        _ = models.saveActive(activation) { _ in }
     }
 
     public func activations(tenantId: String, limit: Int) async throws -> [ModelRecord] {
