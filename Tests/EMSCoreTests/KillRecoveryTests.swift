@@ -95,7 +95,7 @@ extension EMSCoreIntegration {
                     "EMS_CORE_URL": "http://127.0.0.1:\(emsPort)", "EMS_CORE_TOKEN": ems.token, "EMS_BREAKER_COOLDOWN_SECONDS": "0.3",
                     "EMS_RETRY_BASE_MILLISECONDS": "50", "EMS_RETRY_MAX_SECONDS": "1", "EMS_POLL_MILLISECONDS": "100",
                     // PostgreSQL keeps the killed process's claims leased (other replicas may hold theirs): a short lease here.
-                    "EMS_LEASE_SECONDS": "3",
+                    "EMS_LEASE_SECONDS": "3", "STORE_TIMEOUT_SECONDS": "60",
                 ]
                 if let url = configuration.databaseURL { environment["DATABASE_URL"] = url } else { environment["SQLITE_PATH"] = configuration.sqlitePath }
 

@@ -98,6 +98,9 @@ struct HistoryCursorTests {
     @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testCursorPagingOnPostgreSQL() async throws {
         let url = try #require(TestApp.postgresURL, "CI must provide TEST_DATABASE_URL")
-        try await Self.check(TestApp.configuration { $0.databaseURL = url })
+        try await Self.check(TestApp.configuration {
+            $0.databaseURL = url
+            $0.storeTimeoutSeconds = 60  // beside kill -9 and outage tests on the same cluster
+        })
     }
 }

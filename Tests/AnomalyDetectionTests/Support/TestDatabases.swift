@@ -35,7 +35,9 @@ enum TestDatabases {
             let result: Result<T, any Error> = await withThrowingTaskGroup(of: Void.self) { inner in
                 inner.addTask { await client.run() }
                 defer { inner.cancelAll() }
-                do { return .success(try await body(PostgresStoreDatabase(client: client, logger: logger))) } catch {
+                // A generous deadline: these suites check behaviour, and `make test` runs them beside
+                // kill -9 and outage tests on the same cluster, on two cores.
+                do { return .success(try await body(PostgresStoreDatabase(client: client, logger: logger, timeout: .seconds(60)))) } catch {
                     return .failure(error)
                 }
             }

@@ -71,6 +71,9 @@ enum EMSTestApp {
         configuration.delivery.retry = RetryPolicy(baseDelay: 0.05, maxDelay: 1)
         configuration.delivery.pollInterval = 0.2
         configuration.delivery.countInterval = 0.2
+        // These suites are about delivery, not deadlines; `make test` runs kill -9 and outage tests
+        // on the same PostgreSQL cluster meanwhile.
+        configuration.storeTimeoutSeconds = 60
         apply(&configuration)
         return configuration
     }
