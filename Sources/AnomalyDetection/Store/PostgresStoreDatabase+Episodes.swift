@@ -33,12 +33,19 @@ extension PostgresStoreDatabase {
         }
         let before = tracker
         let outcome = tracker.advance(observations, tenantId: tenantId, assetId: assetId, kind: kind, policy: policy)
-        for e in outcome.episodes {
+        // One statement for every episode the batch touched (a 10,000-sample detect can touch hundreds).
+        if !outcome.episodes.isEmpty {
+            let e = outcome.episodes
+            // Closed episodes' end, as text ('' for an open one): arrays of optionals do not bind.
+            let ended = e.map { $0.endedAt.map { ISO8601.format(units: Keyset.micros($0), digits: 6) } ?? "" }
             try await connection.query(
                 """
                 INSERT INTO anomaly_episodes (\(unescaped: Self.episodeColumns))
-                VALUES (\(e.id), \(e.tenantId), \(e.assetId), \(e.kind), \(e.state.rawValue), \(e.severity.rawValue), \(e.metric), \(e.peakScore),
-                        \(e.startedAt), \(e.lastAnomalyAt), \(e.endedAt), \(e.anomalousSamples), \(e.normalRun))
+                SELECT i, \(tenantId), \(assetId), \(kind), st, sv, m, p, sa, la, NULLIF(en, '')::timestamptz, n, nr
+                FROM UNNEST(\(e.map(\.id))::text[], \(e.map(\.state.rawValue))::text[], \(e.map(\.severity.rawValue))::text[], \(e.map(\.metric))::text[],
+                            \(e.map(\.peakScore))::float8[], \(e.map(\.startedAt))::timestamptz[], \(e.map(\.lastAnomalyAt))::timestamptz[],
+                            \(ended)::text[], \(e.map(\.anomalousSamples))::int8[], \(e.map(\.normalRun))::int8[])
+                     AS u(i, st, sv, m, p, sa, la, en, n, nr)
                 ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, severity = EXCLUDED.severity, metric = EXCLUDED.metric,
                     peak_score = EXCLUDED.peak_score, last_anomaly_at = EXCLUDED.last_anomaly_at, ended_at = EXCLUDED.ended_at,
                     anomalous_samples = EXCLUDED.anomalous_samples, normal_run = EXCLUDED.normal_run, updated_at = now()
