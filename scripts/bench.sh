@@ -183,6 +183,11 @@ if ! skipped http; then
   nginx -p "$OUT/tmp" -c "$OUT/tmp/nginx.conf" -e "$OUT/tmp/nginx-error.log" &
   NGINX_PID=$!; PIDS+=("$NGINX_PID")
   for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$NP/r1.json" && break; sleep 0.02; done
+  # The framework's floor: the same binary and server stack, one static route, no middleware.
+  FP=$(free_port)
+  "$BIN" bench-floor --port "$FP" --answers "$OUT/static" >"$OUT/logs/floor.log" 2>&1 &
+  FLOOR_PID=$!; PIDS+=("$FLOOR_PID")
+  wait_ready "http://127.0.0.1:$FP/ready" "$FLOOR_PID"
 
   run_wrk() {  # target url size rep pid seconds
     local target=$1 url=$2 size=$3 rep=$4 pid=$5 seconds=$6 peak=0
@@ -203,6 +208,7 @@ if ! skipped http; then
       run_wrk swift "http://127.0.0.1:$SP/predict" "$size" "$rep" "$SWIFT_PID" "$DURATION"
       run_wrk reference "http://127.0.0.1:$RP/predict" "$size" "$rep" "$REF_PID" "$DURATION"
       run_wrk nginx "http://127.0.0.1:$NP/r$size.json" "$size" "$rep" "$NGINX_PID" "$DURATION"
+      run_wrk floor "http://127.0.0.1:$FP/floor/$size" "$size" "$rep" "$FLOOR_PID" "$DURATION"
     done
     # The C-API limit again within this repetition (the servers idle meanwhile), so the share
     # of it the server reaches is a ratio taken under the same machine load, like the others.

@@ -21,8 +21,13 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// `Codable` answers through `JSONEncoder.api` (no `\/` in them).
     public var responseEncoder: JSONEncoder { .api }
 
-    /// The client's address, for rate limits and the login throttle.
-    var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The client's address, for rate limits and the login throttle: the peer's, or the one a
+    /// trusted proxy forwarded (set by `AuthenticationMiddleware`, see `TrustedProxies`).
+    var clientAddress: String {
+        get { forwardedClient ?? remoteAddress?.ipAddress ?? "unknown" }
+        set { forwardedClient = newValue }
+    }
+    private var forwardedClient: String?
 
     /// The tenant whose anomaly rows this request reads and writes.
     var tenant: String { principal?.tenant ?? "default" }

@@ -143,7 +143,7 @@ func buildRouter(
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }
     let authenticator = await Authenticator(configuration: configuration)
-    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator, proxies: configuration.trustedProxies))
 
     let predictions = PredictionService(
         models: models, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,

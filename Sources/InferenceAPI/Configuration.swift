@@ -67,6 +67,8 @@ public struct Configuration: Sendable {
     public var rateLimitRoutes: [String: Int] = [:]
     /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated, or `*`); empty = no CORS headers.
     public var corsOrigins: [String] = []
+    /// Reverse proxies whose X-Forwarded-For names the client (`TRUSTED_PROXIES`, IPs or CIDR blocks).
+    var trustedProxies = TrustedProxies(networks: [])
     /// Readings per feature kept for drift (`DRIFT_WINDOW`) and the |mean shift| in training
     /// standard deviations above which a feature counts as drifted (`DRIFT_THRESHOLD`).
     public var driftWindow: Int = 1000
@@ -202,6 +204,12 @@ public struct Configuration: Sendable {
                         variable: "RATE_LIMIT_ROUTES", message: "entries are /route=PER_MINUTE separated by commas (got '\(entry)')")
                 }
                 rateLimitRoutes[parts[0]] = limit
+            }
+        }
+        if let v = env.string("TRUSTED_PROXIES") {
+            switch TrustedProxies.parse(v) {
+            case .success(let proxies): trustedProxies = proxies
+            case .failure(let bad): throw ConfigurationError(variable: "TRUSTED_PROXIES", message: bad.message)
             }
         }
         if let v = env.string("CORS_ORIGINS") {

@@ -10,7 +10,7 @@ struct InferenceAPICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inference-api",
         abstract: "Battery-hazard and EMS anomaly inference service.",
-        subcommands: [Serve.self, Predict.self, Models.self, ForestTiming.self, BenchLimits.self, EvalAnomaly.self, FuzzParsers.self],
+        subcommands: [Serve.self, Predict.self, Models.self, ForestTiming.self, BenchLimits.self, EvalAnomaly.self, FuzzParsers.self, BenchFloor.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// Reads the request's credentials once, for every route: sets `context.principal` (or
@@ -6,9 +7,13 @@ import Hummingbird
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let authenticator: Authenticator
+    var proxies = TrustedProxies(networks: [])
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        if !proxies.isEmpty {
+            context.clientAddress = proxies.client(peer: context.clientAddress, forwardedFor: request.headers[values: Self.forwardedFor])
+        }
         do {
             context.principal = try await authenticator.principal(of: request, address: context.clientAddress)
         } catch {
@@ -19,4 +24,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         return try await next(request, context)
     }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

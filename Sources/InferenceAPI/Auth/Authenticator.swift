@@ -113,7 +113,8 @@ struct Authenticator: Sendable {
         guard Tenant.isValid(payload.tenant), case .success(let scopes) = Scope.parseList(payload.scope) else {
             throw .invalid("the token's tenant or scopes are not valid")
         }
-        return Principal(id: "sub:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes)
+        // The same id as HTTP Basic gives the same user: one person, one rate-limit allowance.
+        return Principal(id: "user:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes)
     }
 
     private func basicPrincipal(_ encoded: String, address: String) throws(Failure) -> Principal {
