@@ -50,8 +50,8 @@ extension EMSCoreIntegration {
                 try await app.test(.live) { client in
                     var scores: [Double] = []
                     var flagged = Set<Int>()
-                    for chunk in stride(from: 0, to: series.samples.count, by: 1000) {
-                        let results = try await EMSTestApp.detect(client, asset: "router-7", series.samples[chunk..<(chunk + 1000)])
+                    for chunk in stride(from: 0, to: series.samples.count, by: 500) {
+                        let results = try await EMSTestApp.detect(client, asset: "router-7", series.samples[chunk..<(chunk + 500)])
                         for (k, r) in results.enumerated() {
                             scores.append(r["score"] as? Double ?? -1)
                             if r["is_anomaly"] as? Bool == true { flagged.insert(chunk + k) }

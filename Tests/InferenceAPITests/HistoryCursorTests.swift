@@ -28,8 +28,8 @@ struct HistoryCursorTests {
         let app = try await buildApplication(configuration: configuration)
         let asset = "month-\(UUID().uuidString.prefix(8))"
         try await app.test(.live) { client in
-            try await detect(client, asset, 0..<5040)
-            try await detect(client, asset, 5040..<10_080)
+            // Ten requests rather than two: each answers well within the test client's 20 s on a loaded machine.
+            for start in stride(from: 0, to: 10_080, by: 1008) { try await detect(client, asset, start..<(start + 1008)) }
             let from = ISO8601.format(monthStart), to = ISO8601.format(monthStart.addingTimeInterval(40 * 86_400))
             var ids: [Int] = []
             var cursor: String?
@@ -62,7 +62,7 @@ struct HistoryCursorTests {
             var next: String?
             var more = true
             while more {
-                let (_, answer) = try await AnomalyRouteTests.get(client, "/anomaly/scores?limit=5000" + (next.map { "&cursor=\($0)" } ?? ""))
+                let (_, answer) = try await AnomalyRouteTests.get(client, "/anomaly/scores?limit=2000" + (next.map { "&cursor=\($0)" } ?? ""))
                 synced += (answer["scores"] as? [[String: Any]] ?? []).filter { $0["asset_id"] as? String == asset }.compactMap { $0["id"] as? Int }
                 next = answer["next"] as? String
                 more = answer["more"] as? Bool ?? false
