@@ -4,7 +4,7 @@ SWIFT ?= swift
 
 # Debian packages: what building and serving need, and what the tests add.
 RUN_PACKAGES  := libxgboost-dev zlib1g-dev
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver python3-venv curl
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
 
 .PHONY: run test check-cli bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
@@ -14,12 +14,13 @@ run: deps release
 	mkdir -p data
 	./.build/release/inference-api serve
 
-## make test: install what is missing (Debian packages, the browser check's virtualenv), start a throwaway
-## PostgreSQL on a loopback port, run every test (a headless Chromium among them), stop it.
+## make test: install what is missing (Debian packages, the browser check's and MLflow's virtualenvs), start a
+## throwaway PostgreSQL and real MLflow 3.17.2 tracking servers on loopback ports, run every test (a headless
+## Chromium among them), stop them.
 test: deps-test
 	./scripts/browser-venv.sh
 	$(MAKE) --no-print-directory check-cli
-	./scripts/with-postgres.sh ./scripts/swift-test.sh
+	./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/swift-test.sh
 
 ## The CLI scores every fixture vector with the server's code and must equal Python's answers (1e-6).
 check-cli:

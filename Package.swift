@@ -31,7 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
         // The server's TLS configuration; HummingbirdTLS already builds it.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        // Outgoing HTTP to EMS Core: pooled connections, deadlines, TLS (DESIGN.md §3).
+        // Outgoing HTTP: EMS Core, the MLflow tracking server's REST API and artifact proxy (timeouts, TLS, redirects).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -56,6 +56,25 @@ let package = Package(
                 "CZlib",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Where MLflow keeps models besides a file store: its backend database (SQLite,
+        // PostgreSQL) and a tracking server (REST + artifact proxy, with a local download cache).
+        // Kept apart so Artifacts reads files only and never imports NIO or an HTTP client.
+        .target(
+            name: "ModelSources",
+            dependencies: [
+                "Artifacts",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -87,6 +106,7 @@ let package = Package(
             name: "InferenceAPI",
             dependencies: [
                 "Artifacts",
+                "ModelSources",
                 "AnomalyDetection",
                 "EMSCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -113,6 +133,7 @@ let package = Package(
             dependencies: [
                 "InferenceAPI",
                 "Artifacts",
+                "ModelSources",
                 "AnomalyDetection",
                 "ComputeSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -126,6 +147,16 @@ let package = Package(
         .testTarget(
             name: "ArtifactsTests",
             dependencies: ["Artifacts", "ComputeSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ModelSourcesTests",
+            dependencies: [
+                "ModelSources",
+                "Artifacts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -162,8 +193,10 @@ let package = Package(
             dependencies: [
                 "InferenceAPI",
                 "Artifacts",
+                "ModelSources",
                 "AnomalyDetection",
                 "ComputeSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -13,14 +13,27 @@ public struct Experiment: Sendable, Equatable {
         self.lifecycleStage = meta["lifecycle_stage"] as? String ?? "active"
         self.creationTime = MLflowStore.number(meta["creation_time"])
     }
+
+    public init(id: String, name: String, lifecycleStage: String, creationTime: Double?) {
+        self.id = id
+        self.name = name
+        self.lifecycleStage = lifecycleStage
+        self.creationTime = creationTime
+    }
 }
 
 /// One value of a run metric.
-public struct Metric: Sendable, Equatable {
+public struct Metric: Sendable, Equatable, Codable {
     public let value: Double
     /// Milliseconds since the epoch.
     public let timestamp: Int64
     public let step: Int64
+
+    public init(value: Double, timestamp: Int64, step: Int64) {
+        self.value = value
+        self.timestamp = timestamp
+        self.step = step
+    }
 }
 
 /// An MLflow run, as its folder records it.
@@ -45,7 +58,39 @@ public struct Run: Sendable {
     public let metrics: [String: Metric]
     public let tags: [String: String]
 
-    static func statusName(_ value: Any?) -> String {
+    /// A run read from somewhere other than a file store (a backend database, a tracking server):
+    /// `directory` and `artifactsDirectory` are then the local folder its artifacts were found or
+    /// downloaded in.
+    public init(
+        id: String, name: String?, experimentId: String, experimentName: String, status: String, lifecycleStage: String,
+        startTime: Double?, endTime: Double?, recordedArtifactURI: String?, directory: URL, artifactsDirectory: URL?,
+        params: [String: String], metrics: [String: Metric], tags: [String: String]
+    ) {
+        self.id = id
+        self.name = name
+        self.experimentId = experimentId
+        self.experimentName = experimentName
+        self.status = status
+        self.lifecycleStage = lifecycleStage
+        self.startTime = startTime
+        self.endTime = endTime
+        self.recordedArtifactURI = recordedArtifactURI
+        self.directory = directory
+        self.artifactsDirectory = artifactsDirectory
+        self.params = params
+        self.metrics = metrics
+        self.tags = tags
+    }
+
+    /// The same run with its artifacts found in a local folder.
+    public func withArtifacts(in folder: URL) -> Run {
+        Run(
+            id: id, name: name, experimentId: experimentId, experimentName: experimentName, status: status,
+            lifecycleStage: lifecycleStage, startTime: startTime, endTime: endTime, recordedArtifactURI: recordedArtifactURI,
+            directory: folder.deletingLastPathComponent(), artifactsDirectory: folder, params: params, metrics: metrics, tags: tags)
+    }
+
+    public static func statusName(_ value: Any?) -> String {
         switch value {
         case let i as Int:
             return [1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"][i] ?? "UNKNOWN"
@@ -61,6 +106,12 @@ public struct RegisteredModel: Sendable {
     public let versions: [ModelVersion]
     /// alias -> version number (`champion` -> 2).
     public let aliases: [String: Int]
+
+    public init(name: String, versions: [ModelVersion], aliases: [String: Int]) {
+        self.name = name
+        self.versions = versions
+        self.aliases = aliases
+    }
 }
 
 /// One version of a registered model (`mlruns/models/<name>/version-<n>/meta.yaml`).
@@ -74,6 +125,18 @@ public struct ModelVersion: Sendable {
     public let modelId: String?
     public let stage: String?
     public let status: String?
+
+    public init(
+        name: String, version: Int, runId: String?, source: String?, modelId: String?, stage: String?, status: String?
+    ) {
+        self.name = name
+        self.version = version
+        self.runId = runId
+        self.source = source
+        self.modelId = modelId
+        self.stage = stage
+        self.status = status
+    }
 
     init(name: String, version: Int, meta: [String: Any]) {
         self.name = name
@@ -93,10 +156,16 @@ public struct ModelLocation: Sendable {
         public let name: String
         public let version: Int
         public let alias: String?
+
+        public init(name: String, version: Int, alias: String?) {
+            self.name = name
+            self.version = version
+            self.alias = alias
+        }
     }
 
     /// The reference that was resolved (`runs:/...`, `models:/...@champion`, a run id).
-    public internal(set) var uri: String
+    public var uri: String
     public let run: Run
     /// The folder holding `MLmodel`.
     public let modelDirectory: URL
@@ -104,5 +173,5 @@ public struct ModelLocation: Sendable {
     public let mlmodel: MLmodel
     public let scalerFile: URL?
     public let loggedModelId: String?
-    public internal(set) var registry: Registry?
+    public var registry: Registry?
 }

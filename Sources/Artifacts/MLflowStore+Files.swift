@@ -111,25 +111,12 @@ extension MLflowStore {
         }
     }
 
-    /// Regular files below `path` (depth-limited, symlinks leaving the root skipped), full paths.
     func files(below path: String, depth: Int) -> [String] {
-        guard depth > 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [] }
-        var out: [String] = []
-        for entry in entries.sorted() where !entry.hasPrefix(".") {
-            let full = "\(path)/\(entry)"
-            guard SafePath.contained(full, in: rootPath) != nil else { continue }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue { out += files(below: full, depth: depth - 1) } else { out.append(full) }
-        }
-        return out
+        ModelFiles.files(below: path, depth: depth, root: rootPath)
     }
 
     func findMLmodel(below path: String, depth: Int) -> String? {
-        files(below: path, depth: depth)
-            .filter { ($0 as NSString).lastPathComponent == "MLmodel" }
-            .min { $0.count < $1.count }
-            .map { ($0 as NSString).deletingLastPathComponent }
+        ModelFiles.findMLmodel(below: path, depth: depth, root: rootPath)
     }
 
     static func number(_ value: Any?) -> Double? {

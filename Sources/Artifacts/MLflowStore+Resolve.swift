@@ -153,41 +153,6 @@ extension MLflowStore {
     }
 
     private func location(run: Run, modelDirectory: String, uri: String, loggedModelId: String?) throws -> ModelLocation {
-        let mlmodel = try MLmodel(contentsOf: URL(fileURLWithPath: "\(modelDirectory)/MLmodel"))
-        guard let flavor = mlmodel.xgboost else {
-            throw ArtifactError(
-                .unsupported, "the model has no xgboost flavor (flavors: \(mlmodel.flavors.joined(separator: ", ")))",
-                path: "\(modelDirectory)/MLmodel")
-        }
-        guard SafePath.isRelativeArtifactPath(flavor.data),
-            let booster = SafePath.contained("\(modelDirectory)/\(flavor.data)", in: rootPath)
-        else {
-            throw ArtifactError(.notFound, "the xgboost flavor's data file '\(flavor.data)' is missing", path: modelDirectory)
-        }
-        return ModelLocation(
-            uri: uri, run: run, modelDirectory: URL(fileURLWithPath: modelDirectory),
-            boosterFile: URL(fileURLWithPath: booster), mlmodel: mlmodel,
-            scalerFile: findScaler(run: run, modelDirectory: modelDirectory).map { URL(fileURLWithPath: $0) },
-            loggedModelId: loggedModelId ?? mlmodel.modelId, registry: nil)
-    }
-
-    /// The scaler logged beside the model: `scaler.joblib` (or `.pkl`) in the run's artifacts or
-    /// the model directory, else the only `*scaler*.joblib|pkl` within two levels.
-    private func findScaler(run: Run, modelDirectory: String) -> String? {
-        var places = [modelDirectory]
-        if let artifacts = run.artifactsDirectory?.path { places.insert(artifacts, at: 0) }
-        for place in places {
-            for name in ["scaler.joblib", "scaler.pkl", "preprocessing/scaler.joblib", "preprocessor/scaler.joblib"] {
-                if let real = SafePath.contained("\(place)/\(name)", in: rootPath) { return real }
-            }
-        }
-        for place in places {
-            let found = files(below: place, depth: 2).filter {
-                let name = ($0 as NSString).lastPathComponent.lowercased()
-                return name.contains("scaler") && (name.hasSuffix(".joblib") || name.hasSuffix(".pkl"))
-            }
-            if found.count == 1 { return found[0] }
-        }
-        return nil
+        try ModelFiles.location(run: run, modelDirectory: modelDirectory, root: rootPath, uri: uri, loggedModelId: loggedModelId)
     }
 }

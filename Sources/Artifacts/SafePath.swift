@@ -13,16 +13,16 @@ import Darwin
 /// Identifiers that come from requests (run ids, model names, versions, aliases, artifact paths)
 /// are checked against a conservative alphabet first, then every path is resolved with
 /// `realpath(3)`, symlinks included, and must still lie inside the resolved root.
-enum SafePath {
+public enum SafePath {
     /// Run ids, experiment ids, logged-model ids, aliases: letters, digits, `-`, `_`; 1-64 characters.
-    static func isIdentifier(_ s: String) -> Bool {
+    public static func isIdentifier(_ s: String) -> Bool {
         guard (1...64).contains(s.utf8.count) else { return false }
         return s.utf8.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
     }
 
     /// Registered-model names: what MLflow users write (letters, digits, `-`, `_`, `.`, space),
     /// never a path separator, never `.`/`..`, 1-256 characters.
-    static func isModelName(_ s: String) -> Bool {
+    public static func isModelName(_ s: String) -> Bool {
         guard (1...256).contains(s.utf8.count), s != ".", s != ".." else { return false }
         return s.utf8.allSatisfy {
             isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
@@ -31,7 +31,7 @@ enum SafePath {
     }
 
     /// A relative artifact path (`model`, `models/xgb`): segments of safe characters, no `.`/`..`.
-    static func isRelativeArtifactPath(_ s: String) -> Bool {
+    public static func isRelativeArtifactPath(_ s: String) -> Bool {
         if s.isEmpty { return true }
         guard s.utf8.count <= 1024, !s.hasPrefix("/") else { return false }
         return s.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { segment in
@@ -43,14 +43,14 @@ enum SafePath {
     }
 
     /// The canonical path of an existing file or directory, symlinks resolved; nil if it does not exist.
-    static func realPath(_ path: String) -> String? {
+    public static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
     /// `candidate` resolved, if it exists and lies inside `root` (itself already resolved).
-    static func contained(_ candidate: String, in root: String) -> String? {
+    public static func contained(_ candidate: String, in root: String) -> String? {
         guard let real = realPath(candidate) else { return nil }
         if real == root || real.hasPrefix(root.hasSuffix("/") ? root : root + "/") { return real }
         return nil

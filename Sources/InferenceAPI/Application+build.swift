@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import ModelSources
 import NIOSSL
 import ServiceLifecycle
 
@@ -25,16 +26,23 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     }
 
     let telemetry = Telemetry()
-    let store = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
+    var sourceSettings = configuration.modelSource
+    sourceSettings.mlrunsDirectory = configuration.mlrunsDirectory
+    let source = try await ModelSources.open(sourceSettings, logger: logger)
     let models = ModelService(
-        store: store, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric,
+        source: source, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric,
         predictor: configuration.predictor, telemetry: telemetry, logger: logger)
-    let reference = try models.startupReference()
-    let model = try models.activate(reference)
+    let model: HazardModel, reference: String
+    do {
+        (model, reference) = try await models.activateAtStartup()
+    } catch {
+        await source.close()
+        throw error
+    }
     logger.info(
         "serving model",
         metadata: [
-            "reference": "\(reference)", "run_id": "\(model.runId)",
+            "source": "\(source.description)", "reference": "\(reference)", "run_id": "\(model.runId)",
             "experiment": "\(model.location.run.experimentName)",
             "load_ms": "\(Int(model.loadSeconds * 1000))",
         ])
@@ -55,6 +63,9 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let router = await buildRouter(
         configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, deliverer: deliverer, logger: logger)
     let reloader = ReloadOnHangup(models: models, audit: audit, logger: logger)
+    let follower = AliasFollower.make(
+        models: models, refreshSeconds: configuration.modelRefreshSeconds, audit: audit, telemetry: telemetry, logger: logger)
+    let closer = SourceCloser(source: source)
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
     let startupLogger = logger
@@ -62,7 +73,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-        services: [reloader] + storage.services + (deliverer.map { [$0] } ?? []),
+        services: [reloader, closer] as [any Service] + (follower.map { [$0] } ?? []) + storage.services + (deliverer.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")

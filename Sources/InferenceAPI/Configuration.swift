@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import ModelSources
 
 /// Everything the server reads from its environment, parsed and checked once at start-up.
 ///
@@ -24,6 +25,15 @@ public struct Configuration: Sendable {
     }
 
     public var mlrunsDirectory: String = "./mlruns"
+    /// `MLFLOW_TRACKING_URI` and the variables that go with it (`MLFLOW_ARTIFACT_ROOT`,
+    /// `MODEL_CACHE_DIR`, MLflow's `MLFLOW_TRACKING_TOKEN` / `_USERNAME` / `_PASSWORD`,
+    /// `MLFLOW_TRACKING_INSECURE_TLS`, `MLFLOW_TRACKING_SERVER_CERT_PATH`,
+    /// `MLFLOW_HTTP_REQUEST_TIMEOUT`, `MLFLOW_HTTP_REQUEST_MAX_RETRIES`). `mlrunsDirectory` is
+    /// copied into it when the source is opened.
+    public var modelSource = ModelSources.Settings()
+    /// `MODEL_REFRESH_SECONDS`: how often a followed alias (`MODEL_URI=models:/<name>@<alias>`) is
+    /// looked at; 0 turns following off.
+    public var modelRefreshSeconds: Int = 30
     /// `BEST_MLFLOW_RUN_ID` or `MODEL_URI`; nil means "pick the default" (champion alias, best run).
     public var modelReference: String?
     public var modelSelectMetric: String = "roc_auc"
@@ -85,7 +95,7 @@ public struct Configuration: Sendable {
     /// Connections beyond this many are closed as soon as they are accepted.
     public var maxConnections: Int = 8192
     /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
-    public var storeTimeoutSeconds: Int = 5
+    public var storeTimeoutSeconds: Int = 10
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// Where request handlers run (`TASK_EXECUTOR`): `event-loops` makes SwiftNIO's event loops
@@ -130,6 +140,28 @@ public struct Configuration: Sendable {
         }
         modelReference = uri ?? runId
         if let v = env.string("MODEL_SELECT_METRIC") { modelSelectMetric = v }
+        modelSource.trackingURI = env.string("MLFLOW_TRACKING_URI")
+        do { _ = try modelSource.kind } catch { throw ConfigurationError(variable: "MLFLOW_TRACKING_URI", message: "\(error)") }
+        modelSource.artifactRoot = env.string("MLFLOW_ARTIFACT_ROOT")
+        if let v = env.string("MODEL_CACHE_DIR") { modelSource.cacheDirectory = v }
+        modelSource.token = env.string("MLFLOW_TRACKING_TOKEN")
+        modelSource.username = env.string("MLFLOW_TRACKING_USERNAME")
+        modelSource.password = env.string("MLFLOW_TRACKING_PASSWORD")
+        if (modelSource.username == nil) != (modelSource.password == nil) {
+            throw ConfigurationError(
+                variable: modelSource.username == nil ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD",
+                message: "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD must be set together")
+        }
+        if let v = env.string("MLFLOW_TRACKING_INSECURE_TLS") {
+            guard let on = Reader.flag(v) else {
+                throw ConfigurationError(variable: "MLFLOW_TRACKING_INSECURE_TLS", message: "must be true or false (got '\(v)')")
+            }
+            modelSource.insecureTLS = on
+        }
+        modelSource.serverCertificate = env.string("MLFLOW_TRACKING_SERVER_CERT_PATH")
+        modelSource.requestTimeoutSeconds = try env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default: 30, range: 1...600)
+        modelSource.attempts = try env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default: 2, range: 0...10) + 1
+        modelRefreshSeconds = try env.int("MODEL_REFRESH_SECONDS", default: modelRefreshSeconds, range: 0...86_400)
         databaseURL = env.string("DATABASE_URL")
         if let url = databaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw ConfigurationError(variable: "DATABASE_URL", message: "must be a postgres:// URL (unset it to use the embedded SQLite file)")

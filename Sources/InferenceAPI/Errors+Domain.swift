@@ -1,6 +1,7 @@
 import AnomalyDetection
 import Artifacts
 import Hummingbird
+import ModelSources
 
 /// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelopeMiddleware` applies it
 /// to whatever a handler throws, so controllers and services never pick a status themselves.
@@ -13,6 +14,7 @@ extension APIError {
         case let error as ServiceError: APIError(error)
         case let error as ReadingsDecoder.Failure: APIError(error)
         case let error as ArtifactError: APIError(error)
+        case let error as ModelSourceError: APIError(error)
         default: nil
         }
     }
@@ -36,6 +38,17 @@ extension APIError {
             self = .validation(message, details)
         case .tooMany(let limit):
             self.init(.contentTooLarge, code: "too_many_readings", message: "at most \(limit) readings per request (MAX_READINGS_PER_REQUEST); split the batch")
+        }
+    }
+
+    /// The model source (MLflow's database or tracking server) failed, not the client: 503 while it
+    /// cannot be reached, 502 when it refuses our credentials or answers nonsense.
+    init(_ error: ModelSourceError) {
+        let message = "\(error.description); the previous model keeps serving"
+        switch error {
+        case .unreachable: self.init(.serviceUnavailable, code: "model_source_unavailable", message: message)
+        case .unauthorized: self.init(.badGateway, code: "model_source_unauthorized", message: message)
+        case .protocolError, .configuration: self.init(.badGateway, code: "model_source_error", message: message)
         }
     }
 

@@ -2,6 +2,8 @@ import ArgumentParser
 import Artifacts
 import Foundation
 import InferenceAPI
+import Logging
+import ModelSources
 
 /// `inference-api predict`: score a file of readings offline with the same code the server uses.
 struct Predict: ParsableCommand {
@@ -104,26 +106,54 @@ struct Predict: ParsableCommand {
     }
 }
 
-/// `inference-api models`: the runs in the store and which one start-up would serve.
-struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the MLflow runs and registered models in the store.")
+/// `inference-api models`: the runs and registered models of the model source
+/// (`MLFLOW_TRACKING_URI`, else the file store) and which reference start-up would serve.
+struct Models: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the MLflow runs and registered models of the model source.")
 
     @OptionGroup var store: StoreOptions
 
-    func run() throws {
+    func run() async throws {
         let configuration = try store.configuration()
-        let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
-        let chosen = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow)
-        print("store: \(mlflow.root.path)")
+        var settings = configuration.modelSource
+        settings.mlrunsDirectory = configuration.mlrunsDirectory
+        let source = try await ModelSources.open(settings, logger: Logger(label: "inference-api"))
+        do {
+            try await list(source, configured: configuration.modelReference)
+        } catch {
+            await source.close()
+            throw error
+        }
+        await source.close()
+    }
+
+    private func list(_ source: any ModelSource, configured: String?) async throws {
+        var chosen = configured
+        if chosen == nil { chosen = try await ModelSelection.defaultReference(in: source) }
+        print("source: \(source.description)")
         print("default: \(chosen ?? "(none)")")
-        for run in try mlflow.runs() {
-            let auc = run.metrics["roc_auc"].map { String(format: "%.4f", $0.value) } ?? "-"
-            let servable = (try? mlflow.resolve(run.id)) != nil ? "servable" : "no model"
-            print("\(run.id)  \(run.experimentName)/\(run.name ?? "-")  \(run.status)  roc_auc=\(auc)  \(servable)")
-        }
-        for model in try mlflow.registeredModels() {
-            let aliases = model.aliases.sorted { $0.key < $1.key }.map { "@\($0.key)=v\($0.value)" }.joined(separator: " ")
-            print("registered \(model.name): versions \(model.versions.map(\.version)) \(aliases)")
-        }
+        var token: String?
+        repeat {
+            let page = try await source.runs(page: PageRequest(maxResults: PageRequest.largest, token: token))
+            for run in page.items {
+                let auc = run.metrics["roc_auc"].map { String(format: "%.4f", $0.value) } ?? "-"
+                let servable = switch await source.servability(of: run)?.servable {
+                case true?: "servable"
+                case false?: "no model"
+                case nil: "not checked (downloaded on activation)"
+                }
+                print("\(run.id)  \(run.experimentName)/\(run.name ?? "-")  \(run.status)  roc_auc=\(auc)  \(servable)")
+            }
+            token = page.nextToken
+        } while token != nil
+        token = nil
+        repeat {
+            let page = try await source.registeredModels(page: PageRequest(maxResults: PageRequest.largest, token: token))
+            for model in page.items {
+                let aliases = model.aliases.sorted { $0.key < $1.key }.map { "@\($0.key)=v\($0.value)" }.joined(separator: " ")
+                print("registered \(model.name): versions \(model.versions.map(\.version)) \(aliases)")
+            }
+            token = page.nextToken
+        } while token != nil
     }
 }

@@ -22,7 +22,7 @@ import urllib.request
 
 
 def start_server(binary, mlruns, log_path):
-    env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", "DATABASE_URL": os.environ["TEST_DATABASE_URL"]}
+    env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", "DATABASE_URL": os.environ["TEST_DATABASE_URL"], "STORE_TIMEOUT_SECONDS": "5"}
     log = open(log_path, "wb")
     process = subprocess.Popen([binary, "serve", "--mlruns", mlruns], env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.time() + 60

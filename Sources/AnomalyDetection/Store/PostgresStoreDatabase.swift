@@ -16,7 +16,7 @@ public struct PostgresStoreDatabase: StoreDatabase {
     /// down the pool waits for a connection without end, and a request must not.
     let timeout: Duration
 
-    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(5)) {
+    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(60)) {
         self.client = client
         self.logger = logger
         self.timeout = timeout

@@ -28,19 +28,40 @@ struct ModelsController {
         HistoryAnswer(activations: try await audit.history(limit: 50))
     }
 
+    /// Experiments, runs and registered models from whichever source serves, a page at a time
+    /// (`max_results`, default 100, at most 1000; `page_token` from the previous answer).
     @Sendable func list(request: Request, context: AppRequestContext) async throws -> RunList {
-        let store = models.store
-        let activeRunId = models.active?.runId
-        return try await Offload.run(.blocking) {
-            RunList(
-                runs: try store.runs().map { RunSummary(run: $0, store: store, activeRunId: activeRunId) },
-                registered_models: try store.registeredModels().map(RegisteredModelSummary.init))
+        let query = request.uri.queryParameters
+        var maxResults = 100
+        if let text = query["max_results"] {
+            guard let value = Int(text), (1...PageRequest.largest).contains(value) else {
+                throw APIError.validation("max_results must be an integer from 1 to \(PageRequest.largest)")
+            }
+            maxResults = value
         }
+        let token = try query["page_token"].map { try ListToken(decoding: String($0)) } ?? ListToken(runs: nil, models: nil, runsDone: false, modelsDone: false)
+        let source = models.source
+        let activeRunId = models.active?.runId
+        let runs = token.runsDone ? Page<Run>(items: [], nextToken: nil) : try await source.runs(page: PageRequest(maxResults: maxResults, token: token.runs))
+        let registered = token.modelsDone
+            ? Page<RegisteredModel>(items: [], nextToken: nil)
+            : try await source.registeredModels(page: PageRequest(maxResults: maxResults, token: token.models))
+        var summaries: [RunSummary] = []
+        for run in runs.items {
+            summaries.append(RunSummary(run: run, servability: await source.servability(of: run), activeRunId: activeRunId))
+        }
+        let next = ListToken(runs: runs.nextToken, models: registered.nextToken, runsDone: runs.nextToken == nil, modelsDone: registered.nextToken == nil)
+        return RunList(
+            source: source.description,
+            experiments: try await source.experiments().map(ExperimentSummary.init),
+            runs: summaries,
+            registered_models: registered.items.map(RegisteredModelSummary.init),
+            next_page_token: next.runsDone && next.modelsDone ? nil : next.encoded)
     }
 
     @Sendable func active(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
         guard let model = models.active else { throw ServiceError.noModel }
-        return ActiveModelDescription(model, threshold: threshold)
+        return ActiveModelDescription(model, threshold: threshold, refused: models.refused)
     }
 
     @Sendable func activate(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
@@ -56,14 +77,14 @@ struct ModelsController {
         let models = self.models
         let model: HazardModel
         do {
-            model = try await Offload.run(.blocking) { try models.activate(reference) }
-        } catch let error as ArtifactError {
+            model = try await models.activate(reference)
+        } catch {
             context.logger.warning("activation refused", metadata: ["reference": "\(reference)", "reason": "\(error)"])
             throw error
         }
         context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)"])
         await audit.record(model, reason: "POST /models/activate \(reference)")
-        return ActiveModelDescription(model, threshold: threshold)
+        return ActiveModelDescription(model, threshold: threshold, refused: models.refused)
     }
 
     struct PerformanceAnswer: ResponseEncodable {

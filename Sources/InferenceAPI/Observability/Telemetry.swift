@@ -129,6 +129,11 @@ public final class Telemetry: Sendable {
         counter("model_swaps_total", [("result", "success")]).increment()
     }
 
+    /// One look at a followed registry alias: `unchanged`, `swapped`, `refused` or `unreachable`.
+    func aliasCheck(_ result: String) {
+        counter("model_alias_checks_total", [("result", result)]).increment()
+    }
+
     func modelActivationFailed() {
         counter("model_swaps_total", [("result", "failure")]).increment()
     }

@@ -16,11 +16,12 @@ struct RunSummary: Codable, Sendable {
     let tags: [String: String]
     let model_uri: String?
     let model_format: String?
-    let servable: Bool
+    /// Nil when the source cannot tell without downloading (a tracking server).
+    let servable: Bool?
     let reason: String?
     let active: Bool
 
-    init(run: Run, store: MLflowStore, activeRunId: String?) {
+    init(run: Run, servability: Servability?, activeRunId: String?) {
         run_id = run.id
         run_name = run.name
         experiment_id = run.experimentId
@@ -32,24 +33,64 @@ struct RunSummary: Codable, Sendable {
         metrics = run.metrics.mapValues(\.value)
         tags = run.tags.filter { !$0.key.hasPrefix("mlflow.log-model") }
         active = run.id == activeRunId
-        do {
-            let location = try store.resolve(run.id)
-            model_uri = "runs:/\(run.id)"
-            model_format = location.mlmodel.xgboost?.modelFormat
-            servable = location.scalerFile != nil
-            reason = location.scalerFile == nil ? "no scaler artifact" : nil
-        } catch {
-            model_uri = nil
-            model_format = nil
-            servable = false
-            reason = "\(error)"
-        }
+        model_uri = servability?.modelURI ?? "runs:/\(run.id)"
+        model_format = servability?.modelFormat
+        servable = servability?.servable
+        reason = servability == nil ? "not checked: the source's artifacts are downloaded on activation" : servability?.reason
     }
 }
 
 struct RunList: ResponseCodable {
+    /// Where the models come from (never credentials).
+    let source: String
+    let experiments: [ExperimentSummary]
     let runs: [RunSummary]
     let registered_models: [RegisteredModelSummary]
+    /// Present while runs or registered models remain: pass it back as `page_token`.
+    let next_page_token: String?
+}
+
+struct ExperimentSummary: Codable, Sendable {
+    let experiment_id: String
+    let name: String
+    let lifecycle_stage: String
+
+    init(_ experiment: Experiment) {
+        experiment_id = experiment.id
+        name = experiment.name
+        lifecycle_stage = experiment.lifecycleStage
+    }
+}
+
+/// `GET /models` paging over two listings at once: each side's own token, and whether it is done.
+/// Opaque to clients (base64url JSON); a token that does not decode is a 400.
+struct ListToken: Codable {
+    let runs: String?
+    let models: String?
+    let runsDone: Bool
+    let modelsDone: Bool
+
+    init(runs: String?, models: String?, runsDone: Bool, modelsDone: Bool) {
+        self.runs = runs
+        self.models = models
+        self.runsDone = runsDone
+        self.modelsDone = modelsDone
+    }
+
+    init(decoding text: String) throws {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard text.utf8.count <= 4096, let data = Data(base64Encoded: base64),
+            let token = try? JSONDecoder().decode(ListToken.self, from: data)
+        else { throw APIError.validation("page_token is not a token this server gave") }
+        self = token
+    }
+
+    var encoded: String {
+        let data = (try? JSONEncoder().encode(self)) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
 }
 
 struct RegisteredModelSummary: Codable, Sendable {
@@ -107,8 +148,21 @@ struct ActiveModelDescription: ResponseCodable {
     let predictor: String
     let predictor_reason: String
     let threshold: Double
+    /// The followed alias's target that failed its checks and is not served, and why.
+    let refused: Refused?
 
-    init(_ model: HazardModel, threshold: Double) {
+    struct Refused: Codable, Sendable {
+        let reference: String
+        let target: String
+        let version: Int
+        let reason: String
+        let at: String
+    }
+
+    init(_ model: HazardModel, threshold: Double, refused: ModelService.Refusal? = nil) {
+        self.refused = refused.map {
+            Refused(reference: $0.reference, target: $0.target, version: $0.version, reason: $0.reason, at: ModelInfo.timestamp($0.at))
+        }
         run_id = model.runId
         run_name = model.location.run.name
         experiment = model.location.run.experimentName

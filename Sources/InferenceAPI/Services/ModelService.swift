@@ -1,6 +1,7 @@
 import Artifacts
 import Foundation
 import Logging
+import ModelSources
 import Synchronization
 
 /// Owns the served `HazardModel` and swaps it atomically.
@@ -9,13 +10,15 @@ import Synchronization
 /// changes the model under a request in flight. Loading happens off to the side; a failed load
 /// leaves the current model serving.
 public final class ModelService: Sendable {
-    public let store: MLflowStore
+    /// Where models come from (`MLFLOW_TRACKING_URI`: a file store, MLflow's database, a tracking server).
+    public let source: any ModelSource
     private let configuredReference: String?
     private let selectMetric: String
     private let predictor: PredictorChoice
     private let logger: Logger
     private let current: Mutex<HazardModel?>
     private let traffic = Mutex(Traffic())
+    private let refusal = Mutex<Refusal?>(nil)
 
     /// What the served models have done since start-up, for `/model-health`.
     public struct Traffic: Sendable {
@@ -27,55 +30,116 @@ public final class ModelService: Sendable {
         public var lastPredictionAt: Date?
     }
 
+    /// An alias target the service would not serve, and why (`GET /models/active`).
+    public struct Refusal: Sendable, Equatable {
+        /// The followed reference (`models:/battery-hazard@champion`).
+        public let reference: String
+        /// What it pointed at (`models:/battery-hazard/3`).
+        public let target: String
+        public let version: Int
+        public let reason: String
+        public let at: Date
+    }
+
     /// Counts swaps and failures and names the served run in `model_info`.
     let telemetry: Telemetry?
 
     public init(
-        store: MLflowStore, configuredReference: String?, selectMetric: String, predictor: PredictorChoice = .auto, telemetry: Telemetry? = nil,
-        logger: Logger = Logger(label: "inference-api")
+        source: any ModelSource, configuredReference: String?, selectMetric: String, predictor: PredictorChoice = .auto,
+        telemetry: Telemetry? = nil, logger: Logger = Logger(label: "inference-api")
     ) {
         self.telemetry = telemetry
         self.predictor = predictor
         self.logger = logger
-        self.store = store
+        self.source = source
         self.configuredReference = configuredReference
         self.selectMetric = selectMetric
         self.current = Mutex(nil)
     }
 
+    /// A file store (`mlruns/`) as the source.
+    public convenience init(
+        store: MLflowStore, configuredReference: String?, selectMetric: String, predictor: PredictorChoice = .auto,
+        telemetry: Telemetry? = nil, logger: Logger = Logger(label: "inference-api")
+    ) {
+        self.init(
+            source: FileStoreSource(store: store), configuredReference: configuredReference, selectMetric: selectMetric,
+            predictor: predictor, telemetry: telemetry, logger: logger)
+    }
+
     /// The model serving now, if any.
     public var active: HazardModel? { current.withLock { $0 } }
 
+    /// The configured reference, if any (`MODEL_URI` / `BEST_MLFLOW_RUN_ID`).
+    public var configured: String? { configuredReference }
+
     /// The reference start-up (and SIGHUP) should serve: the configured one, else the default.
-    public func startupReference() throws -> String {
+    public func startupReference() async throws -> String {
         if let configuredReference { return configuredReference }
-        if let reference = try ModelSelection.defaultReference(in: store, metric: selectMetric) { return reference }
+        if let reference = try await ModelSelection.defaultReference(in: source, metric: selectMetric) { return reference }
         throw ArtifactError(
             .notFound,
-            "no servable run in \(store.root.path): set BEST_MLFLOW_RUN_ID or MODEL_URI, or register a model with alias 'champion'")
+            "no servable run in \(source.description): set BEST_MLFLOW_RUN_ID or MODEL_URI, or register a model with alias 'champion'")
+    }
+
+    /// Start-up: resolves and activates the start-up reference. When a tracking server cannot be
+    /// reached and the reference was downloaded before, the cached copy (checked against its
+    /// manifest) serves, and a warning says so.
+    public func activateAtStartup() async throws -> (model: HazardModel, reference: String) {
+        let reference: String
+        do {
+            reference = try await startupReference()
+            return (try await activate(reference), reference)
+        } catch let error as ModelSourceError {
+            guard case .unreachable = error, let server = source as? TrackingServerSource, let configuredReference else { throw error }
+            let (location, savedAt) = try await server.resolveFromCache(configuredReference)
+            let model = try await load(location)
+            logger.warning(
+                "the tracking server cannot be reached; serving the cached model",
+                metadata: [
+                    "reference": "\(configuredReference)", "run_id": "\(model.runId)", "cached_at": "\(ModelInfo.timestamp(savedAt))",
+                    "reason": "\(error)",
+                ])
+            install(model)
+            return (model, configuredReference)
+        }
     }
 
     /// Loads `reference` and, if every check passes, makes it the active model.
     /// - Returns: the new model. - Throws: the load error; the previous model keeps serving.
     @discardableResult
-    public func activate(_ reference: String) throws -> HazardModel {
+    public func activate(_ reference: String) async throws -> HazardModel {
         let model: HazardModel
         do {
-            model = try HazardModel.load(from: store, reference: reference, predictor: predictor, logger: logger)
+            model = try await load(try await source.resolve(reference))
         } catch {
             telemetry?.modelActivationFailed()
             throw error
         }
+        install(model)
+        return model
+    }
+
+    private func load(_ location: ModelLocation) async throws -> HazardModel {
+        let predictor = self.predictor, logger = self.logger
+        return try await Offload.run(.blocking) { try HazardModel(location: location, predictor: predictor, logger: logger) }
+    }
+
+    private func install(_ model: HazardModel) {
         telemetry?.modelActivated(model)
         let replaced = current.withLock { previous in
             defer { previous = model }
             return previous != nil
         }
         if replaced { traffic.withLock { $0.swaps += 1 } }
-        return model
     }
 
     public var trafficSnapshot: Traffic { traffic.withLock { $0 } }
+
+    /// The alias target last refused, until the alias moves on or a model is served from it.
+    public var refused: Refusal? { refusal.withLock { $0 } }
+
+    func setRefusal(_ value: Refusal?) { refusal.withLock { $0 = value } }
 
     func record(readings: Int, hazardous: Int) {
         traffic.withLock {

@@ -35,8 +35,8 @@ struct ReloadOnHangup: Service {
     func reload() async {
         let models = self.models
         do {
-            let reference = try models.startupReference()
-            let model = try await Offload.run(.blocking) { try models.activate(reference) }
+            let reference = try await models.startupReference()
+            let model = try await models.activate(reference)
             await audit?.record(model, reason: "SIGHUP \(reference)")
             logger.notice("SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)"])
         } catch {

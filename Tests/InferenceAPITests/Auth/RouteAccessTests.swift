@@ -29,7 +29,7 @@ struct RouteAccessTests {
     @Test func testEveryRouteEnforcesItsDocumentedAccess() async throws {
         let models = ModelService(
             store: try MLflowStore(root: TestApp.repoRoot.appendingPathComponent("mlruns")), configuredReference: nil, selectMetric: "roc_auc")
-        let model = try models.activate(try models.startupReference())
+        let model = try await models.activate(try await models.startupReference())
         let router = await buildRouter(configuration: try SecuredApp.configuration(), models: models, stores: .memory())
         let documented = OpenAPIDocument.documentedAccess
         let routes = router.routes.map { (method: $0.method, pattern: $0.path.description) }

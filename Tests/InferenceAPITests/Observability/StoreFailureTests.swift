@@ -29,7 +29,7 @@ struct UnreachableStore: AnomalyStore {
 struct StoreFailureTests {
     @Test func testAStoreThatIsDownAnswers503AndIsCounted() async throws {
         let models = ModelService(store: try MLflowStore(root: TestApp.repoRoot.appendingPathComponent("mlruns")), configuredReference: nil, selectMetric: "roc_auc")
-        try models.activate(try models.startupReference())
+        try await models.activate(try await models.startupReference())
         let telemetry = Telemetry()
         var stores = Stores.memory()
         stores.anomalies = UnreachableStore()

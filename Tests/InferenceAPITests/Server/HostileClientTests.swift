@@ -108,7 +108,7 @@ struct HostileClientTests {
 
     /// PostgreSQL stopped for 3 s and started again while four clients post detect batches with
     /// persist (its own throwaway cluster, so other tests keep theirs): every request during the
-    /// outage is answered within the store timeout (5 s), 503 with Retry-After, never a 500 or a
+    /// outage is answered within the store timeout (STORE_TIMEOUT_SECONDS=5 here), 503 with Retry-After, never a 500 or a
     /// hang; /ready says the store is down; writes succeed again within 5 s of PostgreSQL being back.
     @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testPostgresOutageIsAnswered503AndRecoveredWithoutRestart() async throws {
