@@ -25,11 +25,12 @@ test: deps-test
 	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
 	./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/swift-test.sh --skip '$(ALONE_TESTS)'
-	./scripts/with-postgres.sh ./scripts/swift-test.sh --filter '$(ALONE_TESTS)'
+	./scripts/with-postgres.sh ./scripts/swift-test.sh --no-parallel --filter '$(ALONE_TESTS)'
 
-## Suites that run many processes under load of their own (three replicas and nginx; 500 assets):
+## Suites that run many processes under load of their own (three replicas and nginx; 500 assets; hostile
+## clients, whose latency bounds need a quiet machine):
 ## run after the others, alone, so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests)
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:

@@ -31,8 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
         // The server's TLS configuration; HummingbirdTLS already builds it.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        // The MLflow tracking server's REST API and artifact proxy (timeouts, TLS, redirects), and
-        // the fleet test's load generator (pooled keep-alive connections).
+        // Outgoing HTTP: EMS Core, the MLflow tracking server's REST API and artifact proxy (timeouts, TLS, redirects),
+        // and the fleet test's load generator (pooled keep-alive connections).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -90,12 +90,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // EMS Core, the customer's system: its HTTP client, the outbox deliverer, the metrics pager.
+        .target(
+            name: "EMSCore",
+            dependencies: [
+                "AnomalyDetection",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "InferenceAPI",
             dependencies: [
                 "Artifacts",
                 "ModelSources",
                 "AnomalyDetection",
+                "EMSCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -154,6 +168,24 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EMSCoreTests",
+            dependencies: [
+                "EMSCore",
+                "InferenceAPI",
+                "AnomalyDetection",
+                "ComputeSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

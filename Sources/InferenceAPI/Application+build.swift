@@ -1,5 +1,6 @@
 import AnomalyDetection
 import Artifacts
+import EMSCore
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -49,13 +50,23 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let server = try serverBuilder(configuration, connections: telemetry.connections)
     let storage = try await StoreSetup.open(configuration, logger: logger)
     let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
+    var delivery = configuration.delivery
+    // SQLite is one process's own: whatever it had claimed when it stopped is free again.
+    delivery.releaseLeasesAtStart = configuration.databaseURL == nil
+    let deliverer = configuration.emsCore.map { endpoint in
+        OutboxDeliverer(
+            outbox: storage.stores.outbox, client: EMSCoreClient(endpoint: endpoint), settings: delivery, observer: telemetry, logger: logger)
+    }
+    if configuration.emsCore == nil {
+        logger.info("EMS Core integration is off (EMS_CORE_URL is not set): episodes are recorded, nothing is sent")
+    }
     let assetModels = AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry)
     let fleet = FleetCoordinator(
         identity: FleetCoordinator.identity(configured: configuration.replicaId), store: storage.stores.fleet, models: models, logger: logger,
         assetModelChanged: { tenantId, assetId in assetModels.invalidate(tenantId: tenantId, assetId: assetId) })
     let router = await buildRouter(
         configuration: configuration, models: models, stores: storage.stores, fleet: fleet, assetModels: assetModels, telemetry: telemetry,
-        logger: logger)
+        deliverer: deliverer, logger: logger)
     let reloader = ReloadOnHangup(models: models, fleet: fleet, audit: audit, logger: logger)
     let fleetService = FleetService(coordinator: fleet, interval: .seconds(configuration.fleetPollSeconds))
     // A moved alias is served through the fleet's state, so every replica swaps to it.
@@ -70,7 +81,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-        services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? []),
+        services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? [])
+            + (deliverer.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -79,6 +91,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     )
     app.beforeServerStarts {
         try await storage.migrate()
+        deliverer?.open()
         await audit.record(model, reason: "start-up")
         // Before the server accepts anything: a replica joining a fleet serves the fleet's model.
         await fleet.start(loaded: model, reference: reference)
@@ -131,7 +144,7 @@ func serverBuilder(_ configuration: Configuration, connections: ConnectionCounte
 /// matched route (`context.endpointPath`), so nothing matches paths a second time.
 func buildRouter(
     configuration: Configuration, models: ModelService, stores: Stores, fleet: FleetCoordinator? = nil, assetModels: AssetModelCache? = nil,
-    telemetry: Telemetry = Telemetry(), logger: Logger = Logger(label: "inference-api")
+    telemetry: Telemetry = Telemetry(), deliverer: OutboxDeliverer? = nil, logger: Logger = Logger(label: "inference-api")
 ) async -> Router<AppRequestContext> {
     let fleet =
         fleet
@@ -162,17 +175,34 @@ func buildRouter(
         missingValues: configuration.missingValues.decoderPolicy, telemetry: telemetry, drift: drift)
     let feedback = FeedbackService(
         models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
-    let anomalies = AnomalyService(
+    var anomalies = AnomalyService(
         store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples,
         cache: assetModels ?? AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry))
+    anomalies.episodes = configuration.episodes
+    anomalies.episodes.outbox = configuration.emsCore != nil
+    if let deliverer { anomalies.onEpisodeChanges = { deliverer.nudge() } }
+    if let endpoint = configuration.emsCore {
+        let client = EMSCoreClient(endpoint: endpoint)
+        anomalies.emsMetrics = { asset, from, to in try await client.metrics(assetId: asset, from: from, to: to) }
+    }
     let maxBody = configuration.maxBodyBytes
     let idempotency = Idempotency(store: stores.receipts, retentionHours: configuration.idempotencyKeyHours, telemetry: telemetry)
 
-    HealthController(models: models, database: stores.database, fleet: fleet).addRoutes(to: router.group(), access: access)
+    var health = HealthController(models: models, database: stores.database, fleet: fleet)
+    if let deliverer { health.emsBreaker = { deliverer.breakerState } }
+    health.addRoutes(to: router.group(), access: access)
     AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
     MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
-    PredictController(predictions: predictions, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    var hazards: HazardEpisodes?
+    if configuration.hazardEpisodes {
+        var policy = configuration.episodes
+        policy.outbox = configuration.emsCore != nil
+        var nudge: (@Sendable () -> Void)?
+        if let deliverer { nudge = { deliverer.nudge() } }
+        hazards = HazardEpisodes(store: stores.episodes, policy: policy, threshold: configuration.hazardThreshold, onChanges: nudge)
+    }
+    PredictController(predictions: predictions, hazards: hazards, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
     FeedbackController(feedback: feedback, maxBodyBytes: maxBody, idempotency: idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
         models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger),
@@ -183,8 +213,10 @@ func buildRouter(
         .addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
     AnomalyController(
-        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, idempotency: idempotency)
-        .addRoutes(to: router.group("anomaly"), access: access)
+        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, episodes: stores.episodes,
+        idempotency: idempotency
+    ).addRoutes(to: router.group("anomaly"), access: access)
+    EMSController(outbox: stores.outbox, deliverer: deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
 
     allowed.load(from: router)
     let routed = Set(router.routes.map(\.path.description))

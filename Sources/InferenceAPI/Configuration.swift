@@ -1,4 +1,6 @@
+import AnomalyDetection
 import Artifacts
+import EMSCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -110,6 +112,17 @@ public struct Configuration: Sendable {
     /// equals the C API bit for bit at load, else the C API; `compiled` refuses a model whose forest
     /// cannot; `c-api` never builds one.
     public var predictor: PredictorChoice = .auto
+    /// Episodes of anomalous samples (`ALERT_MIN_SAMPLES`, `ALERT_CLEAR_SAMPLES`, `ALERT_CRITICAL_SCORE`).
+    public var episodes = EpisodePolicy()
+    /// `HAZARD_EPISODES`: battery modules whose hazard probability reaches `HAZARD_THRESHOLD` open
+    /// hazard episodes (same sample counts and severity rule), sent to EMS Core like anomaly ones.
+    public var hazardEpisodes = true
+    /// EMS Core (`EMS_CORE_URL`; nil = integration off: episodes are recorded, nothing is sent).
+    public var emsCore: EMSCoreEndpoint?
+    /// How the outbox is delivered to EMS Core (`EMS_BREAKER_FAILURES`, `EMS_BREAKER_COOLDOWN_SECONDS`,
+    /// `EMS_RETRY_BASE_MILLISECONDS`, `EMS_RETRY_MAX_SECONDS`, `EMS_POLL_MILLISECONDS`, `EMS_LEASE_SECONDS`,
+    /// `EMS_OUTBOX_WARN_SIZE`).
+    public var delivery = DeliverySettings()
 
     public enum TaskExecutorChoice: String, Sendable, CaseIterable {
         case eventLoops = "event-loops"
@@ -246,6 +259,29 @@ public struct Configuration: Sendable {
         driftWindow = try env.int("DRIFT_WINDOW", default: driftWindow, range: 10...1_000_000)
         driftThreshold = try env.double("DRIFT_THRESHOLD", default: driftThreshold, range: 0...1000)
         shutdownGraceSeconds = try env.int("SHUTDOWN_GRACE_SECONDS", default: shutdownGraceSeconds, range: 1...3600)
+        episodes.minSamples = try env.int("ALERT_MIN_SAMPLES", default: episodes.minSamples, range: 1...100_000)
+        episodes.clearSamples = try env.int("ALERT_CLEAR_SAMPLES", default: episodes.clearSamples, range: 1...100_000)
+        episodes.criticalScore = try env.double("ALERT_CRITICAL_SCORE", default: episodes.criticalScore, range: 0...1)
+        if let v = env.string("HAZARD_EPISODES") {
+            guard let on = Reader.flag(v) else { throw ConfigurationError(variable: "HAZARD_EPISODES", message: "must be on or off (got '\(v)')") }
+            hazardEpisodes = on
+        }
+        if let url = env.string("EMS_CORE_URL") {
+            guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased() ?? ""), !(parts.host ?? "").isEmpty,
+                parts.query == nil
+            else {
+                throw ConfigurationError(variable: "EMS_CORE_URL", message: "must be an http(s)://host[:port][/path] URL (unset it to turn the integration off)")
+            }
+            let timeout = try env.double("EMS_CORE_TIMEOUT_SECONDS", default: 10, range: 0.1...300)
+            emsCore = EMSCoreEndpoint(baseURL: url, token: env.string("EMS_CORE_TOKEN"), timeout: timeout)
+        }
+        delivery.breakerFailures = try env.int("EMS_BREAKER_FAILURES", default: delivery.breakerFailures, range: 1...10_000)
+        delivery.breakerCooldown = try env.double("EMS_BREAKER_COOLDOWN_SECONDS", default: delivery.breakerCooldown, range: 0.01...3600)
+        delivery.retry.baseDelay = Double(try env.int("EMS_RETRY_BASE_MILLISECONDS", default: Int(delivery.retry.baseDelay * 1000), range: 1...600_000)) / 1000
+        delivery.retry.maxDelay = try env.double("EMS_RETRY_MAX_SECONDS", default: delivery.retry.maxDelay, range: 0.01...86_400)
+        delivery.pollInterval = Double(try env.int("EMS_POLL_MILLISECONDS", default: Int(delivery.pollInterval * 1000), range: 1...600_000)) / 1000
+        delivery.lease = try env.double("EMS_LEASE_SECONDS", default: delivery.lease, range: 1...86_400)
+        delivery.outboxWarnSize = try env.int("EMS_OUTBOX_WARN_SIZE", default: delivery.outboxWarnSize, range: 1...100_000_000)
         requestHeaderTimeoutSeconds = try env.int("REQUEST_HEADER_TIMEOUT_SECONDS", default: requestHeaderTimeoutSeconds, range: 1...3600)
         idleTimeoutSeconds = try env.int("IDLE_TIMEOUT_SECONDS", default: idleTimeoutSeconds, range: 1...86_400)
         lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)

@@ -24,6 +24,8 @@ extension APIError {
         case .invalid: .badRequest
         case .unprocessable: .unprocessableContent
         case .unavailable: .serviceUnavailable
+        case .badGateway: .badGateway
+        case .gatewayTimeout: .gatewayTimeout
         }
         self.init(status, code: error.code, message: error.message, details: error.details)
     }

@@ -22,6 +22,17 @@ public enum Migrations {
         ],
         "metric_samples": ["id", "tenant_id", "asset_id", "timestamp", "metrics", "created_at"],
         "hazard_feedback": ["id", "tenant_id", "run_id", "features", "outcome", "probability", "module_id", "created_at"],
+        "anomaly_episodes": [
+            "id", "tenant_id", "asset_id", "kind", "state", "severity", "metric", "peak_score", "started_at", "last_anomaly_at", "ended_at",
+            "anomalous_samples", "normal_run", "created_at", "updated_at",
+        ],
+        "episode_trackers": [
+            "tenant_id", "asset_id", "kind", "pending_run", "pending_start", "pending_last", "pending_peak", "pending_metric", "open_episode_id",
+        ],
+        "ems_outbox": [
+            "id", "tenant_id", "episode_id", "asset_id", "target", "change", "idempotency_key", "payload", "state", "attempts",
+            "next_attempt_at", "last_error", "created_at", "delivered_at",
+        ],
         "idempotency_keys": ["tenant_id", "key", "fingerprint", "status", "body", "created_at", "expires_at"],
         "fleet_state": ["id", "reference", "run_id", "version", "updated_by", "reason", "updated_at"],
         "fleet_replicas": [
@@ -192,6 +203,126 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+            ]),
+        Migration(
+            version: 4, name: "anomaly_episodes, episode_trackers, ems_outbox",
+            postgres: [
+                """
+                CREATE TABLE anomaly_episodes (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+                    severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+                    metric TEXT NOT NULL,
+                    peak_score DOUBLE PRECISION NOT NULL,
+                    started_at TIMESTAMPTZ NOT NULL,
+                    last_anomaly_at TIMESTAMPTZ NOT NULL,
+                    ended_at TIMESTAMPTZ,
+                    anomalous_samples INTEGER NOT NULL,
+                    normal_run INTEGER NOT NULL DEFAULT 0,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX anomaly_episodes_tenant_start ON anomaly_episodes (tenant_id, started_at, id)",
+                "CREATE INDEX anomaly_episodes_tenant_asset_start ON anomaly_episodes (tenant_id, asset_id, started_at)",
+                """
+                CREATE TABLE episode_trackers (
+                    tenant_id TEXT NOT NULL,
+                    asset_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    pending_run INTEGER NOT NULL DEFAULT 0,
+                    pending_start TIMESTAMPTZ,
+                    pending_last TIMESTAMPTZ,
+                    pending_peak DOUBLE PRECISION NOT NULL DEFAULT 0,
+                    pending_metric TEXT,
+                    open_episode_id TEXT REFERENCES anomaly_episodes (id),
+                    PRIMARY KEY (tenant_id, asset_id, kind)
+                )
+                """,
+                """
+                CREATE TABLE ems_outbox (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    episode_id TEXT NOT NULL REFERENCES anomaly_episodes (id),
+                    asset_id TEXT NOT NULL,
+                    target TEXT NOT NULL CHECK (target IN ('event', 'alert')),
+                    change TEXT NOT NULL CHECK (change IN ('open', 'escalate', 'close')),
+                    idempotency_key TEXT NOT NULL UNIQUE,
+                    payload JSONB NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'parked')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TIMESTAMPTZ NOT NULL,
+                    last_error TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    delivered_at TIMESTAMPTZ
+                )
+                """,
+                "CREATE INDEX ems_outbox_due ON ems_outbox (state, next_attempt_at, id)",
+                "CREATE INDEX ems_outbox_episode ON ems_outbox (episode_id, state, id)",
+                "CREATE INDEX ems_outbox_tenant_state ON ems_outbox (tenant_id, state, id)",
+                "CREATE INDEX anomaly_scores_tenant_id ON anomaly_scores (tenant_id, id)",
+            ],
+            sqlite: [
+                """
+                CREATE TABLE anomaly_episodes (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    asset_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+                    severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+                    metric TEXT NOT NULL,
+                    peak_score REAL NOT NULL,
+                    started_at TEXT NOT NULL,
+                    last_anomaly_at TEXT NOT NULL,
+                    ended_at TEXT,
+                    anomalous_samples INTEGER NOT NULL,
+                    normal_run INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                )
+                """,
+                "CREATE INDEX anomaly_episodes_tenant_start ON anomaly_episodes (tenant_id, started_at, id)",
+                "CREATE INDEX anomaly_episodes_tenant_asset_start ON anomaly_episodes (tenant_id, asset_id, started_at)",
+                """
+                CREATE TABLE episode_trackers (
+                    tenant_id TEXT NOT NULL,
+                    asset_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    pending_run INTEGER NOT NULL DEFAULT 0,
+                    pending_start TEXT,
+                    pending_last TEXT,
+                    pending_peak REAL NOT NULL DEFAULT 0,
+                    pending_metric TEXT,
+                    open_episode_id TEXT REFERENCES anomaly_episodes (id),
+                    PRIMARY KEY (tenant_id, asset_id, kind)
+                )
+                """,
+                """
+                CREATE TABLE ems_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL DEFAULT 'default',
+                    episode_id TEXT NOT NULL REFERENCES anomaly_episodes (id),
+                    asset_id TEXT NOT NULL,
+                    target TEXT NOT NULL CHECK (target IN ('event', 'alert')),
+                    change TEXT NOT NULL CHECK (change IN ('open', 'escalate', 'close')),
+                    idempotency_key TEXT NOT NULL UNIQUE,
+                    payload TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'parked')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TEXT NOT NULL,
+                    last_error TEXT,
+                    created_at TEXT NOT NULL,
+                    delivered_at TEXT
+                )
+                """,
+                "CREATE INDEX ems_outbox_due ON ems_outbox (state, next_attempt_at, id)",
+                "CREATE INDEX ems_outbox_episode ON ems_outbox (episode_id, state, id)",
+                "CREATE INDEX ems_outbox_tenant_state ON ems_outbox (tenant_id, state, id)",
+                "CREATE INDEX anomaly_scores_tenant_id ON anomaly_scores (tenant_id, id)",
             ]),
         // The fleet's serving state (one row, a version counter every replica follows), the
         // replicas' heartbeats, and failed password checks counted across replicas (FleetStore,

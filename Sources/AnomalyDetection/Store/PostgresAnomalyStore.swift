@@ -12,8 +12,9 @@ public struct PostgresAnomalyStore: AnomalyStore {
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
-    ) async throws {
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
+    ) async throws -> [EpisodeEvent] {
         try await database.guarded {
             try await database.client.withTransaction(logger: database.logger) { connection in
                 if let receipt { try await database.claim(receipt, on: connection) }
@@ -40,6 +41,11 @@ public struct PostgresAnomalyStore: AnomalyStore {
                                     \(models)::text[], \(metadata)::text[], \(times)::timestamptz[]) AS u(m, s, a, th, me, mo, md, t)
                         """, logger: database.logger)
                 }
+                guard let episodes else { return [] }
+                return try await database.recordEpisodes(
+                    on: connection, tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores),
+                    policy: episodes
+                ).events
             }
         }
     }
@@ -93,17 +99,34 @@ public struct PostgresAnomalyStore: AnomalyStore {
     }
 
     public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
+        let afterMicros = query.after.map { Keyset.micros($0.timestamp) }
+        return try await scoreRows(
+            """
+            SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata::text, timestamp
+            FROM anomaly_scores
+            WHERE tenant_id = \(query.tenantId) AND asset_id = \(query.assetId)
+              AND (\(query.since)::timestamptz IS NULL OR timestamp >= \(query.since))
+              AND (\(query.until)::timestamptz IS NULL OR timestamp < \(query.until))
+              AND (\(afterMicros)::int8 IS NULL
+                   OR (timestamp, id) < ('epoch'::timestamptz + \(afterMicros)::int8 * interval '1 microsecond', \(query.after?.id)::int8))
+              AND (\(query.metricName)::text IS NULL OR metric_name = \(query.metricName))
+              AND (NOT \(query.anomaliesOnly) OR is_anomaly)
+            ORDER BY timestamp DESC, id DESC LIMIT \(query.limit)
+            """)
+    }
+
+    public func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord] {
+        try await scoreRows(
+            """
+            SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata::text, timestamp
+            FROM anomaly_scores WHERE tenant_id = \(tenantId) AND id > \(afterId) AND created_at < \(settledBefore)
+            ORDER BY id LIMIT \(limit)
+            """)
+    }
+
+    private func scoreRows(_ query: PostgresQuery) async throws -> [AnomalyScoreRecord] {
         try await database.guarded {
-            let rows = try await database.client.query(
-                """
-                SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata::text, timestamp
-                FROM anomaly_scores
-                WHERE tenant_id = \(query.tenantId) AND asset_id = \(query.assetId)
-                  AND (\(query.since)::timestamptz IS NULL OR timestamp >= \(query.since))
-                  AND (\(query.metricName)::text IS NULL OR metric_name = \(query.metricName))
-                  AND (NOT \(query.anomaliesOnly) OR is_anomaly)
-                ORDER BY timestamp DESC, id DESC LIMIT \(query.limit)
-                """, logger: database.logger)
+            let rows = try await database.client.query(query, logger: database.logger)
             var out: [AnomalyScoreRecord] = []
             for try await row in rows.decode((Int64, String, String, String, Double, Bool, Double, String, String?, String, Date).self) {
                 out.append(

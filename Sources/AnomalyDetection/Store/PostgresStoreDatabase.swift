@@ -44,8 +44,11 @@ public struct PostgresStoreDatabase: StoreDatabase {
         return configuration
     }
 
+    /// Without the store timeout: migrations wait their turn behind another instance's (advisory
+    /// lock), and an index on a big table (migration 4 adds one to `anomaly_scores`) takes what it
+    /// takes; cut at 5 s, start-up would fail halfway instead.
     public func migrate() async throws -> [Int] {
-        try await guarded {
+        try await guarded(deadline: nil) {
             // The advisory lock serialises concurrent start-ups of several instances on one database.
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7201)", logger: logger)
@@ -89,8 +92,14 @@ public struct PostgresStoreDatabase: StoreDatabase {
     /// A call that has not finished within `timeout` is cancelled (the pool gives up its wait for a
     /// connection; a running query is cancelled on the server) and fails as unavailable.
     func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await guarded(deadline: timeout, body)
+    }
+
+    /// `guarded` with another deadline (nil: none).
+    func guarded<T: Sendable>(deadline: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await Self.withDeadline(timeout, body)
+            guard let deadline else { return try await body() }
+            return try await Self.withDeadline(deadline, body)
         } catch is Deadline {
             throw StoreError(backend: backend, message: "no answer within \(timeout) (is the database reachable?)")
         } catch let error as PostgresTransactionError {

@@ -11,8 +11,9 @@ public struct SQLiteAnomalyStore: AnomalyStore {
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
-    ) async throws {
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
+    ) async throws -> [EpisodeEvent] {
         try await database.transaction {
             if let receipt { try await database.claim(receipt) }
             for chunk in stride(from: 0, to: samples.count, by: SQLiteStoreDatabase.insertChunk) {
@@ -40,6 +41,10 @@ public struct SQLiteAnomalyStore: AnomalyStore {
                     "INSERT INTO anomaly_scores (tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata, timestamp) VALUES "
                         + SQLiteStoreDatabase.placeholders(rows: part.count, columns: 10), binds)
             }
+            guard let episodes else { return [] }
+            return try await database.recordEpisodes(
+                tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores), policy: episodes
+            ).events
         }
     }
 
@@ -80,23 +85,38 @@ public struct SQLiteAnomalyStore: AnomalyStore {
             SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata, timestamp
             FROM anomaly_scores
             WHERE tenant_id = ?1 AND asset_id = ?2 AND (?3 IS NULL OR timestamp >= ?3) AND (?4 IS NULL OR metric_name = ?4)
-              AND (?5 = 0 OR is_anomaly = 1)
+              AND (?5 = 0 OR is_anomaly = 1) AND (?7 IS NULL OR timestamp < ?7)
+              AND (?8 IS NULL OR timestamp < ?8 OR (timestamp = ?8 AND id < ?9))
             ORDER BY timestamp DESC, id DESC LIMIT ?6
             """,
             [
                 .text(query.tenantId), .text(query.assetId), query.since.map { .text(StoreTime.format($0)) } ?? .null,
                 query.metricName.map(SQLiteData.text) ?? .null, .integer(query.anomaliesOnly ? 1 : 0), .integer(query.limit),
+                query.until.map { .text(StoreTime.format($0)) } ?? .null, query.after.map { .text(StoreTime.format($0.timestamp)) } ?? .null,
+                query.after.map { .integer(Int($0.id)) } ?? .null,
             ])
-        return rows.compactMap { row in
-            guard let id = row.column("id")?.integer, let tenant = row.column("tenant_id")?.string, let asset = row.column("asset_id")?.string,
-                let metric = row.column("metric_name")?.string, let score = row.column("score")?.double,
-                let flag = row.column("is_anomaly")?.integer, let threshold = row.column("threshold")?.double,
-                let method = row.column("method")?.string, let time = row.column("timestamp")?.string.flatMap(StoreTime.parse)
-            else { return nil }
-            return AnomalyScoreRecord(
-                id: Int64(id), tenantId: tenant, assetId: asset, metricName: metric, score: score, isAnomaly: flag != 0, threshold: threshold,
-                method: method, modelId: row.column("model_id")?.string, metadata: row.column("metadata")?.string ?? "{}", timestamp: time)
-        }
+        return rows.compactMap(Self.score)
+    }
+
+    public func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord] {
+        // created_at is SQLite's own millisecond text; the bound is written the same way.
+        try await database.rows(
+            """
+            SELECT id, tenant_id, asset_id, metric_name, score, is_anomaly, threshold, method, model_id, metadata, timestamp
+            FROM anomaly_scores WHERE tenant_id = ? AND id > ? AND created_at < ? ORDER BY id LIMIT ?
+            """, [.text(tenantId), .integer(Int(afterId)), .text(ISO8601.format(settledBefore)), .integer(limit)]
+        ).compactMap(Self.score)
+    }
+
+    static func score(_ row: SQLiteRow) -> AnomalyScoreRecord? {
+        guard let id = row.column("id")?.integer, let tenant = row.column("tenant_id")?.string, let asset = row.column("asset_id")?.string,
+            let metric = row.column("metric_name")?.string, let score = row.column("score")?.double,
+            let flag = row.column("is_anomaly")?.integer, let threshold = row.column("threshold")?.double,
+            let method = row.column("method")?.string, let time = row.column("timestamp")?.string.flatMap(StoreTime.parse)
+        else { return nil }
+        return AnomalyScoreRecord(
+            id: Int64(id), tenantId: tenant, assetId: asset, metricName: metric, score: score, isAnomaly: flag != 0, threshold: threshold,
+            method: method, modelId: row.column("model_id")?.string, metadata: row.column("metadata")?.string ?? "{}", timestamp: time)
     }
 
     public func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord {

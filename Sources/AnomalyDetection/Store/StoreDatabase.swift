@@ -17,18 +17,23 @@ public struct Stores: Sendable {
     public var anomalies: any AnomalyStore
     public var feedback: any FeedbackStore
     public var audit: any ModelAuditLog
+    public var episodes: any EpisodeStore
+    public var outbox: any OutboxStore
     public var receipts: any IdempotencyStore
     public var fleet: any FleetStore
     public var loginFailures: any LoginFailureStore
 
     public init(
         database: any StoreDatabase, anomalies: any AnomalyStore, feedback: any FeedbackStore, audit: any ModelAuditLog,
-        receipts: any IdempotencyStore, fleet: any FleetStore, loginFailures: any LoginFailureStore
+        episodes: any EpisodeStore, outbox: any OutboxStore, receipts: any IdempotencyStore, fleet: any FleetStore,
+        loginFailures: any LoginFailureStore
     ) {
         self.database = database
         self.anomalies = anomalies
         self.feedback = feedback
         self.audit = audit
+        self.episodes = episodes
+        self.outbox = outbox
         self.receipts = receipts
         self.fleet = fleet
         self.loginFailures = loginFailures
@@ -39,24 +44,28 @@ public struct Stores: Sendable {
     public static func postgres(_ database: PostgresStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: PostgresAnomalyStore(database: database), feedback: PostgresFeedbackStore(database: database),
-            audit: PostgresModelAuditLog(database: database), receipts: PostgresIdempotencyStore(database: database),
+            audit: PostgresModelAuditLog(database: database), episodes: PostgresEpisodeStore(database: database),
+            outbox: PostgresEpisodeStore(database: database), receipts: PostgresIdempotencyStore(database: database),
             fleet: PostgresFleetStore(database: database), loginFailures: PostgresLoginFailureStore(database: database))
     }
 
     public static func sqlite(_ database: SQLiteStoreDatabase) -> Stores {
         Stores(
             database: database, anomalies: SQLiteAnomalyStore(database: database), feedback: SQLiteFeedbackStore(database: database),
-            audit: SQLiteModelAuditLog(database: database), receipts: SQLiteIdempotencyStore(database: database),
+            audit: SQLiteModelAuditLog(database: database), episodes: SQLiteEpisodeStore(database: database),
+            outbox: SQLiteEpisodeStore(database: database), receipts: SQLiteIdempotencyStore(database: database),
             fleet: SQLiteFleetStore(database: database), loginFailures: SQLiteLoginFailureStore(database: database))
     }
 
     /// Process-local stores, for tests about something else than storage.
     public static func memory() -> Stores {
         let models = MemoryModelTable()
+        let episodes = MemoryEpisodeTables()
         let receipts = MemoryIdempotencyStore()
         return Stores(
-            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, receipts: receipts),
-            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models), receipts: receipts,
+            database: MemoryDatabase(), anomalies: MemoryAnomalyStore(models: models, episodes: episodes, receipts: receipts),
+            feedback: MemoryFeedbackStore(receipts: receipts), audit: MemoryModelAuditLog(models: models),
+            episodes: MemoryEpisodeStore(tables: episodes), outbox: MemoryEpisodeStore(tables: episodes), receipts: receipts,
             fleet: MemoryFleetStore(), loginFailures: MemoryLoginFailureStore())
     }
 }

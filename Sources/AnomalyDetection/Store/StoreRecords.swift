@@ -89,16 +89,25 @@ public struct ScoreQuery: Sendable {
     public var tenantId: String
     public var assetId: String
     public var since: Date?
+    /// Rows strictly before this time.
+    public var until: Date?
     public var metricName: String?
     public var anomaliesOnly: Bool
+    /// The last row of the previous page (newest first): rows strictly after it in that order.
+    public var after: (timestamp: Date, id: Int64)?
     public var limit: Int
 
-    public init(tenantId: String, assetId: String, since: Date? = nil, metricName: String? = nil, anomaliesOnly: Bool = false, limit: Int = 100) {
+    public init(
+        tenantId: String, assetId: String, since: Date? = nil, until: Date? = nil, metricName: String? = nil, anomaliesOnly: Bool = false,
+        after: (timestamp: Date, id: Int64)? = nil, limit: Int = 100
+    ) {
         self.tenantId = tenantId
         self.assetId = assetId
         self.since = since
+        self.until = until
         self.metricName = metricName
         self.anomaliesOnly = anomaliesOnly
+        self.after = after
         self.limit = limit
     }
 }

@@ -2,13 +2,14 @@ import AnomalyDetection
 import Foundation
 import Hummingbird
 
-/// EMS anomalies: `POST /anomaly/detect`, `POST /anomaly/train`, `GET /anomaly/scores/{asset_id}`,
-/// `GET /anomaly/models`.
+/// EMS anomalies: `POST /anomaly/detect`, `POST /anomaly/train`, `GET /anomaly/models`, and the
+/// history routes (`AnomalyController+History.swift`).
 struct AnomalyController {
     let service: AnomalyService
     let maxSamples: Int
     let maxBodyBytes: Int
     let telemetry: Telemetry?
+    let episodes: any EpisodeStore
     let idempotency: Idempotency
 
     /// Mounted on `/anomaly`.
@@ -18,6 +19,8 @@ struct AnomalyController {
             .post("train", use: train)
         group.group().add(middleware: access.requires(.anomalyRead))
             .get("scores/{asset_id}", use: scores)
+            .get("scores", use: syncScores)
+            .get("episodes", use: listEpisodes)
             .get("models", use: models)
             .get("assets", use: assets)
             .get("samples/{asset_id}", use: samples)
@@ -169,54 +172,6 @@ struct AnomalyController {
         let encoder = JSONEncoder.api
         encoder.outputFormatting.insert(.sortedKeys)
         return ByteBuffer(data: (try? encoder.encode(answer)) ?? Data("{}".utf8))
-    }
-
-    struct ScoresAnswer: ResponseEncodable {
-        struct Row: Encodable {
-            let id: Int64?
-            let timestamp: String
-            let metric_name: String
-            let score: Double
-            let is_anomaly: Bool
-            let threshold: Double
-            let method: String
-            let model_id: String?
-            let details: [String: Double]
-        }
-        let asset_id: String
-        let count: Int
-        let scores: [Row]
-    }
-
-    @Sendable func scores(request: Request, context: AppRequestContext) async throws -> ScoresAnswer {
-        var details: [APIError.Detail] = []
-        let (asset, hours, limit) = Self.window(request, context, defaultLimit: 100, &details)
-        let query = request.uri.queryParameters
-        var anomaliesOnly = false
-        if let flag = query["anomalies_only"].map(String.init) {
-            switch flag.lowercased() {
-            case "true", "1", "yes": anomaliesOnly = true
-            case "false", "0", "no": anomaliesOnly = false
-            default: details.append(.init(field: "anomalies_only", problem: "must be true or false"))
-            }
-        }
-        let metric = query["metric"].map(String.init)
-        if let metric, !AnomalyRequests.isMetricName(metric) && metric != "all" {
-            details.append(.init(field: "metric", problem: "is not a valid metric name"))
-        }
-        guard details.isEmpty else { throw AnomalyRequests.failure(details) }
-        let rows = try await service.history(
-            ScoreQuery(
-                tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), metricName: metric,
-                anomaliesOnly: anomaliesOnly, limit: limit))
-        return ScoresAnswer(
-            asset_id: asset, count: rows.count,
-            scores: rows.map { row in
-                let r = row.record
-                return ScoresAnswer.Row(
-                    id: r.id, timestamp: ModelInfo.timestamp(r.timestamp), metric_name: r.metricName, score: r.score, is_anomaly: r.isAnomaly,
-                    threshold: r.threshold, method: r.method, model_id: r.modelId, details: row.details)
-            })
     }
 
     struct ModelsAnswer: ResponseEncodable {

@@ -1,4 +1,5 @@
 import AnomalyDetection
+import EMSCore
 import Foundation
 import Hummingbird
 
@@ -8,6 +9,8 @@ struct HealthController {
     let models: ModelService
     let database: any StoreDatabase
     let fleet: FleetCoordinator
+    /// EMS Core's circuit breaker, when the integration is on.
+    var emsBreaker: (@Sendable () -> CircuitBreaker.State)?
 
     struct Health: ResponseEncodable {
         let status: String
@@ -18,6 +21,8 @@ struct HealthController {
         let model_loaded: Bool
         let run_id: String?
         let store: String?
+        /// `closed`, `half_open` or `open`; absent when EMS Core is not configured.
+        let ems_core: String?
     }
 
     struct ModelHealth: ResponseEncodable {
@@ -57,7 +62,11 @@ struct HealthController {
             if let reason = fleet.divergedReason {
                 throw ServiceError(.unavailable, code: "diverged", "this replica does not serve the fleet's model: \(reason)")
             }
-            return Readiness(status: "ready", model_loaded: true, run_id: model.runId, store: database.backend)
+            // EMS Core down is degraded, not unready: detection goes on, the outbox keeps the changes.
+            let breaker = emsBreaker?()
+            return Readiness(
+                status: breaker == nil || breaker == .closed ? "ready" : "degraded", model_loaded: true, run_id: model.runId, store: database.backend,
+                ems_core: breaker?.rawValue)
         }
     }
 }

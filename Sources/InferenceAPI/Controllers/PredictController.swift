@@ -4,6 +4,8 @@ import Hummingbird
 /// `POST /predict`: batches of battery readings in, per-reading hazard labels out.
 struct PredictController {
     let predictions: PredictionService
+    /// Hazard episodes of battery modules (`HAZARD_EPISODES`); nil when off.
+    var hazards: HazardEpisodes?
     let maxBodyBytes: Int
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
@@ -13,7 +15,19 @@ struct PredictController {
 
     @Sendable func predict(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.jsonBody(upTo: maxBodyBytes)
-        return try await predictions.predict(body: body) { outcome, readings in Self.response(outcome, readings: readings) }
+        guard let hazards else {
+            return try await predictions.predict(body: body) { outcome, readings in Self.response(outcome, readings: readings) }
+        }
+        let (response, observations) = try await predictions.predict(body: body) { outcome, readings in
+            (
+                Self.response(outcome, readings: readings),
+                HazardEpisodes.observations(
+                    moduleIds: readings.moduleIds, timestamps: readings.timestamps, probabilities: outcome.probabilities, threshold: outcome.threshold)
+            )
+        }
+        // Committed before the answer, like every write.
+        try await hazards.record(tenant: context.tenant, observations)
+        return response
     }
 
     // MARK: - The answer

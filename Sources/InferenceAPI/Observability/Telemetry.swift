@@ -14,7 +14,7 @@ import Synchronization
 /// clients send.
 public final class Telemetry: Sendable {
     let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    let factory: PrometheusMetricsFactory
     /// The last hour, for the operator's page.
     let history = TrafficHistory()
 
@@ -51,6 +51,11 @@ public final class Telemetry: Sendable {
                 .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
                 .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
                 .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+            ],
+            "ems_delivery_latency_seconds": [
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+                .seconds(900), .seconds(3600),
             ],
             "anomaly_training_duration_seconds": [
                 .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500),
@@ -198,7 +203,7 @@ public final class Telemetry: Sendable {
         }
     }
 
-    private func counter(_ name: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+    func counter(_ name: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
         let key = ([name] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1F}")
         return labelled.withLock { cache in
             if let found = cache[key] { return found }

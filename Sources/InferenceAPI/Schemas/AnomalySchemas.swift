@@ -12,6 +12,11 @@ enum AnomalyRequests {
     }
 
     struct Train: Sendable {
+        /// Where the samples come from when none are given.
+        enum Source: String, Sendable {
+            case store
+            case emsCore = "ems_core"
+        }
         let assetId: String
         let metrics: [String]
         let samples: [MetricSample]?
@@ -19,6 +24,7 @@ enum AnomalyRequests {
         let to: Date?
         let parameters: IsolationForest.Parameters
         let window: Int
+        var source: Source = .store
     }
 
     static func parse(_ data: Data) throws -> [String: JSONValue] {
@@ -60,7 +66,9 @@ enum AnomalyRequests {
     static func train(_ data: Data, maxSamples: Int) throws -> Train {
         let body = try parse(data)
         var details: [APIError.Detail] = []
-        let allowed = ["asset_id", "metrics", "samples", "from", "to", "n_estimators", "max_samples", "contamination", "seed", "window", "max_features"]
+        let allowed = [
+            "asset_id", "metrics", "samples", "from", "to", "source", "n_estimators", "max_samples", "contamination", "seed", "window", "max_features",
+        ]
         for key in body.keys where !allowed.contains(key) {
             details.append(.init(field: key, problem: "unknown key", suggestion: allowed.min { editDistance($0, key) < editDistance($1, key) }))
         }
@@ -85,6 +93,18 @@ enum AnomalyRequests {
         if samples != nil, from != nil || to != nil {
             details.append(.init(field: "samples", problem: "give either samples or from/to, not both"))
         }
+        var source = Train.Source.store
+        switch body["source"] {
+        case nil, .null?: break
+        case .string(let name)? where Train.Source(rawValue: name) != nil: source = Train.Source(rawValue: name)!
+        default: details.append(.init(field: "source", problem: "must be \"store\" or \"ems_core\""))
+        }
+        if source == .emsCore {
+            if samples != nil { details.append(.init(field: "samples", problem: "not with \"source\": \"ems_core\" (the samples come from EMS Core)")) }
+            if from == nil { details.append(.init(field: "from", problem: "is required with \"source\": \"ems_core\"")) }
+            if to == nil { details.append(.init(field: "to", problem: "is required with \"source\": \"ems_core\"")) }
+            if let from, let to, from >= to { details.append(.init(field: "to", problem: "must be after from")) }
+        }
         var parameters = IsolationForest.Parameters()
         if let n = integer(body["n_estimators"], field: "n_estimators", range: 1...1000, &details) { parameters.nEstimators = n }
         if let n = integer(body["max_samples"], field: "max_samples", range: 2...100_000, &details) { parameters.maxSamples = n }
@@ -108,7 +128,7 @@ enum AnomalyRequests {
             }
         }
         guard details.isEmpty, let asset else { throw failure(details) }
-        return Train(assetId: asset, metrics: metrics, samples: samples, from: from, to: to, parameters: parameters, window: window)
+        return Train(assetId: asset, metrics: metrics, samples: samples, from: from, to: to, parameters: parameters, window: window, source: source)
     }
 
     // MARK: - Fields

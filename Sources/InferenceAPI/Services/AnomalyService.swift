@@ -1,4 +1,5 @@
 import AnomalyDetection
+import EMSCore
 import Foundation
 
 /// EMS anomaly detection: scores samples with the asset's model (or statistical fallbacks),
@@ -12,6 +13,13 @@ struct AnomalyService: Sendable {
     let minTrainingSamples: Int
     /// Decoded models per asset; a private one unless the application shares its own.
     var cache = AssetModelCache(budgetBytes: 64 * 1024 * 1024, telemetry: nil)
+    /// How scores become episodes; `outbox` is on only when EMS Core is configured.
+    var episodes = EpisodePolicy()
+    /// Told after a commit that wrote outbox rows (the deliverer looks at once).
+    var onEpisodeChanges: (@Sendable () -> Void)?
+    /// EMS Core's metrics of an asset in `[from, to)`, for `"source": "ems_core"` training; nil
+    /// when the integration is off.
+    var emsMetrics: (@Sendable (_ assetId: String, _ from: Date, _ to: Date) async throws -> [MetricSample])?
 
     struct Scored: Sendable {
         let modelId: String?
@@ -74,7 +82,8 @@ struct AnomalyService: Sendable {
         return Scored(modelId: record.map(Self.publicId), threshold: detector.threshold, detections: detections)
     }
 
-    /// Stores the samples and their scores in one transaction, with `receipt` when the request had a key.
+    /// Stores the samples and their scores in one transaction, with the episodes and outbox rows
+    /// they cause, and `receipt` when the request had a key.
     func persist(tenantId: String, request: AnomalyRequests.Detect, scored: Scored, receipt: IdempotencyReceipt?) async throws {
         let scores = zip(request.samples, scored.detections).map { sample, d in
             AnomalyScoreRecord(
@@ -82,7 +91,9 @@ struct AnomalyService: Sendable {
                 threshold: scored.threshold, method: d.method.rawValue, modelId: scored.modelId, metadata: Self.json(d.components),
                 timestamp: sample.timestamp)
         }
-        try await store.recordDetection(tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, receipt: receipt)
+        let changes = try await store.recordDetection(
+            tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, episodes: episodes, receipt: receipt)
+        if !changes.isEmpty, episodes.outbox { onEpisodeChanges?() }
     }
 
     struct Trained: Sendable {
@@ -111,6 +122,8 @@ struct AnomalyService: Sendable {
         let samples: [MetricSample]
         if let given = request.samples {
             samples = given.sorted { $0.timestamp < $1.timestamp }
+        } else if request.source == .emsCore, let from = request.from, let to = request.to {
+            samples = try await samplesFromEMSCore(tenantId: tenantId, assetId: request.assetId, from: from, to: to)
         } else {
             samples = try await store.samples(tenantId: tenantId, assetId: request.assetId, from: request.from, to: request.to, limit: 1_000_000)
         }
@@ -154,6 +167,27 @@ struct AnomalyService: Sendable {
         return Trained(record: record, samples: samplesUsed, seconds: seconds, threshold: threshold)
     }
 
+    /// Pages through EMS Core's metrics and stores the samples the asset has no sample at the
+    /// same timestamp of yet; returns every fetched sample, oldest first.
+    func samplesFromEMSCore(tenantId: String, assetId: String, from: Date, to: Date) async throws -> [MetricSample] {
+        guard let emsMetrics else {
+            throw ServiceError(.unprocessable, code: "ems_core_not_configured", "training from EMS Core needs EMS_CORE_URL")
+        }
+        let fetched: [MetricSample]
+        do {
+            fetched = try await emsMetrics(assetId, from, to)
+        } catch let error as EMSCoreError {
+            throw ServiceError(error)
+        }
+        let stored = try await store.samples(tenantId: tenantId, assetId: assetId, from: from, to: to, limit: 10_000_000)
+        let known = Set(stored.map { Keyset.micros($0.timestamp) })
+        let new = fetched.filter { !known.contains(Keyset.micros($0.timestamp)) }
+        if !new.isEmpty {
+            try await store.recordDetection(tenantId: tenantId, assetId: assetId, samples: new, scores: [])
+        }
+        return fetched
+    }
+
     static func json(_ values: [String: Double]) -> String {
         MetricsJSON.encode(values)
     }
@@ -166,6 +200,12 @@ struct AnomalyService: Sendable {
 
     func history(_ query: ScoreQuery) async throws -> [HistoryRow] {
         try await store.scores(query).map { HistoryRow(record: $0, details: MetricsJSON.decode($0.metadata)) }
+    }
+
+    func sync(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [HistoryRow] {
+        try await store.scores(tenantId: tenantId, afterId: afterId, settledBefore: settledBefore, limit: limit).map {
+            HistoryRow(record: $0, details: MetricsJSON.decode($0.metadata))
+        }
     }
 
     /// A stored model row with its metrics decoded and its public id.

@@ -1,3 +1,5 @@
+import EMSCore
+
 /// What a service refuses, in the service's words. `APIError.init(_:)` (Errors+Domain.swift) is
 /// the one place that turns it, and the other domain errors, into an HTTP status.
 struct ServiceError: Error, Sendable {
@@ -8,6 +10,10 @@ struct ServiceError: Error, Sendable {
         case unprocessable
         /// Something the service needs is not there yet (503).
         case unavailable
+        /// An upstream (EMS Core) answered wrongly or not at all (502).
+        case badGateway
+        /// An upstream did not answer in time (504).
+        case gatewayTimeout
     }
 
     let kind: Kind
@@ -20,6 +26,15 @@ struct ServiceError: Error, Sendable {
         self.code = code
         self.message = message
         self.details = details
+    }
+
+    /// EMS Core's failure, naming its status.
+    init(_ error: EMSCoreError) {
+        switch error {
+        case .timedOut: self.init(.gatewayTimeout, code: "ems_core_timeout", error.description)
+        case .status(let status, _): self.init(.badGateway, code: "ems_core_error", "EMS Core answered \(status)")
+        case .unreachable, .malformed: self.init(.badGateway, code: "ems_core_error", error.description)
+        }
     }
 
     static let noModel = ServiceError(.unavailable, code: "unavailable", "no model is loaded")

@@ -35,7 +35,9 @@ enum TestDatabases {
             let result: Result<T, any Error> = await withThrowingTaskGroup(of: Void.self) { inner in
                 inner.addTask { await client.run() }
                 defer { inner.cancelAll() }
-                do { return .success(try await body(PostgresStoreDatabase(client: client, logger: logger))) } catch {
+                // A generous deadline: these suites check behaviour, and `make test` runs them beside
+                // kill -9 and outage tests on the same cluster, on two cores.
+                do { return .success(try await body(PostgresStoreDatabase(client: client, logger: logger, timeout: .seconds(60)))) } catch {
                     return .failure(error)
                 }
             }
@@ -101,6 +103,17 @@ enum Introspection {
             return try await lite.rows("SELECT name FROM pragma_table_info(?) ORDER BY cid", [.text(table)]).compactMap { $0.column("name")?.string }
         default:
             throw StoreError(backend: database.backend, message: "no schema to introspect")
+        }
+    }
+}
+
+extension Introspection {
+    /// Runs one statement as is (tests that break the schema on purpose).
+    static func execute(_ database: any StoreDatabase, _ sql: String) async throws {
+        switch database {
+        case let pg as PostgresStoreDatabase: _ = try await pg.client.query(PostgresQuery(unsafeSQL: sql))
+        case let lite as SQLiteStoreDatabase: _ = try await lite.rows(sql)
+        default: throw StoreError(backend: database.backend, message: "no SQL to run")
         }
     }
 }

@@ -12,12 +12,14 @@ import Testing
 struct UnreachableStore: AnomalyStore {
     func fail() -> StoreError { StoreError(backend: "unreachable", message: "connection refused") }
     func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
-    ) async throws { throw fail() }
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
+    ) async throws -> [EpisodeEvent] { throw fail() }
     func recentSamples(tenantId: String, assetId: String, before: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] { throw fail() }
     func assets(tenantId: String) async throws -> [AssetSummary] { throw fail() }
     func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] { throw fail() }
+    func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord] { throw fail() }
     func saveModel(_ model: ModelRecord, receipt: (@Sendable (ModelRecord) -> IdempotencyReceipt)?) async throws -> ModelRecord { throw fail() }
     func activeModel(tenantId: String, assetId: String?, modelType: String) async throws -> ModelRecord? { throw fail() }
     func models(tenantId: String, assetId: String?) async throws -> [ModelRecord] { throw fail() }

@@ -9,25 +9,35 @@ public final class MemoryAnomalyStore: AnomalyStore {
     }
     private let tables = Mutex(Tables())
     private let models: MemoryModelTable
+    private let episodes: MemoryEpisodeTables
     private let receipts: MemoryIdempotencyStore
 
-    init(models: MemoryModelTable, receipts: MemoryIdempotencyStore) {
+    init(models: MemoryModelTable, episodes: MemoryEpisodeTables, receipts: MemoryIdempotencyStore) {
         self.models = models
+        self.episodes = episodes
         self.receipts = receipts
     }
 
     public func recordDetection(
-        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], receipt: IdempotencyReceipt?
-    ) async throws {
+        tenantId: String, assetId: String, samples: [MetricSample], scores: [AnomalyScoreRecord], episodes policy: EpisodePolicy?,
+        receipt: IdempotencyReceipt?
+    ) async throws -> [EpisodeEvent] {
         if let receipt { try receipts.claim(receipt) }
-        tables.withLock { tables in
-            tables.samples += samples.map { (tenantId, assetId, $0) }
-            for var score in scores {
-                score.id = Int64(tables.scores.count + 1)
-                score.tenantId = tenantId
-                score.assetId = assetId
-                tables.scores.append(score)
+        // The episode tables' lock is held across both writes: one "transaction", as in SQL.
+        return episodes.tables.withLock { episodeTables in
+            tables.withLock { tables in
+                tables.samples += samples.map { (tenantId, assetId, $0) }
+                for var score in scores {
+                    score.id = Int64(tables.scores.count + 1)
+                    score.tenantId = tenantId
+                    score.assetId = assetId
+                    tables.scores.append(score)
+                }
             }
+            guard let policy else { return [] }
+            return MemoryEpisodeTables.record(
+                &episodeTables, tenantId: tenantId, assetId: assetId, kind: EpisodeInput.kind, observations: EpisodeInput.observations(scores), policy: policy
+            ).events
         }
     }
 
@@ -64,15 +74,24 @@ public final class MemoryAnomalyStore: AnomalyStore {
     }
 
     public func scores(_ query: ScoreQuery) async throws -> [AnomalyScoreRecord] {
-        tables.withLock { tables in
+        let after = query.after.map { (Keyset.micros($0.timestamp), $0.id) }
+        return tables.withLock { tables in
             Array(
                 tables.scores
                     .filter { s in
                         s.tenantId == query.tenantId && s.assetId == query.assetId && (query.since == nil || s.timestamp >= query.since!)
+                            && (query.until == nil || s.timestamp < query.until!)
+                            && (after == nil || (Keyset.micros(s.timestamp), s.id ?? 0) < after!)
                             && (query.metricName == nil || s.metricName == query.metricName) && (!query.anomaliesOnly || s.isAnomaly)
                     }
-                    .sorted { ($0.timestamp, $0.id ?? 0) > ($1.timestamp, $1.id ?? 0) }
+                    .sorted { (Keyset.micros($0.timestamp), $0.id ?? 0) > (Keyset.micros($1.timestamp), $1.id ?? 0) }
                     .prefix(query.limit))
+        }
+    }
+
+    public func scores(tenantId: String, afterId: Int64, settledBefore: Date, limit: Int) async throws -> [AnomalyScoreRecord] {
+        tables.withLock { tables in
+            Array(tables.scores.lazy.filter { $0.tenantId == tenantId && ($0.id ?? 0) > afterId }.prefix(limit))
         }
     }
 

@@ -1,0 +1,54 @@
+import Foundation
+
+/// What to do with EMS Core's answer to one delivery, and when to try again.
+public struct RetryPolicy: Sendable, Equatable {
+    /// The first retry's delay; each further attempt doubles it, up to `maxDelay`.
+    public var baseDelay: TimeInterval
+    public var maxDelay: TimeInterval
+
+    public init(baseDelay: TimeInterval = 0.5, maxDelay: TimeInterval = 60) {
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// Exponential backoff with "equal jitter": half the delay fixed, half random (`unit` in
+    /// 0..<1), so retries of many messages spread out but never come sooner than half. A
+    /// `Retry-After` from EMS Core is a floor.
+    public func delay(attempt: Int, retryAfter: TimeInterval?, unit: Double) -> TimeInterval {
+        let exponent = Double(min(max(attempt - 1, 0), 30))
+        let full = min(maxDelay, baseDelay * pow(2, exponent))
+        let jittered = full / 2 + full / 2 * min(max(unit, 0), 1)
+        return max(jittered, retryAfter ?? 0)
+    }
+
+    public enum Verdict: Sendable, Equatable {
+        /// EMS Core has it (201/2xx, or 409: it had it already).
+        case delivered(duplicate: Bool)
+        /// Try again later; counts against the breaker.
+        case retry(reason: String, retryAfter: TimeInterval?)
+        /// Refused for good: a 4xx other than 408, 409 and 429.
+        case park(reason: String)
+    }
+
+    public static func verdict(status: Int, retryAfter: TimeInterval?, body: String) -> Verdict {
+        switch status {
+        case 200..<300: return .delivered(duplicate: false)
+        case 409: return .delivered(duplicate: true)
+        case 408, 429: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
+        case 400..<500: return .park(reason: "EMS Core answered \(status): \(body.prefix(300))")
+        default: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
+        }
+    }
+
+    /// `Retry-After` as seconds or an HTTP date; nil when absent or unreadable.
+    public static func retryAfter(_ value: String?, now: Date = Date()) -> TimeInterval? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Double(value), seconds.isFinite, seconds >= 0 { return min(seconds, 3600) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return min(max(0, date.timeIntervalSince(now)), 3600)
+    }
+}
