@@ -60,6 +60,33 @@ struct EvalAnomaly: ParsableCommand {
         Self.printTable(reports, kinds: kinds, metrics: metrics)
         let perSample = { (s: Double) in 1e6 * s / Double(assets * samples) }
         print(String(format: "scoring (incl. batching): calibrated %.2f us/sample, today %.2f us/sample", perSample(seconds.calibrated), perSample(seconds.today)))
+        Self.printGoals(calibrated: reports[0].1, today: reports[1].1, threshold: threshold, speed: (perSample(seconds.calibrated), perSample(seconds.today)))
+    }
+
+    /// Issue 18's goals at the threshold used, each met or missed, from the calibrated column.
+    static func printGoals(calibrated c: EvalReport, today t: EvalReport, threshold: Double, speed: (calibrated: Double, today: Double)) {
+        var goals: [(String, String, String, Bool)] = []
+        for kind in ["spike", "level_shift", "stuck"] {
+            guard let row = c.rows[kind] else { continue }
+            goals.append(("\(kind): recall", ">= 0.90", String(format: "%.3f", row.recall), row.recall >= 0.9))
+            // Spikes and level shifts within 2 samples of onset; stuck values within the level span
+            // (3 samples), the shortest window the detectors look over (the eval trains with window 0).
+            let bar = kind == "stuck" ? Double(AssetCalibration.levelSpan) : 2
+            let delay = row.medianDelay ?? .infinity
+            goals.append(("\(kind): median detection delay", String(format: "<= %.0f samples", bar), String(format: "%.1f", delay), delay <= bar))
+            if let before = t.rows[kind] {
+                goals.append(("\(kind): ROC AUC not below today's", String(format: ">= %.3f", before.auc), String(format: "%.3f", row.auc), row.auc >= before.auc))
+            }
+        }
+        goals.append(("normal samples flagged", "<= 1 %", String(format: "%.2f %%", 100 * c.falsePositiveRate), c.falsePositiveRate <= 0.01))
+        goals.append((
+            "scoring time within 20 % of today's (in process)", String(format: "<= %.1f us/sample", 1.2 * speed.today),
+            String(format: "%.1f us/sample", speed.calibrated), speed.calibrated <= 1.2 * speed.today
+        ))
+        print(String(format: "goals at threshold %.2f:", threshold))
+        for (name, bar, measured, met) in goals {
+            print("  \(name.padding(toLength: 58, withPad: " ", startingAt: 0)) \(bar.padding(toLength: 20, withPad: " ", startingAt: 0)) \(measured.padding(toLength: 16, withPad: " ", startingAt: 0)) \(met ? "met" : "MISSED")")
+        }
     }
 
     /// Scores `test` as detect requests of `batch` samples, each after the stored history the
