@@ -17,9 +17,11 @@ final class ServerProcess: @unchecked Sendable {
     let logs = LogBuffer()
     let directory: URL
 
-    /// The `inference-api` binary built beside this test bundle (`swift build` builds both).
+    /// The `inference-api` binary built beside this test bundle (`swift build` builds both), or
+    /// `INFERENCE_API_BINARY` (a release build, for measurements).
     static var executable: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if let path = ProcessInfo.processInfo.environment["INFERENCE_API_BINARY"] { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("inference-api")
     }
 
