@@ -24,13 +24,12 @@ test: deps-test
 	./scripts/browser-venv.sh
 	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
-	./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/swift-test.sh --skip '$(ALONE_TESTS)'
-	./scripts/with-postgres.sh ./scripts/swift-test.sh --no-parallel --filter '$(ALONE_TESTS)'
+	ALONE_TESTS='$(ALONE_TESTS)' ./scripts/with-postgres.sh ./scripts/with-mlflow.sh ./scripts/test-suites.sh
 
 ## Suites that run many processes under load of their own (three replicas and nginx; 500 assets; hostile
-## clients, whose latency bounds need a quiet machine):
-## run after the others, alone, so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests)
+## clients and the alias follower, whose time bounds need a quiet machine): run after the others, one
+## after another (scripts/test-suites.sh), so neither starves the other on a small machine.
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make test's two passes, inside one throwaway PostgreSQL and one pair of MLflow servers
+# (scripts/with-postgres.sh, scripts/with-mlflow.sh): every suite in parallel except ALONE_TESTS,
+# then ALONE_TESTS one after another. Those run many processes or time latencies (three replicas
+# behind nginx, 500 assets, hostile clients, an alias followed on a tracking server) and need a
+# machine the other suites are not loading. Each pass prints its own "tests:" line; the exit code
+# is non-zero when either pass failed.
+set -uo pipefail
+alone=${ALONE_TESTS:?ALONE_TESTS names the suites that run alone}
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/swift-test.sh" --skip "$alone"
+first=$?
+"$root/scripts/swift-test.sh" --skip-build --no-parallel --filter "$alone"
+second=$?
+[ "$first" -eq 0 ] && [ "$second" -eq 0 ]
