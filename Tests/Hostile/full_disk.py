@@ -11,12 +11,13 @@ import argparse
 import datetime
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+import serve
 
 BATCH = 50
 
@@ -60,15 +61,7 @@ def main():
     try:
         database = os.path.join(mount, "store.sqlite")
         log_path = os.path.join(args.directory, "server.log")
-        env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", "SQLITE_PATH": database}
-        process = subprocess.Popen([args.binary, "serve", "--mlruns", args.mlruns], env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
-        port, deadline = None, time.time() + 60
-        while port is None and time.time() < deadline and process.poll() is None:
-            found = re.findall(r"listening on http:(?:\\?/){2}127\.0\.0\.1:([0-9]+)", open(log_path, "rb").read().decode("utf-8", "replace"))
-            port = int(found[-1]) if found else None
-            time.sleep(0.05)
-        if port is None:
-            raise SystemExit(f"server did not start: {open(log_path, 'rb').read()[-2000:]!r}")
+        process, port = serve.start(args.binary, args.mlruns, log_path, {"SQLITE_PATH": database})
 
         acknowledged, n = set(), 0
         for _ in range(5):

@@ -17,7 +17,6 @@ import datetime
 import json
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -26,28 +25,13 @@ import time
 import urllib.error
 import urllib.request
 
+import serve
+
 BATCH = 50
 
 
 def start_server(args, env_store, log_path):
-    env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", **env_store}
-    log = open(log_path, "ab")
-    process = subprocess.Popen([args.binary, "serve", "--mlruns", args.mlruns], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {open(log_path, 'rb').read()[-2000:]!r}")
-        text = open(log_path, "rb").read().decode("utf-8", "replace")
-        ports = re.findall(r"listening on http:(?:\\?/){2}127\.0\.0\.1:([0-9]+)", text)
-        if len(ports) > start_server.started:
-            start_server.started += 1
-            return process, int(ports[-1])
-        time.sleep(0.05)
-    process.kill()
-    raise SystemExit("server did not start")
-
-
-start_server.started = 0
+    return serve.start(args.binary, args.mlruns, log_path, env_store)
 
 
 def batch_body(batch_id):

@@ -13,27 +13,17 @@ import argparse
 import datetime
 import json
 import os
-import re
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 
+import serve
+
 
 def start_server(binary, mlruns, log_path):
-    env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", "DATABASE_URL": os.environ["TEST_DATABASE_URL"], "STORE_TIMEOUT_SECONDS": "5"}
-    log = open(log_path, "wb")
-    process = subprocess.Popen([binary, "serve", "--mlruns", mlruns], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {open(log_path, 'rb').read()[-2000:]!r}")
-        ports = re.findall(r"listening on http:(?:\\?/){2}127\.0\.0\.1:([0-9]+)", open(log_path, "rb").read().decode("utf-8", "replace"))
-        if ports:
-            return process, int(ports[-1])
-        time.sleep(0.05)
-    raise SystemExit("server did not start")
+    return serve.start(binary, mlruns, log_path, {"DATABASE_URL": os.environ["TEST_DATABASE_URL"], "STORE_TIMEOUT_SECONDS": "5"})
 
 
 def request(port, path, body=None, timeout=30):
