@@ -46,8 +46,9 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // Splitting work across cores, and the seeded generator: what Artifacts and
-        // AnomalyDetection share without depending on each other.
+        // Splitting work across cores, the seeded generator, and deadlines on calls to other
+        // processes: what Artifacts, ModelSources and AnomalyDetection share without depending
+        // on each other.
         .target(name: "ComputeSupport", swiftSettings: swiftSettings),
         .target(
             name: "Artifacts",
@@ -67,6 +68,7 @@ let package = Package(
             name: "ModelSources",
             dependencies: [
                 "Artifacts",
+                "ComputeSupport",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -87,6 +89,7 @@ let package = Package(
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -95,6 +98,7 @@ let package = Package(
             name: "EMSCore",
             dependencies: [
                 "AnomalyDetection",
+                "ComputeSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,6 +111,7 @@ let package = Package(
             name: "InferenceAPI",
             dependencies: [
                 "Artifacts",
+                "ComputeSupport",
                 "ModelSources",
                 "AnomalyDetection",
                 "EMSCore",
@@ -143,6 +148,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ComputeSupportTests",
+            dependencies: ["ComputeSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

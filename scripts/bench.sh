@@ -189,10 +189,14 @@ if ! skipped http; then
   FLOOR_PID=$!; PIDS+=("$FLOOR_PID")
   wait_ready "http://127.0.0.1:$FP/ready" "$FLOOR_PID"
 
-  run_wrk() {  # target url size rep pid seconds
-    local target=$1 url=$2 size=$3 rep=$4 pid=$5 seconds=$6 peak=0
+  # The headline bodies are what dashboards send (module_id, about a fifth of the readings
+  # hazardous: bench/make_bodies.py); "plain" bodies are the same readings without module_id.
+  say "hazardous share of the bodies (Swift's own labels): $(python3 bench/hazard_share.py "http://127.0.0.1:$SP" "$OUT/bodies" | tee "$OUT/hazard-share.json")"
+  run_wrk() {  # target url size rep pid seconds [result name] [bodies: predict | plain]
+    local target=$1 url=$2 size=$3 rep=$4 pid=$5 seconds=$6 kind=${8:-predict} peak=0 files
+    files=$(ls "$OUT/bodies/$kind-$size"-[0-4].json | paste -sd, -)
     python3 bench/proc_rss.py "$pid" reset
-    BODY_FILES="$OUT/bodies/predict-$size.json" RESULT_FILE="$OUT/${7:-wrk}.jsonl" BENCH_LABEL="\"target\":\"$target\",\"size\":$size,\"rep\":$rep" \
+    BODY_FILES="$files" RESULT_FILE="$OUT/${7:-wrk}.jsonl" BENCH_LABEL="\"target\":\"$target\",\"size\":$size,\"rep\":$rep" \
       wrk -t"$WRK_THREADS" -c"$CONNS" -d"${seconds}s" --timeout 10s -s bench/post.lua "$url" >/dev/null
     peak=$(python3 bench/proc_rss.py "$pid" peak)
     echo "{\"target\":\"$target\",\"size\":$size,\"rep\":$rep,\"peak_rss_kb\":$peak}" >>"$OUT/${7:-wrk}-rss.jsonl"
@@ -200,12 +204,14 @@ if ! skipped http; then
   say "warm-up: 1 s per server and size"
   for size in 1 100 1000; do
     run_wrk swift "http://127.0.0.1:$SP/predict" "$size" 0 "$SWIFT_PID" 1 warmup
+    run_wrk swift-plain "http://127.0.0.1:$SP/predict" "$size" 0 "$SWIFT_PID" 1 warmup plain
     run_wrk reference "http://127.0.0.1:$RP/predict" "$size" 0 "$REF_PID" 1 warmup
   done
   for rep in $(seq 1 "$REPS"); do
     for size in 1 100 1000; do
       say "http: repetition $rep/$REPS, $size readings per request"
       run_wrk swift "http://127.0.0.1:$SP/predict" "$size" "$rep" "$SWIFT_PID" "$DURATION"
+      run_wrk swift-plain "http://127.0.0.1:$SP/predict" "$size" "$rep" "$SWIFT_PID" "$DURATION" wrk plain
       run_wrk reference "http://127.0.0.1:$RP/predict" "$size" "$rep" "$REF_PID" "$DURATION"
       run_wrk nginx "http://127.0.0.1:$NP/r$size.json" "$size" "$rep" "$NGINX_PID" "$DURATION"
       run_wrk floor "http://127.0.0.1:$FP/floor/$size" "$size" "$rep" "$FLOOR_PID" "$DURATION"

@@ -17,6 +17,10 @@
 # and, when run inside scripts/with-postgres.sh (TEST_DATABASE_URL set), the same runs logged by
 # MLflow itself into a PostgreSQL backend store (database mlflow_backend of that cluster):
 #   TEST_MLFLOW_PG_URL, TEST_MLFLOW_PG_ARTIFACTS, TEST_MLFLOW_PG_VECTORS
+# and the champion once more, in an experiment made with its own artifact_location (runs at
+# <location>/<run>/, logged models at <location>/models/<id>/), the location then moved, so every
+# recorded path is stale:
+#   TEST_MLFLOW_PG_OWN_ARTIFACTS (the moved location), TEST_MLFLOW_PG_OWN_VECTORS
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=$("$root/scripts/pinned-venv.sh" "$root/fixtures/.venv-mlflow-server" "$root/fixtures/requirements-mlflow-server.txt")
@@ -78,7 +82,11 @@ if [ -n "${TEST_DATABASE_URL:-}" ]; then
     && "$venv/bin/python" -c 'import sys, psycopg2; c = psycopg2.connect(sys.argv[1]); c.autocommit = True; c.cursor().execute("CREATE DATABASE mlflow_backend")' \
          "postgresql://${TEST_DATABASE_URL#*://}" \
     && "$venv/bin/python" "$root/fixtures/make_mlruns.py" --case postgres_ubj_standard --tracking-uri "$pg_url" \
-         --vectors "$work/pg/vectors" --format ubj --scaler standard --compress 0 --runs baseline,champion --register --alias champion) \
+         --vectors "$work/pg/vectors" --format ubj --scaler standard --compress 0 --runs baseline,champion --register --alias champion \
+    && "$venv/bin/python" "$root/fixtures/make_mlruns.py" --case postgres_own_location --tracking-uri "$pg_url" \
+         --experiment battery-hazard-own-location --experiment-location "$work/pg/own-location" \
+         --vectors "$work/pg/own-vectors" --format ubj --scaler standard --compress 0 --runs champion \
+    && mv "$work/pg/own-location" "$work/pg/own-location-moved") \
     >"$work/log-pg.txt" 2>&1 &
   pg_job=$!
 fi
@@ -95,6 +103,7 @@ echo "with-mlflow: MLflow 3.17.2 at http://127.0.0.1:$port with the runs logged,
 if [ -n "$pg_job" ]; then
   wait "$pg_job" || { cat "$work/log-pg.txt" >&2; exit 1; }
   export TEST_MLFLOW_PG_URL="$pg_url" TEST_MLFLOW_PG_ARTIFACTS="$work/pg/mlruns" TEST_MLFLOW_PG_VECTORS="$work/pg/vectors"
+  export TEST_MLFLOW_PG_OWN_ARTIFACTS="$work/pg/own-location-moved" TEST_MLFLOW_PG_OWN_VECTORS="$work/pg/own-vectors"
   echo "with-mlflow: runs logged into PostgreSQL at $pg_url ($(( $(date +%s) - started )) s)" >&2
 fi
 

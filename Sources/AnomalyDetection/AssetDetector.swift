@@ -18,7 +18,8 @@ public struct Detection: Sendable, Equatable {
 /// flatline detector always, because a forest cannot see a metric stuck at a plausible value.
 /// The sample's score is the highest; `method` names which detector gave it. A model trained
 /// with calibration (`AssetModel`) scores on residuals from its daily profile, with every
-/// detector on one calibrated scale (`AssetDetector+Calibrated.swift`).
+/// detector on one calibrated scale (`AssetDetector+Calibrated.swift`). A sample's score depends
+/// only on the samples before it and on itself, never on how the client batched them.
 public struct AssetDetector: Sendable {
     public let metrics: [String]
     public let window: FeatureWindow
@@ -50,32 +51,6 @@ public struct AssetDetector: Sendable {
         self.flatlineRun = flatlineRun
     }
 
-    /// Statistics of a metric's recent window, refreshed every `refreshEvery` samples (sorting a
-    /// window per sample would make big batches quadratic).
-    static let refreshEvery = 64
-
-    private struct WindowStats {
-        var count = 0
-        var mean = 0.0
-        var std = 0.0
-        var median = 0.0
-        var mad = 0.0
-        var q1 = 0.0
-        var q3 = 0.0
-
-        init(_ values: ArraySlice<Double>) {
-            count = values.count
-            guard count > 0 else { return }
-            mean = values.reduce(0, +) / Double(count)
-            std = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count)).squareRoot()
-            let sorted = values.sorted()
-            median = StatisticalDetectors.quantile(sorted, 0.5)
-            q1 = StatisticalDetectors.quantile(sorted, 0.25)
-            q3 = StatisticalDetectors.quantile(sorted, 0.75)
-            mad = StatisticalDetectors.quantile(values.map { abs($0 - median) }.sorted(), 0.5)
-        }
-    }
-
     /// Scores `samples` (rows of metric values in `metrics` order, oldest first; NaN = absent)
     /// after `history`. A calibrated detector reads the times (one per row) for the daily
     /// profile; without them it expects each metric's daily median.
@@ -87,23 +62,16 @@ public struct AssetDetector: Sendable {
         if let forest {
             forestScores = forest.anomalyScores(window.rows(history: history, samples: samples), rows: samples.count)
         }
+        // Per metric, the window of the `keep` samples before the one scored: the history's last
+        // ones first, then each scored sample joins it after its score.
         let keep = max(Self.statisticalHistory, 4 * flatlineRun)
-        // Per metric: recent present values, the current run of equal values, the window stats.
-        var columns: [[Double]] = metrics.indices.map { m in Array(history.map { $0[m] }.filter { !$0.isNaN }.suffix(keep)) }
-        var runs: [Int] = columns.map { column in
-            guard let last = column.last else { return 0 }
-            return column.reversed().prefix { Self.same($0, last) }.count
+        var windows = metrics.indices.map { _ in MetricWindow(capacity: keep) }
+        for row in history.suffix(keep) {
+            for m in metrics.indices { windows[m].append(row[m]) }
         }
-        var stats: [WindowStats] = columns.map { WindowStats($0[...]) }
         var out: [Detection] = []
         out.reserveCapacity(samples.count)
         for (index, sample) in samples.enumerated() {
-            if index > 0, index % Self.refreshEvery == 0 {
-                for m in metrics.indices {
-                    if columns[m].count > 2 * keep { columns[m].removeFirst(columns[m].count - keep) }
-                    stats[m] = WindowStats(columns[m].suffix(keep))
-                }
-            }
             var components: [String: Double] = [:]
             var best: (score: Double, method: DetectionMethod, metric: String?) = (0, forest == nil ? .zScore : .isolationForest, nil)
             if let forestScores {
@@ -113,39 +81,33 @@ public struct AssetDetector: Sendable {
             for (m, name) in metrics.enumerated() {
                 let value = sample[m]
                 guard !value.isNaN else { continue }
-                let run = (columns[m].last.map { Self.same($0, value) } ?? false) ? runs[m] + 1 : 1
+                let w = windows[m]
+                let n = w.sorted.count
+                let run = w.run(after: value)
+                let varies = n > 0 && w.sorted[0] != w.sorted[n - 1]
                 // Flatline: stuck for `flatlineRun` samples although the metric normally varies.
-                if stats[m].count >= 2 * flatlineRun, stats[m].std > 0 {
-                    let z = run >= flatlineRun ? 3 * Double(run) / Double(flatlineRun) : 0
-                    let s = StatisticalDetectors.score(fromZ: z)
+                if n >= 2 * flatlineRun, varies {
+                    let s = StatisticalDetectors.score(fromZ: StatisticalDetectors.flatlineZ(run: run, minimumRun: flatlineRun))
                     components[DetectionMethod.flatline.rawValue] = max(components[DetectionMethod.flatline.rawValue] ?? 0, s)
                     if s > best.score { best = (s, .flatline, name) }
                 }
-                if forest == nil, stats[m].count >= 3 {
-                    let method: DetectionMethod = stats[m].count >= 10 ? .mad : .zScore
-                    let z: Double
-                    if method == .mad {
-                        z = stats[m].mad > 0 ? 0.6745 * abs(value - stats[m].median) / stats[m].mad : (value == stats[m].median ? 0 : .infinity)
-                    } else {
-                        z = stats[m].std > 0 ? abs(value - stats[m].mean) / stats[m].std : (value == stats[m].mean ? 0 : .infinity)
-                    }
+                if forest == nil, n >= 3 {
+                    let method: DetectionMethod = n >= 10 ? .mad : .zScore
+                    let z = method == .mad ? StatisticalDetectors.madZ(value, sorted: w.sorted) : StatisticalDetectors.zScore(value, sorted: w.sorted)
                     let s = StatisticalDetectors.score(fromZ: z)
                     components[method.rawValue] = max(components[method.rawValue] ?? 0, s)
                     if s > best.score || (best.metric == nil && best.score == 0) { best = (s, method, name) }
                     // IQR fences as a second opinion once the window can have quartiles.
-                    if stats[m].count >= 10 {
-                        let iqr = stats[m].q3 - stats[m].q1
-                        let beyond = max(0, stats[m].q1 - value, value - stats[m].q3)
-                        let iz = iqr > 0 ? 2 * beyond / iqr : (beyond == 0 ? 0 : .infinity)
-                        let si = StatisticalDetectors.score(fromZ: iz)
+                    if n >= 10 {
+                        let si = StatisticalDetectors.score(fromZ: StatisticalDetectors.iqrZ(value, sorted: w.sorted))
                         components[DetectionMethod.iqr.rawValue] = max(components[DetectionMethod.iqr.rawValue] ?? 0, si)
                         if si > best.score { best = (si, .iqr, name) }
                     }
                 }
-                runs[m] = run
-                columns[m].append(value)
-                if index < Self.refreshEvery, stats[m].count < 10 { stats[m] = WindowStats(columns[m].suffix(keep)) }
+                windows[m].append(value)
             }
+            // Absent metrics take their place in the windows too (a window is of samples).
+            for m in metrics.indices where sample[m].isNaN { windows[m].append(.nan) }
             out.append(Detection(score: best.score, isAnomaly: best.score >= threshold, method: best.method, metric: best.metric, components: components))
         }
         return out

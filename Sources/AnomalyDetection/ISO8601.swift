@@ -5,8 +5,46 @@ import Foundation
 /// and its first use loads ICU's calendar data (6.5 MB resident). Shared by the HTTP layer
 /// (request and answer timestamps, log lines) and the SQLite store (its text timestamps).
 public enum ISO8601 {
+    /// The times a request may carry, after applying its offset: years 1970 through 9999 UTC,
+    /// to the last millisecond (so an answer's milliseconds cannot round into year 10000). Every
+    /// time inside it is written back with a four-digit year, so it sorts as text (the SQLite
+    /// store's order), parses again, and fits every store's type.
+    public static let accepted: ClosedRange<Date> = Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 253_402_300_799.999)
+
+    /// Keyset positions (cursors) may name any microsecond of those years: the conversion of the
+    /// last accepted millisecond to microseconds can land a few past it.
+    public static let acceptedMicros: ClosedRange<Int64> = 0...253_402_300_799_999_999
+
+    /// What `accepted` says in error messages.
+    public static let acceptedDescription = "between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z (UTC, after the offset)"
+
+    /// `text` as a time, or nil when it is not RFC 3339 (four-digit years).
     public static func parse(_ text: String) -> Date? {
-        var utf8 = Array(text.utf8)
+        parse(text, extendedYears: false)
+    }
+
+    /// `extendedYears` also reads what `format(units:digits:)` writes outside years 0-9999
+    /// (more digits, or a leading minus), so everything the SQLite store wrote reads back.
+    static func parse(_ text: String, extendedYears: Bool) -> Date? {
+        // Read in place (no copy of the text): /predict parses a timestamp per hazardous reading.
+        var text = text
+        return text.withUTF8 { utf8 -> Date? in
+            if extendedYears, let dash = utf8.dropFirst().firstIndex(of: UInt8(ascii: "-")), dash != 4 || utf8.first == UInt8(ascii: "-") {
+                // `YYYYY...` or `-YYY...` (the minus counts in the four places), at most 9 digits
+                // (Int64 milliseconds reach 292 million years), then the usual layout.
+                let negative = utf8.first == UInt8(ascii: "-")
+                let digits = utf8[(negative ? 1 : 0)..<dash]
+                guard ((negative ? 3 : 5)...9).contains(digits.count), digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+                let magnitude = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+                let usual = Array("0000".utf8) + utf8[dash...]
+                return usual.withUnsafeBufferPointer { layout($0, year: negative ? -magnitude : magnitude) }
+            }
+            return layout(utf8, year: nil)
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.f...](Z|±HH:MM)`; `yearValue` replaces the four year digits.
+    private static func layout(_ utf8: UnsafeBufferPointer<UInt8>, year yearValue: Int?) -> Date? {
         guard utf8.count >= 20 else { return nil }
         func digits(_ at: Int, _ n: Int) -> Int? {
             guard at + n <= utf8.count else { return nil }
@@ -18,12 +56,13 @@ public enum ISO8601 {
             }
             return v
         }
-        guard let year = digits(0, 4), utf8[4] == UInt8(ascii: "-"), let month = digits(5, 2), utf8[7] == UInt8(ascii: "-"),
+        guard let fourDigits = digits(0, 4), utf8[4] == UInt8(ascii: "-"), let month = digits(5, 2), utf8[7] == UInt8(ascii: "-"),
             let day = digits(8, 2), utf8[10] == UInt8(ascii: "T") || utf8[10] == UInt8(ascii: "t"),
             let hour = digits(11, 2), utf8[13] == UInt8(ascii: ":"), let minute = digits(14, 2), utf8[16] == UInt8(ascii: ":"),
             let second = digits(17, 2),
             (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
         else { return nil }
+        let year = yearValue ?? fourDigits
         var i = 19
         var fraction = 0.0
         if i < utf8.count, utf8[i] == UInt8(ascii: ".") {
@@ -58,7 +97,6 @@ public enum ISO8601 {
         default: return nil
         }
         guard i == utf8.count else { return nil }
-        utf8.removeAll()
         // Days from the civil date (proleptic Gregorian), then seconds.
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
@@ -72,6 +110,19 @@ public enum ISO8601 {
         return Date(timeIntervalSince1970: seconds)
     }
 
+    /// `text` as a time inside `accepted`: nil when it does not parse, `.outOfRange` when it
+    /// parses to a time outside.
+    public static func parseAccepted(_ text: String) -> Accepted {
+        guard let date = parse(text) else { return .invalid }
+        return accepted.contains(date) ? .time(date) : .outOfRange
+    }
+
+    public enum Accepted: Equatable, Sendable {
+        case time(Date)
+        case invalid
+        case outOfRange
+    }
+
     /// `2026-11-22T10:15:00.123Z`: what `ISO8601DateFormatter` with fractional seconds writes
     /// (the same milliseconds: CF's conversion, rounded half up), by hand. The formatter loads
     /// ICU's calendar data on first use, 6.5 MB of resident memory for a log line's timestamp.
@@ -83,12 +134,20 @@ public enum ISO8601 {
 
     /// `YYYY-MM-DDTHH:MM:SS.fffZ` from `units` of 10^-digits seconds since 1970 (UTC): the
     /// formatting shared by the answers' milliseconds and the SQLite store's microseconds.
-    static func format(units total: Int64, digits: Int) -> String {
+    /// Total over every `Int64` (years past 9999 get more digits, years before 0 a minus);
+    /// `digits` is clamped to 0...9.
+    static func format(units total: Int64, digits requested: Int) -> String {
+        let digits = min(max(requested, 0), 9)
         var perSecond: Int64 = 1
         for _ in 0..<digits { perSecond *= 10 }
         let perDay = 86_400 * perSecond
-        var days = total >= 0 ? total / perDay : (total - (perDay - 1)) / perDay
-        let ofDay = total - days * perDay
+        // Floor division without forming `total - (perDay - 1)`, which overflows near Int64.min.
+        var days = total / perDay
+        var ofDay = total % perDay
+        if ofDay < 0 {
+            days -= 1
+            ofDay += perDay
+        }
         let seconds = Int(ofDay / perSecond)
         let fraction = Int(ofDay % perSecond)
         // Civil date from days since 1970-01-01 (proleptic Gregorian).

@@ -26,53 +26,65 @@ public enum StatisticalDetectors {
         return z2 / (z2 + 6)
     }
 
-    /// |x - mean| / std over `history` (population std). Nil when the history is too short or flat.
-    public static func zScore(_ x: Double, history: [Double]) -> Double? {
-        guard history.count >= 3 else { return nil }
-        let mean = history.reduce(0, +) / Double(history.count)
-        let variance = history.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(history.count)
+    /// |x - mean| / std over the window's values (population std), 3 or more of them.
+    static func zScore(_ x: Double, sorted: [Double]) -> Double {
+        let n = Double(sorted.count)
+        let mean = sorted.reduce(0, +) / n
+        let variance = sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
         guard variance > 0 else { return x == mean ? 0 : .infinity }
         return abs(x - mean) / variance.squareRoot()
     }
 
-    /// Distance beyond the quartile fences in IQR units, doubled so 1.5 IQR reads as z = 3.
-    public static func iqrZ(_ x: Double, history: [Double]) -> Double? {
-        guard history.count >= 4 else { return nil }
-        let sorted = history.sorted()
-        let q1 = quantile(sorted, 0.25), q3 = quantile(sorted, 0.75)
-        let iqr = q3 - q1
-        guard iqr > 0 else { return x >= q1 && x <= q3 ? 0 : .infinity }
-        let beyond = max(0, q1 - x, x - q3)
-        return 2 * beyond / iqr
-    }
-
-    /// Robust z: 0.6745 (x - median) / MAD.
-    public static func madZ(_ x: Double, history: [Double]) -> Double? {
-        guard history.count >= 3 else { return nil }
-        let median = quantile(history.sorted(), 0.5)
-        let deviations = history.map { abs($0 - median) }.sorted()
-        let mad = quantile(deviations, 0.5)
+    /// Robust z: 0.6745 |x - median| / MAD, over the window's values (sorted).
+    static func madZ(_ x: Double, sorted: [Double]) -> Double {
+        let median = quantile(sorted, 0.5)
+        let mad = distanceQuantile(sorted, from: median, 0.5)
         guard mad > 0 else { return x == median ? 0 : .infinity }
         return 0.6745 * abs(x - median) / mad
     }
 
-    /// Flatline: the metric has not moved over its last `run` samples (including `x`) although
-    /// it normally varies. The statistic grows with the length of the stuck run relative to
-    /// `minimumRun`; nil when the history cannot tell.
-    public static func flatlineZ(_ x: Double, history: [Double], minimumRun: Int = 8) -> Double? {
-        guard history.count >= 2 * minimumRun else { return nil }
-        var run = 1
-        for value in history.reversed() {
-            guard abs(value - x) <= 1e-9 * max(1, abs(x)) else { break }
-            run += 1
+    /// Distance beyond the quartile fences in IQR units, doubled so 1.5 IQR reads as z = 3.
+    static func iqrZ(_ x: Double, sorted: [Double]) -> Double {
+        let q1 = quantile(sorted, 0.25), q3 = quantile(sorted, 0.75)
+        let iqr = q3 - q1
+        let beyond = max(0, q1 - x, x - q3)
+        guard iqr > 0 else { return beyond == 0 ? 0 : .infinity }
+        return 2 * beyond / iqr
+    }
+
+    /// Flatline: a run of `run` equal values (this one included) of a metric that normally
+    /// varies; a run of exactly `minimumRun` reads as z = 3, longer runs more.
+    static func flatlineZ(run: Int, minimumRun: Int) -> Double {
+        run >= minimumRun ? 3 * Double(run) / Double(minimumRun) : 0
+    }
+
+    /// numpy's linear quantile of |value - center| over sorted values (`quantile` of the distances,
+    /// the same arithmetic), found by walking the two sorted halves outwards from `center` up to the
+    /// rank it needs: no array of distances, since this runs for every sample and metric.
+    static func distanceQuantile(_ sorted: [Double], from center: Double, _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let position = q * Double(sorted.count - 1)
+        let lower = Int(position.rounded(.down))
+        let upper = min(lower + 1, sorted.count - 1)
+        var right = sorted.partitioningIndex { $0 >= center }
+        var left = right - 1
+        var atLower = 0.0
+        var rank = 0
+        while true {
+            let l = left >= 0 ? center - sorted[left] : .infinity
+            let r = right < sorted.count ? sorted[right] - center : .infinity
+            let distance: Double
+            if l <= r {
+                distance = l
+                left -= 1
+            } else {
+                distance = r
+                right += 1
+            }
+            if rank == lower { atLower = distance }
+            if rank == upper { return atLower + (distance - atLower) * (position - Double(lower)) }
+            rank += 1
         }
-        let earlier = history.dropLast(max(0, run - 1))
-        guard earlier.count >= minimumRun else { return nil }
-        let mean = earlier.reduce(0, +) / Double(earlier.count)
-        let variance = earlier.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(earlier.count)
-        guard variance > 0, run >= minimumRun else { return 0 }
-        // A run of exactly `minimumRun` reads as z = 3; longer runs more.
-        return 3 * Double(run) / Double(minimumRun)
     }
 
     /// numpy's linear quantile of sorted values.
@@ -82,5 +94,18 @@ public enum StatisticalDetectors {
         let lower = Int(position.rounded(.down))
         let upper = min(lower + 1, sorted.count - 1)
         return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+    }
+}
+
+extension Array where Element == Double {
+    /// The first index whose element satisfies `belongs`, for a predicate false then true along
+    /// the array (binary search).
+    func partitioningIndex(where belongs: (Double) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if belongs(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
     }
 }

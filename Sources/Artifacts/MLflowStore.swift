@@ -78,15 +78,6 @@ public struct MLflowStore: Sendable {
         throw ArtifactError(.notFound, "no run with id \(id) in any experiment of the store")
     }
 
-    /// The full history of one metric of a run, oldest first.
-    public func metricHistory(runId: String, metric: String) throws -> [Metric] {
-        let run = try run(id: runId)
-        guard SafePath.isRelativeArtifactPath(metric),
-            let file = SafePath.contained("\(run.directory.path)/metrics/\(metric)", in: rootPath)
-        else { throw ArtifactError(.notFound, "run \(runId) has no metric '\(Self.printable(metric))'") }
-        return Self.metricLines(file)
-    }
-
     // MARK: - Registry
 
     /// Registered models with their versions and aliases.

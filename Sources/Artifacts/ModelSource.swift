@@ -34,10 +34,27 @@ public protocol ModelSource: Sendable {
 
     /// Releases connections (database, HTTP client). The source is not used afterwards.
     func close() async
+
+    /// Reaches the source once, cheaply (start-up tries it within `STARTUP_TIMEOUT_SECONDS`).
+    /// - Throws: the source's own error when it cannot be reached.
+    func probe() async throws
 }
 
 extension ModelSource {
     public func close() async {}
+    public func probe() async throws {}
+}
+
+/// A source that keeps what it resolved on local disk (`MODEL_CACHE_DIR`), so a model it served
+/// before can serve again while it cannot be reached.
+public protocol CachingModelSource: ModelSource {
+    /// The model `reference` resolved to the last time the source answered, from the cache alone,
+    /// and when that was. - Throws: `.notFound` when the cache does not hold it.
+    func resolveFromCache(_ reference: String) async throws -> (ModelLocation, Date)
+    /// Remembers what the default selection (`selection` names its rule) chose.
+    func rememberDefault(_ reference: String, selection: String)
+    /// What the default selection with this rule chose the last time the source answered.
+    func cachedDefault(selection: String) -> String?
 }
 
 /// What `GET /models` says about a run's model.

@@ -4,36 +4,59 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Where EMS Core is and how to talk to it (`EMS_CORE_URL`, `EMS_CORE_TOKEN`,
-/// `EMS_CORE_TIMEOUT_SECONDS`).
+/// Where EMS Core is, how to talk to it and how much to take from it (`EMS_CORE_URL`,
+/// `EMS_CORE_TOKEN`, `EMS_CORE_TIMEOUT_SECONDS`, `EMS_CORE_MAX_PAGE_BYTES`, `EMS_TRAIN_MAX_SAMPLES`,
+/// `EMS_TRAIN_TIMEOUT_SECONDS`).
 public struct EMSCoreEndpoint: Sendable, Equatable {
     /// Without a trailing slash.
     public var baseURL: String
     public var token: String?
+    /// The total deadline of one request: connecting, the answer's head and its whole body.
     public var timeout: TimeInterval
+    /// The longest metrics page read; a longer one is refused as soon as the cap is passed (or
+    /// at once when its `Content-Length` says so).
+    public var maxPageBytes: Int
+    /// The most distinct samples one training may fetch.
+    public var trainMaxSamples: Int
+    /// The deadline of fetching every page of one training.
+    public var trainTimeout: TimeInterval
 
-    public init(baseURL: String, token: String?, timeout: TimeInterval = 10) {
+    public init(
+        baseURL: String, token: String?, timeout: TimeInterval = 10, maxPageBytes: Int = 8 * 1024 * 1024, trainMaxSamples: Int = 200_000,
+        trainTimeout: TimeInterval = 120
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.timeout = timeout
+        self.maxPageBytes = maxPageBytes
+        self.trainMaxSamples = trainMaxSamples
+        self.trainTimeout = trainTimeout
     }
 }
 
 /// What went wrong talking to EMS Core.
 public enum EMSCoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// No answer: refused, reset, or no answer within the timeout.
+    /// No answer: refused or reset.
     case unreachable(String)
-    case timedOut
+    /// No complete answer (head and body) within its deadline; says which.
+    case timedOut(String)
     /// An answer that is not what was asked.
     case status(Int, String)
     case malformed(String)
+    /// An answer longer than its cap.
+    case tooLarge(String)
+    /// More samples in the asked range than one training takes (`EMS_TRAIN_MAX_SAMPLES`).
+    case tooManySamples(Int)
 
     public var description: String {
         switch self {
         case .unreachable(let why): "EMS Core is unreachable (\(why))"
-        case .timedOut: "EMS Core did not answer in time"
+        case .timedOut(let what): "EMS Core did not answer in time: \(what)"
         case .status(let code, let body): "EMS Core answered \(code)\(body.isEmpty ? "" : ": \(body.prefix(200))")"
         case .malformed(let why): "EMS Core's answer is malformed (\(why))"
+        case .tooLarge(let what): "EMS Core's answer is too large: \(what)"
+        case .tooManySamples(let cap):
+            "EMS Core has more than \(cap) samples in the range (EMS_TRAIN_MAX_SAMPLES): train on a shorter range"
         }
     }
 }
@@ -82,21 +105,32 @@ public struct EMSCoreClient: Sendable {
         return request
     }
 
-    /// Sends and reads at most `limit` bytes of the answer.
+    /// Sends and reads at most `limit` bytes of the answer, all within `endpoint.timeout`.
     func send(_ request: HTTPClientRequest, limit: Int = 64 * 1024) async throws -> (Answer, ByteBuffer) {
+        let timeout = endpoint.timeout
+        let http = self.http
+        let what = "\(request.method) \(request.url.dropFirst(endpoint.baseURL.count).prefix(while: { $0 != "?" }))"
+        let seconds = String(format: "%g", timeout)
         do {
-            let response = try await http.execute(request, timeout: .milliseconds(Int64(endpoint.timeout * 1000)))
-            let body = try await response.body.collect(upTo: limit)
-            let answer = Answer(
-                status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
-                body: String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 1024)) ?? ByteBuffer()))
-            return (answer, body)
+            return try await withDeadline(.now + .milliseconds(Int64(timeout * 1000)), { "\(what): no complete answer within \(seconds) s (EMS_CORE_TIMEOUT_SECONDS)" }) {
+                // async-http-client's deadline still bounds connecting and the head; the race bounds the body too.
+                let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+                let body = try await response.body.collect(upTo: limit)
+                let answer = Answer(
+                    status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
+                    body: String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 1024)) ?? ByteBuffer()))
+                return (answer, body)
+            }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw EMSCoreError.timedOut
+            throw EMSCoreError.timedOut("\(what): no answer within \(seconds) s (EMS_CORE_TIMEOUT_SECONDS)")
+        } catch let error as HTTPClientError where error == .cancelled {
+            throw CancellationError()
         } catch let error as EMSCoreError {
             throw error
-        } catch let error as NIOTooManyBytesError {
-            throw EMSCoreError.malformed("answer longer than \(limit) bytes: \(error)")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch is NIOTooManyBytesError {
+            throw EMSCoreError.tooLarge("\(what): longer than \(limit) bytes")
         } catch {
             throw EMSCoreError.unreachable(String(describing: type(of: error)))
         }

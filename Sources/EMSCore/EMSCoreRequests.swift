@@ -5,10 +5,10 @@ import Foundation
 public enum EMSCoreRequests {
     /// The path and body for one outbox message.
     public static func body(for message: OutboxMessage) -> (path: String, body: [UInt8]) {
-        let episode = (try? JSONSerialization.jsonObject(with: Data(message.payload.utf8))) as? [String: Any] ?? [:]
+        let episode = ExactValue.object(message.payload)
         let severity = episode["severity"] as? String ?? "warning"
         let metric = episode["metric"] as? String ?? "all"
-        let peak = episode["peak_score"] as? Double ?? 0
+        let peak = episode["peak_score"] as? Double ?? (episode["peak_score"] as? Int).map(Double.init) ?? 0
         let kind = episode["kind"] as? String ?? "anomaly"
         let when: String
         switch message.change {
@@ -37,3 +37,50 @@ public enum EMSCoreRequests {
         return (message.target == .event ? "/api/events" : "/api/alerts", Array(data))
     }
 }
+
+/// A JSON value read with `JSONDecoder`, which reads numbers exactly; `JSONSerialization` on Linux
+/// reads some doubles wrong in their last digits, and an alert's `peakScore` once differed from
+/// its event's episode in the 16th digit. Rare calls (one per delivered message), so no faster
+/// reader is needed.
+private enum ExactValue: Decodable {
+    case null, bool(Bool), int(Int), double(Double), string(String), array([ExactValue]), object([String: ExactValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let v = try? container.decode(Bool.self) {
+            self = .bool(v)
+        } else if let v = try? container.decode(Int.self) {
+            self = .int(v)
+        } else if let v = try? container.decode(Double.self) {
+            self = .double(v)
+        } else if let v = try? container.decode(String.self) {
+            self = .string(v)
+        } else if let v = try? container.decode([ExactValue].self) {
+            self = .array(v)
+        } else {
+            self = .object(try container.decode([String: ExactValue].self))
+        }
+    }
+
+    /// What `JSONSerialization` writes back (exactly: its writing is not the lossy part).
+    var foundation: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let v): v
+        case .int(let v): v
+        case .double(let v): v
+        case .string(let v): v
+        case .array(let v): v.map(\.foundation)
+        case .object(let v): v.mapValues(\.foundation)
+        }
+    }
+
+    /// The payload's object, or an empty one when it is not a JSON object.
+    static func object(_ text: String) -> [String: Any] {
+        guard case .object(let fields)? = try? JSONDecoder().decode(ExactValue.self, from: Data(text.utf8)) else { return [:] }
+        return fields.mapValues(\.foundation)
+    }
+}
+

@@ -26,15 +26,16 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     }
 
     let telemetry = Telemetry()
-    var sourceSettings = configuration.modelSource
-    sourceSettings.mlrunsDirectory = configuration.mlrunsDirectory
-    let source = try await ModelSources.open(sourceSettings, logger: logger)
+    let source = try await openModelSource(configuration, logger: logger)
     let models = ModelService(
         source: source, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric,
         predictor: configuration.predictor, telemetry: telemetry, logger: logger)
     let model: HazardModel, reference: String
     do {
-        (model, reference) = try await models.activateAtStartup()
+        (model, reference) = try await models.activateAtStartup(reachWithin: .seconds(configuration.startupTimeoutSeconds))
+    } catch let error as ModelSourceError {
+        await source.close()
+        throw StartupError.modelSource(error, configuration: configuration)
     } catch {
         await source.close()
         throw error
@@ -49,30 +50,16 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
 
     let server = try serverBuilder(configuration, connections: telemetry.connections)
     let storage = try await StoreSetup.open(configuration, logger: logger)
-    let audit = ActivationAudit(log: storage.stores.audit, logger: logger)
-    var delivery = configuration.delivery
-    // SQLite is one process's own: whatever it had claimed when it stopped is free again.
-    delivery.releaseLeasesAtStart = configuration.databaseURL == nil
-    let deliverer = configuration.emsCore.map { endpoint in
-        OutboxDeliverer(
-            outbox: storage.stores.outbox, client: EMSCoreClient(endpoint: endpoint), settings: delivery, observer: telemetry, logger: logger)
-    }
+    let services = await AppServices(configuration: configuration, models: models, stores: storage.stores, telemetry: telemetry, logger: logger)
     if configuration.emsCore == nil {
         logger.info("EMS Core integration is off (EMS_CORE_URL is not set): episodes are recorded, nothing is sent")
     }
-    let assetModels = AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry)
-    let fleet = FleetCoordinator(
-        identity: FleetCoordinator.identity(configured: configuration.replicaId), store: storage.stores.fleet, models: models, logger: logger,
-        assetModelChanged: { tenantId, assetId in assetModels.invalidate(tenantId: tenantId, assetId: assetId) })
-    let router = await buildRouter(
-        configuration: configuration, models: models, stores: storage.stores, fleet: fleet, assetModels: assetModels, telemetry: telemetry,
-        deliverer: deliverer, logger: logger)
-    let reloader = ReloadOnHangup(models: models, fleet: fleet, audit: audit, logger: logger)
-    let fleetService = FleetService(coordinator: fleet, interval: .seconds(configuration.fleetPollSeconds))
+    let router = buildRouter(services: services)
+    let reloader = ReloadOnHangup(models: models, activation: services.activation, logger: logger)
+    let fleetService = FleetService(coordinator: services.fleet, interval: .seconds(configuration.fleetPollSeconds))
     // A moved alias is served through the fleet's state, so every replica swaps to it.
     let follower = AliasFollower.make(
-        models: models, refreshSeconds: configuration.modelRefreshSeconds, audit: audit, telemetry: telemetry, logger: logger,
-        publish: { model, reason in _ = try await fleet.publish(model, reference: models.configured ?? model.runId, reason: reason) })
+        models: models, refreshSeconds: configuration.modelRefreshSeconds, activation: services.activation, telemetry: telemetry, logger: logger)
     let closer = SourceCloser(source: source)
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
@@ -82,7 +69,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
         services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? [])
-            + (deliverer.map { [$0] } ?? []),
+            + (services.deliverer.map { [$0] } ?? []) + (services.hazards.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -91,12 +78,30 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     )
     app.beforeServerStarts {
         try await storage.migrate()
-        deliverer?.open()
-        await audit.record(model, reason: "start-up")
+        services.deliverer?.open()
+        await services.audit.record(model, reason: "start-up")
         // Before the server accepts anything: a replica joining a fleet serves the fleet's model.
-        await fleet.start(loaded: model, reference: reference)
+        await services.fleet.start(loaded: model, reference: reference)
     }
     return app
+}
+
+/// The model source `MLFLOW_TRACKING_URI` names. A PostgreSQL backend is tried with one
+/// connection within `STARTUP_TIMEOUT_SECONDS` first (its pool would wait without end); a source
+/// that cannot be reached or opened stops start-up with one line naming the variable.
+func openModelSource(_ configuration: Configuration, logger: Logger) async throws -> any ModelSource {
+    var settings = configuration.modelSource
+    settings.mlrunsDirectory = configuration.mlrunsDirectory
+    if case .postgres(let url) = try settings.kind {
+        try await StartupError.probePostgres(
+            url: url.absoluteString, variable: "MLFLOW_TRACKING_URI", shown: settings.trackingURI ?? url.absoluteString,
+            timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+    }
+    do {
+        return try await ModelSources.open(settings, logger: logger)
+    } catch let error as ModelSourceError {
+        throw StartupError.modelSource(error, configuration: configuration)
+    }
 }
 
 /// Runs `app` until SIGTERM or SIGINT, then shuts down gracefully: the server stops accepting,
@@ -117,7 +122,14 @@ public func runApplication(_ app: some ApplicationProtocol & Service, configurat
 /// connection limits (`ConnectionLimits`).
 func serverBuilder(_ configuration: Configuration, connections: ConnectionCounters) throws -> HTTPServerBuilder {
     let http1 = HTTPServerBuilder.guardedHTTP1(limits: ConnectionLimits(configuration: configuration), counters: connections)
-    guard let certificateFile = configuration.tlsCertificateFile, let keyFile = configuration.tlsKeyFile else { return http1 }
+    guard let tls = try tlsConfiguration(configuration) else { return http1 }
+    return try .tls(http1, tlsConfiguration: tls)
+}
+
+/// The server's TLS settings from `TLS_CERT_FILE` and `TLS_KEY_FILE`, read and checked; nil
+/// for plain HTTP. `serve` and `doctor` both read them here.
+func tlsConfiguration(_ configuration: Configuration) throws -> TLSConfiguration? {
+    guard let certificateFile = configuration.tlsCertificateFile, let keyFile = configuration.tlsKeyFile else { return nil }
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
     do {
@@ -133,95 +145,65 @@ func serverBuilder(_ configuration: Configuration, connections: ConnectionCounte
     guard !chain.isEmpty else {
         throw ConfigurationError(variable: "TLS_CERT_FILE", message: "holds no certificate (\(certificateFile))")
     }
-    let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-    return try .tls(http1, tlsConfiguration: tls)
+    return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
 }
 
-/// Every route of the service, on one router: the application and the route tests use it.
+/// Every route of the service, on one router: the application and the route tests use it. It only
+/// mounts controllers on `services`, which holds everything they use.
 ///
 /// Each controller mounts its routes on its prefix group and declares there what they need
 /// (`RouteAccess`); a route declared without it is a probe. Router-wide middleware sees the
 /// matched route (`context.endpointPath`), so nothing matches paths a second time.
-func buildRouter(
-    configuration: Configuration, models: ModelService, stores: Stores, fleet: FleetCoordinator? = nil, assetModels: AssetModelCache? = nil,
-    telemetry: Telemetry = Telemetry(), deliverer: OutboxDeliverer? = nil, logger: Logger = Logger(label: "inference-api")
-) async -> Router<AppRequestContext> {
-    let fleet =
-        fleet
-        ?? FleetCoordinator(identity: FleetCoordinator.identity(configured: configuration.replicaId), store: stores.fleet, models: models, logger: logger)
+func buildRouter(services: AppServices) -> Router<AppRequestContext> {
+    let configuration = services.configuration
     let router = Router(context: AppRequestContext.self)
     let allowed = AllowedMethods()
-    let access = AccessRules(
-        limiter: RateLimiter(perMinute: configuration.rateLimitPerMinute, routes: configuration.rateLimitRoutes), telemetry: telemetry)
-    let drift = DriftMonitor(window: configuration.driftWindow, threshold: configuration.driftThreshold)
+    let access = AccessRules(limiter: services.rateLimiter, telemetry: services.telemetry)
 
     // Outermost first: the request id is on every log line and answer; metrics see final statuses;
     // errors become the envelope; CORS answers preflights before credentials are looked at.
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ResponseHeadersMiddleware())
-    router.add(middleware: MetricsMiddleware(telemetry: telemetry))
-    router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: telemetry))
+    router.add(middleware: MetricsMiddleware(telemetry: services.telemetry))
+    router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: services.telemetry))
     if configuration.developmentMode {
         router.add(middleware: LoopbackHostMiddleware())
     }
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
     }
-    let authenticator = await Authenticator(configuration: configuration, loginFailures: stores.loginFailures)
-    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator, proxies: configuration.trustedProxies))
+    router.add(middleware: AuthenticationMiddleware(authenticator: services.authenticator, proxies: configuration.trustedProxies))
 
-    let predictions = PredictionService(
-        models: models, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,
-        missingValues: configuration.missingValues.decoderPolicy, telemetry: telemetry, drift: drift)
-    let feedback = FeedbackService(
-        models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
-    var anomalies = AnomalyService(
-        store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples,
-        cache: assetModels ?? AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry))
-    anomalies.episodes = configuration.episodes
-    anomalies.episodes.outbox = configuration.emsCore != nil
-    if let deliverer { anomalies.onEpisodeChanges = { deliverer.nudge() } }
-    if let endpoint = configuration.emsCore {
-        let client = EMSCoreClient(endpoint: endpoint)
-        anomalies.emsMetrics = { asset, from, to in try await client.metrics(assetId: asset, from: from, to: to) }
-    }
     let maxBody = configuration.maxBodyBytes
-    let idempotency = Idempotency(store: stores.receipts, retentionHours: configuration.idempotencyKeyHours, telemetry: telemetry)
-
-    var health = HealthController(models: models, database: stores.database, fleet: fleet)
-    if let deliverer { health.emsBreaker = { deliverer.breakerState } }
+    var health = HealthController(models: services.models, database: services.stores.database, fleet: services.fleet)
+    if let deliverer = services.deliverer { health.emsDelivery = { deliverer.status() } }
+    if let hazards = services.hazards { health.hazardEpisodes = { hazards.status } }
+    health.credentialsRequired = !configuration.developmentMode
     health.addRoutes(to: router.group(), access: access)
-    AuthController(authenticator: authenticator).addRoutes(to: router.group("auth"), access: access)
-    MonitoringController(telemetry: telemetry, drift: drift, models: models, metricsNeedCredentials: configuration.metricsAuth)
+    AuthController(authenticator: services.authenticator).addRoutes(to: router.group("auth"), access: access)
+    MonitoringController(telemetry: services.telemetry, drift: services.drift, models: services.models, metricsNeedCredentials: configuration.metricsAuth)
         .addRoutes(to: router.group(), access: access)
-    var hazards: HazardEpisodes?
-    if configuration.hazardEpisodes {
-        var policy = configuration.episodes
-        policy.outbox = configuration.emsCore != nil
-        var nudge: (@Sendable () -> Void)?
-        if let deliverer { nudge = { deliverer.nudge() } }
-        hazards = HazardEpisodes(store: stores.episodes, policy: policy, threshold: configuration.hazardThreshold, onChanges: nudge)
-    }
-    PredictController(predictions: predictions, hazards: hazards, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
-    FeedbackController(feedback: feedback, maxBodyBytes: maxBody, idempotency: idempotency).addRoutes(to: router.group(), access: access)
+    PredictController(predictions: services.predictions, hazards: services.hazards, maxBodyBytes: maxBody).addRoutes(to: router.group(), access: access)
+    FeedbackController(feedback: services.feedback, maxBodyBytes: maxBody, idempotency: services.idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
-        models: models, feedback: feedback, threshold: configuration.hazardThreshold, audit: ActivationAudit(log: stores.audit, logger: logger),
-        fleet: fleet
+        models: services.models, feedback: services.feedback, threshold: configuration.hazardThreshold, audit: services.audit,
+        activation: services.activation, fleet: services.fleet
     ).addRoutes(to: router.group("models"), access: access)
-    FleetController(fleet: fleet, staleAfterSeconds: 3 * configuration.fleetPollSeconds).addRoutes(to: router.group("fleet"), access: access)
-    OpenInferenceController(models: models, predictions: predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody)
-        .addRoutes(to: router.group("v2"), access: access)
+    FleetController(fleet: services.fleet, staleAfterSeconds: 3 * configuration.fleetPollSeconds).addRoutes(to: router.group("fleet"), access: access)
+    OpenInferenceController(
+        models: services.models, predictions: services.predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody
+    ).addRoutes(to: router.group("v2"), access: access)
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
     AnomalyController(
-        service: anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: telemetry, episodes: stores.episodes,
-        idempotency: idempotency
+        service: services.anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: services.telemetry,
+        episodes: services.stores.episodes, idempotency: services.idempotency
     ).addRoutes(to: router.group("anomaly"), access: access)
-    EMSController(outbox: stores.outbox, deliverer: deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
+    EMSController(outbox: services.stores.outbox, deliverer: services.deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
 
     allowed.load(from: router)
     let routed = Set(router.routes.map(\.path.description))
     for pattern in configuration.rateLimitRoutes.keys where !routed.contains(pattern) {
-        logger.warning("RATE_LIMIT_ROUTES names a route the service does not have", metadata: ["route": "\(pattern)"])
+        services.logger.warning("RATE_LIMIT_ROUTES names a route the service does not have", metadata: ["route": "\(pattern)"])
     }
     return router
 }

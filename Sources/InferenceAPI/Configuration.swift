@@ -96,6 +96,9 @@ public struct Configuration: Sendable {
     public var maxConnections: Int = 8192
     /// A PostgreSQL call that takes longer fails as 503 (with Retry-After) instead of waiting for the database.
     public var storeTimeoutSeconds: Int = 10
+    /// `STARTUP_TIMEOUT_SECONDS`: how long start-up tries each dependency (the database) before it
+    /// gives up with one line naming the variable and exits 3.
+    public var startupTimeoutSeconds: Int = 15
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     /// This replica's name in `/fleet` (`REPLICA_ID`); nil means `<host>-<pid>`.
@@ -117,7 +120,12 @@ public struct Configuration: Sendable {
     /// `HAZARD_EPISODES`: battery modules whose hazard probability reaches `HAZARD_THRESHOLD` open
     /// hazard episodes (same sample counts and severity rule), sent to EMS Core like anomaly ones.
     public var hazardEpisodes = true
-    /// EMS Core (`EMS_CORE_URL`; nil = integration off: episodes are recorded, nothing is sent).
+    /// `HAZARD_EPISODE_QUEUE_READINGS`: readings waiting for episode bookkeeping at most (past it a
+    /// request's readings are dropped from it and counted; the answer is unaffected).
+    public var hazardEpisodeQueueReadings = 100_000
+    /// EMS Core (`EMS_CORE_URL`; nil = integration off: episodes are recorded, nothing is sent), and
+    /// the bounds of every call to it (`EMS_CORE_TIMEOUT_SECONDS`, `EMS_CORE_MAX_PAGE_BYTES`,
+    /// `EMS_TRAIN_MAX_SAMPLES`, `EMS_TRAIN_TIMEOUT_SECONDS`).
     public var emsCore: EMSCoreEndpoint?
     /// How the outbox is delivered to EMS Core (`EMS_BREAKER_FAILURES`, `EMS_BREAKER_COOLDOWN_SECONDS`,
     /// `EMS_RETRY_BASE_MILLISECONDS`, `EMS_RETRY_MAX_SECONDS`, `EMS_POLL_MILLISECONDS`, `EMS_LEASE_SECONDS`,
@@ -266,14 +274,20 @@ public struct Configuration: Sendable {
             guard let on = Reader.flag(v) else { throw ConfigurationError(variable: "HAZARD_EPISODES", message: "must be on or off (got '\(v)')") }
             hazardEpisodes = on
         }
+        hazardEpisodeQueueReadings = try env.int(
+            "HAZARD_EPISODE_QUEUE_READINGS", default: hazardEpisodeQueueReadings, range: 1...10_000_000)
         if let url = env.string("EMS_CORE_URL") {
             guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased() ?? ""), !(parts.host ?? "").isEmpty,
                 parts.query == nil
             else {
                 throw ConfigurationError(variable: "EMS_CORE_URL", message: "must be an http(s)://host[:port][/path] URL (unset it to turn the integration off)")
             }
-            let timeout = try env.double("EMS_CORE_TIMEOUT_SECONDS", default: 10, range: 0.1...300)
-            emsCore = EMSCoreEndpoint(baseURL: url, token: env.string("EMS_CORE_TOKEN"), timeout: timeout)
+            var endpoint = EMSCoreEndpoint(baseURL: url, token: env.string("EMS_CORE_TOKEN"))
+            endpoint.timeout = try env.double("EMS_CORE_TIMEOUT_SECONDS", default: endpoint.timeout, range: 0.1...300)
+            endpoint.maxPageBytes = try env.int("EMS_CORE_MAX_PAGE_BYTES", default: endpoint.maxPageBytes, range: 1024...1_073_741_824)
+            endpoint.trainMaxSamples = try env.int("EMS_TRAIN_MAX_SAMPLES", default: endpoint.trainMaxSamples, range: 1...10_000_000)
+            endpoint.trainTimeout = try env.double("EMS_TRAIN_TIMEOUT_SECONDS", default: endpoint.trainTimeout, range: 0.1...86_400)
+            emsCore = endpoint
         }
         delivery.breakerFailures = try env.int("EMS_BREAKER_FAILURES", default: delivery.breakerFailures, range: 1...10_000)
         delivery.breakerCooldown = try env.double("EMS_BREAKER_COOLDOWN_SECONDS", default: delivery.breakerCooldown, range: 0.01...3600)
@@ -287,6 +301,7 @@ public struct Configuration: Sendable {
         lingerSeconds = try env.int("LINGER_SECONDS", default: lingerSeconds, range: 1...300)
         maxConnections = try env.int("MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
         storeTimeoutSeconds = try env.int("STORE_TIMEOUT_SECONDS", default: storeTimeoutSeconds, range: 1...300)
+        startupTimeoutSeconds = try env.int("STARTUP_TIMEOUT_SECONDS", default: startupTimeoutSeconds, range: 1...600)
         replicaId = env.string("REPLICA_ID")
         fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
         anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)
@@ -435,5 +450,8 @@ public struct Configuration: Sendable {
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public let variable: String
     public let message: String
-    public var description: String { "configuration error: \(variable) \(message)" }
+    /// One line naming the variable once, whether or not `message` already starts with it.
+    public var description: String {
+        message.hasPrefix(variable) ? "configuration error: \(message)" : "configuration error: \(variable) \(message)"
+    }
 }

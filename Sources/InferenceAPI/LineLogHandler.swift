@@ -5,7 +5,8 @@ import Synchronization
 /// swift-log handler that writes one line per event, as a JSON object (`LOG_FORMAT=json`,
 /// the default): `{"ts":"...","level":"info","logger":"inference-api","message":"...","request_id":"...",...metadata}`,
 /// or as text (`LOG_FORMAT=text`): `ts level logger: message key=value ...` with control
-/// characters escaped, so a value a client chose (a run id with a newline) cannot forge a line.
+/// characters escaped and values quoted as logfmt does (`key="a b"`), so a value a client chose
+/// (a run id with a newline, or with ` reason=x`) cannot forge a line or a field.
 /// Hummingbird's request id (`hb.request.id`) becomes `request_id`, so every line a request
 /// writes carries it. Values are written as strings; nothing here logs request bodies.
 public struct LineLogHandler: LogHandler {
@@ -55,10 +56,21 @@ public struct LineLogHandler: LogHandler {
         case .json:
             sink(JSONWriter.sortedObject(fields))
         case .text:
-            let head = [fields["ts"]!, fields["level"]!, "\(label):", Self.escaped(fields["message"]!)]
-            let rest = fields.keys.filter { !["ts", "level", "logger", "message"].contains($0) }.sorted().map { "\(Self.escaped($0))=\(Self.escaped(fields[$0]!))" }
+            let head = [fields["ts"]!, fields["level"]!, "\(label):", Self.quoted(fields["message"]!, unless: { $0 != "=" && $0 != "\"" })]
+            let rest = fields.keys.filter { !["ts", "level", "logger", "message"].contains($0) }.sorted().map {
+                "\(Self.quoted($0))=\(Self.quoted(fields[$0]!))"
+            }
             sink((head + rest).joined(separator: " "))
         }
+    }
+
+    /// logfmt's quoting: `text` escaped, and in double quotes (with `"` escaped) unless every
+    /// character passes `plain` (by default: not a space, `=` or `"`) and it is not empty. So a
+    /// value a client chose (`x reason=forged`) stays one value and cannot add a field.
+    static func quoted(_ text: String, unless plain: (Character) -> Bool = { $0 != " " && $0 != "=" && $0 != "\"" }) -> String {
+        let escaped = escaped(text)
+        guard escaped.isEmpty || !escaped.allSatisfy(plain) else { return escaped }
+        return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// Control characters (newlines among them) and backslashes written as escapes: one event, one line.

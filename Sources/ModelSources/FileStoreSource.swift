@@ -1,9 +1,8 @@
 import Artifacts
 import Foundation
-import NIOPosix
 
 /// A file store (`mlruns/`, `MLRUNS_DIR`, `file:` tracking URIs) as a `ModelSource`: the
-/// `MLflowStore` the service always read, with its blocking file reads moved to NIO's thread pool.
+/// `MLflowStore` the service always read, with its blocking file reads on `ModelSourceThreads`.
 public struct FileStoreSource: ModelSource {
     public let store: MLflowStore
 
@@ -12,7 +11,7 @@ public struct FileStoreSource: ModelSource {
     public var description: String { "file store \(store.root.path)" }
 
     private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
+        try await ModelSourceThreads.run(body)
     }
 
     public func experiments() async throws -> [Experiment] {

@@ -15,4 +15,11 @@ public enum ModelSourceError: Error, CustomStringConvertible, Sendable, Equatabl
         case .unreachable(let m), .unauthorized(let m), .protocolError(let m), .configuration(let m): m
         }
     }
+
+    /// The reason alone, for a line that names the target itself: `connection refused (3 attempts)`
+    /// from `http://host:5000 cannot be reached: connection refused (3 attempts)`.
+    public var cause: String {
+        guard let range = description.range(of: " cannot be reached: ") else { return description }
+        return String(description[range.upperBound...])
+    }
 }

@@ -22,7 +22,10 @@ public enum ModelSources {
         public var password: String?
         public var insecureTLS = false
         public var serverCertificate: String?
+        /// `MLFLOW_HTTP_REQUEST_TIMEOUT`: one request to the source, its retries included (a
+        /// query, for a backend database).
         public var requestTimeoutSeconds: Int = 30
+        var requestTimeout: Duration { .seconds(requestTimeoutSeconds) }
         public var attempts: Int = 3
 
         public init() {}
@@ -83,11 +86,12 @@ public enum ModelSources {
             let root = settings.artifactRoot ?? ((path as NSString).deletingLastPathComponent.isEmpty
                 ? "mlartifacts" : "\((path as NSString).deletingLastPathComponent)/mlartifacts")
             let reader = try await SQLiteReader.open(path: path, logger: logger)
-            return try await BackendStoreSource.open(reader: reader, artifactRoot: root)
+            return try await BackendStoreSource.open(reader: reader, artifactRoot: root, timeout: settings.requestTimeout)
         case .postgres(let url):
             let reader = try PostgresReader.open(url: url, logger: logger)
             do {
-                return try await BackendStoreSource.open(reader: reader, artifactRoot: settings.artifactRoot ?? "./mlartifacts")
+                return try await BackendStoreSource.open(
+                    reader: reader, artifactRoot: settings.artifactRoot ?? "./mlartifacts", timeout: settings.requestTimeout)
             } catch {
                 await reader.close()
                 throw error
@@ -100,6 +104,7 @@ public enum ModelSources {
             client.insecureTLS = settings.insecureTLS
             client.caFile = settings.serverCertificate
             client.requestTimeout = .seconds(Int64(settings.requestTimeoutSeconds))
+            client.connectTimeout = .seconds(Int64(min(5, settings.requestTimeoutSeconds)))
             client.attempts = settings.attempts
             return try TrackingServerSource(
                 client: try TrackingServerClient(settings: client), cacheDirectory: settings.cacheDirectory, logger: logger)

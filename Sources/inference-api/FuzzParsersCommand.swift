@@ -8,12 +8,15 @@ import InferenceAPI
 /// it needs no sanitizer build of every dependency (a second full build), and the oracle
 /// (`ParserFuzzing`) checks more than "no crash": every refusal a 4xx envelope, and the two detect
 /// parsers agreeing. Seeds are real bodies from the fixtures; mutations splice JSON tokens, edge
-/// numbers, escapes, deep nesting, duplicate keys, truncations and raw bytes into them.
+/// numbers, escapes, deep nesting, duplicate keys, truncations and raw bytes into them. Then the
+/// cursor and query-value parsers of every route that takes them on generated query strings
+/// (`QueryFuzzing`: forged cursors, Int64 bounds, extreme times, NaN and infinity as text).
 struct FuzzParsers: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fuzz-parsers", abstract: "Fuzz the /predict and /anomaly/detect body parsers (make fuzz).")
+        commandName: "fuzz-parsers", abstract: "Fuzz the /predict and /anomaly/detect body parsers and the query parsers (make fuzz).")
 
     @Option(help: "Inputs to try.") var inputs = 1_000_000
+    @Option(help: "Query strings to try on the cursor and query-value parsers.") var queries = 1_000_000
     @Option(help: "Seed of the mutations (printed, so a run can be repeated).") var seed: UInt64 = UInt64(Date().timeIntervalSince1970)
     @Option(help: "A fixture vector whose readings and feature names seed the corpus.") var vector = "fixtures/vectors"
     @Option(help: "Write the inputs that break the contract here.") var failures = "fuzz-failures"
@@ -44,7 +47,31 @@ struct FuzzParsers: ParsableCommand {
         }
         print("seed \(seed): \(inputs) inputs in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, \(broken) violations")
         for (outcome, count) in counts.sorted(by: { $0.key < $1.key }) { print("  \(outcome): \(count)") }
+        broken += try fuzzQueries(random: &random)
         if broken > 0 { throw ExitCode.failure }
+    }
+
+    /// `queries` generated query strings through the routes' parsers; returns the violations.
+    func fuzzQueries(random: inout SplitMix64) throws -> Int {
+        let started = Date()
+        var accepted = 0, refused = 0, broken = 0
+        for i in 0..<queries {
+            let uri = QueryFuzzing.input(asset: "router-1", using: &random)
+            let outcome = QueryFuzzing.check(uri)
+            accepted += outcome.accepted
+            refused += outcome.refused
+            if let why = outcome.violation {
+                broken += 1
+                try FileManager.default.createDirectory(atPath: failures, withIntermediateDirectories: true)
+                let file = "\(failures)/query-\(i).txt"
+                try Data(uri.utf8).write(to: URL(fileURLWithPath: file))
+                print("VIOLATION (query, input \(i), saved to \(file)): \(why)")
+            }
+        }
+        print(
+            "\(queries) query strings in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, \(broken) violations: "
+                + "\(accepted) values accepted, \(refused) refused")
+        return broken
     }
 
     /// Feature names of the first vector, and bodies for both routes built from its readings.

@@ -5,24 +5,30 @@ import InferenceAPI
 import Logging
 import ModelSources
 
-/// `inference-api predict`: score a file of readings offline with the same code the server uses.
-struct Predict: ParsableCommand {
+/// `inference-api predict`: score a file of readings offline with the same code the server uses,
+/// from any model source the server reads.
+struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict hazard probabilities for a JSON file of readings.",
         discussion: """
-            The input is a /predict body ({"readings": [...]}) or a fixture vector file. With a vector
-            file that holds Python's "probabilities", --check compares them and fails beyond 1e-6.
-            Without --model, a vector file's own mlruns and run_id are used. --explain adds, per
-            reading, the features that moved its log-odds most (exact TreeSHAP), the bias and the margin.
+            The input is a /predict body ({"readings": [...]}) or a fixture vector file. The model comes from --tracking-uri (default MLFLOW_TRACKING_URI), else --mlruns (default MLRUNS_DIR, else ./mlruns); a vector file without either names its own store and run. With a vector file that holds Python's "probabilities", --check prints its verdict and exits 1 beyond --tolerance (the answers themselves with --verbose). --explain adds, per reading, the features that moved its log-odds most (exact TreeSHAP), the bias and the margin, named as /predict names them.
             """)
 
     @OptionGroup var store: StoreOptions
 
+    @Option(
+        name: .customLong("tracking-uri"),
+        help: "Where MLflow keeps the runs: a path, file:, sqlite:///..., postgresql://... or http(s)://... (MLFLOW_TRACKING_URI).")
+    var trackingURI: String?
+
     @Argument(help: "JSON file with \"readings\".")
     var input: String
 
-    @Flag(help: "Compare with the file's \"probabilities\" and exit 1 if any differs by more than --tolerance.")
+    @Flag(help: "Compare with the file's \"probabilities\": print the verdict, exit 1 if any differs by more than --tolerance.")
     var check = false
+
+    @Flag(help: "With --check, also print the answers.")
+    var verbose = false
 
     @Option(help: "Largest accepted |swift - python| with --check.")
     var tolerance: Double = 1e-6
@@ -36,27 +42,49 @@ struct Predict: ParsableCommand {
     @Option(help: "Predictor: auto (compiled forest when it equals the C API at load), compiled, or c-api.")
     var predictor: String = PredictorChoice.auto.rawValue
 
-    func run() throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: input))
-        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let readings = root["readings"] as? [[String: Any]]
-        else {
-            throw ValidationError("\(input) has no \"readings\" list")
+    func run() async throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: input))
+        } catch {
+            throw ValidationError("cannot read \(input): no such file, or not readable")
         }
-        var configuration = try store.configuration()
-        if store.mlruns == nil, let mlruns = root["mlruns"] as? String {
-            let base = URL(fileURLWithPath: input).deletingLastPathComponent()
-            configuration.mlrunsDirectory = Self.locate(mlruns, near: base) ?? mlruns
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any], root["readings"] is [Any] else {
+            throw ValidationError("\(input) is not JSON with a \"readings\" list")
         }
-        if store.model == nil, let runId = root["run_id"] as? String { configuration.modelReference = runId }
-        let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
-        let reference = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow) ?? ""
         guard let choice = PredictorChoice(rawValue: predictor) else {
             throw ValidationError("--predictor must be one of \(PredictorChoice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let model = try HazardModel.load(from: mlflow, reference: reference, predictor: choice)
+        var configuration = try store.configuration()
+        let base = URL(fileURLWithPath: input).deletingLastPathComponent()
+        if let trackingURI {
+            configuration.modelSource.trackingURI = trackingURI
+        } else if store.mlruns == nil, configuration.modelSource.trackingURI == nil {
+            // A vector file names the store that made it, relative to the repository root.
+            if let uri = root["tracking_uri"] as? String, uri.hasPrefix("sqlite:///"), !uri.hasPrefix("sqlite:////") {
+                let relative = String(uri.dropFirst("sqlite:///".count))
+                configuration.modelSource.trackingURI = Self.locate(relative, near: base).map { "sqlite:///" + $0 } ?? uri
+            } else if let mlruns = root["mlruns"] as? String {
+                configuration.mlrunsDirectory = Self.locate(mlruns, near: base) ?? mlruns
+            }
+        }
+        if store.model == nil, let runId = root["run_id"] as? String { configuration.modelReference = runId }
+        var settings = configuration.modelSource
+        settings.mlrunsDirectory = configuration.mlrunsDirectory
+        if (settings.trackingURI ?? "").isEmpty, !FileManager.default.fileExists(atPath: settings.mlrunsDirectory) {
+            throw ValidationError(
+                "no MLflow store at \(settings.mlrunsDirectory): set MLFLOW_TRACKING_URI or MLRUNS_DIR, or pass --tracking-uri or --mlruns")
+        }
+        let logger = Logger(label: "inference-api")
+        let source = try await ModelSources.open(settings, logger: logger)
+        defer { Task { await source.close() } }
+        let models = ModelService(
+            source: source, configuredReference: configuration.modelReference, selectMetric: configuration.modelSelectMetric, predictor: choice,
+            logger: logger)
+        let model = try await models.load(try await models.startupReference())
+
         // The server's own decoder: exact number conversion, the same validation messages.
-        var decoder = ReadingsDecoder(featureNames: model.featureNames, maxReadings: max(1, readings.count))
+        var decoder = ReadingsDecoder(featureNames: model.featureNames, maxReadings: max(1, (root["readings"] as? [Any])?.count ?? 1))
         decoder.ignoresOtherTopLevelKeys = true
         let decoded: ReadingsDecoder.Readings
         do {
@@ -76,22 +104,25 @@ struct Predict: ParsableCommand {
             output["explanations"] = explanations.map { e in
                 [
                     "bias": e.bias, "margin": e.margin,
-                    "top": e.contributions.map { ["feature": $0.feature, "contribution": $0.value] as [String: Any] },
+                    "contributions": e.contributions.map { ["feature": $0.feature, "value": $0.value] as [String: Any] },
                 ] as [String: Any]
             }
         }
-        FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]))
-        FileHandle.standardOutput.write(Data("\n".utf8))
-        if check {
-            struct Answers: Decodable { let probabilities: [Double]? }
-            // JSONDecoder converts numbers exactly; JSONSerialization may miss by an ulp.
-            guard let expected = try JSONDecoder().decode(Answers.self, from: data).probabilities, expected.count == predictions.count else {
-                throw ValidationError("--check needs \"probabilities\" with one value per reading in \(input)")
-            }
-            let worst = zip(predictions, expected).map { abs(Double($0.probability) - $1) }.max() ?? 0
-            FileHandle.standardError.write(Data("max |swift - python| = \(worst) over \(expected.count) readings (run \(model.runId))\n".utf8))
-            if worst > tolerance { throw ExitCode(1) }
+        let answers = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]) + Data("\n".utf8)
+        guard check else {
+            FileHandle.standardOutput.write(answers)
+            return
         }
+        struct Expected: Decodable { let probabilities: [Double]? }
+        // JSONDecoder converts numbers exactly; JSONSerialization may miss by an ulp.
+        guard let expected = try JSONDecoder().decode(Expected.self, from: data).probabilities, expected.count == predictions.count else {
+            throw ValidationError("--check needs \"probabilities\" with one value per reading in \(input)")
+        }
+        let worst = zip(predictions, expected).map { abs(Double($0.probability) - $1) }.max() ?? 0
+        let verdict = worst <= tolerance ? "ok" : "FAILED"
+        print("\(verdict): max |swift - python| = \(worst) over \(expected.count) readings (tolerance \(tolerance), run \(model.runId), \(source.description))")
+        if verbose { FileHandle.standardOutput.write(answers) }
+        if worst > tolerance { throw ExitCode(1) }
     }
 
     /// Vector files name their store relative to the repository root; look upwards for it.

@@ -123,6 +123,53 @@ struct EpisodeStoreContractTests {
         }
     }
 
+    /// Many modules' trackers in one call (hazard bookkeeping records batches of thousands): every
+    /// store gives each module the changes its tracker alone gives, across three calls, with the
+    /// outbox rows those changes make, and the same live set.
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func manyTrackersInOneCallAdvanceAsEachAlone(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in
+            let patterns = ["aa.....", ".a.a.", "aac", ".....", "caa...a"]
+            let splits = [0, 3, 5, 7]
+            var expected: [String: [EpisodeChange]] = [:]
+            var messages = 0
+            var live = Set<String>()
+            var trackers: [String: EpisodeTracker] = [:]
+            var got: [String: [EpisodeChange]] = [:]
+            var lastLive = Set<String>()
+            for call in 0..<3 {
+                var observations: [String: [EpisodeObservation]] = [:]
+                for k in 0..<600 {
+                    let module = "m-\(k)"
+                    let pattern = Array(patterns[k % patterns.count])
+                    let part = pattern[min(splits[call], pattern.count)..<min(splits[call + 1], pattern.count)]
+                    guard !part.isEmpty else { continue }
+                    observations[module] = part.enumerated().map { i, c in
+                        EpisodeObservation(
+                            timestamp: Self.t0.addingTimeInterval(Double(splits[call] + i) * 60), score: c == "." ? 0.1 : c == "a" ? 0.7 : 0.95,
+                            isAnomaly: c != ".", metric: "hazard_probability")
+                    }
+                    var tracker = trackers[module] ?? EpisodeTracker()
+                    let outcome = tracker.advance(observations[module]!, tenantId: "t1", assetId: module, kind: "hazard", policy: Self.policy)
+                    trackers[module] = tracker
+                    expected[module, default: []] += outcome.events.map(\.change)
+                    messages += OutboxMessage.messages(for: outcome.events, now: Self.t0).count
+                    if tracker.isLive { live.insert(module) } else { live.remove(module) }
+                }
+                let batch = try await stores.episodes.recordEpisodes(tenantId: "t1", kind: "hazard", observations: observations, policy: Self.policy)
+                for event in batch.events { got[event.episode.assetId, default: []].append(event.change) }
+                lastLive = lastLive.subtracting(observations.keys).union(batch.live)
+            }
+            #expect(got.filter { !$0.value.isEmpty } == expected.filter { !$0.value.isEmpty }, "\(backend)")
+            #expect(lastLive == live, "\(backend): \(lastLive.count) live, expected \(live.count)")
+            let changes = expected.values.reduce(0) { $0 + $1.count }
+            let counts = try await stores.outbox.counts()
+            #expect(changes > 0 && counts.pending == messages, "\(backend): \(counts.pending) outbox rows, \(messages) expected for \(changes) changes")
+            let stored = try await stores.episodes.liveTrackers(kind: "hazard")
+            #expect(Set(stored.map(\.assetId)) == live, "\(backend)")
+        }
+    }
+
     @Test(arguments: TestDatabases.Backend.allCases)
     func keysetPagesYieldEveryRowOnce(_ backend: TestDatabases.Backend) async throws {
         try await TestDatabases.withStores(backend) { stores in

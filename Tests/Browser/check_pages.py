@@ -131,6 +131,20 @@ class Check:
         self.console_errors("/ (dashboard reload)")
         d.find_element(By.ID, "signout").click()
 
+    def development_mode(self):
+        """A server without users or keys: the page opens on the dashboard, no sign-in asked."""
+        if not self.args.dev_base:
+            return
+        d = self.driver
+        d.get(self.args.dev_base + "/")
+        self.wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        if d.find_element(By.ID, "signin").is_displayed() or not d.find_element(By.ID, "dashboard").is_displayed():
+            self.fail("development mode: the page asks to sign in")
+        if not d.find_element(By.ID, "model").text.strip():
+            self.fail("development mode: the served model card is empty")
+        self.findings["development_mode_opens_dashboard"] = True
+        self.console_errors("/ (development mode)")
+
     def docs(self):
         d = self.driver
         d.execute_script("sessionStorage.clear()")
@@ -163,7 +177,7 @@ class Check:
         self.shot("docs")
 
     def run(self):
-        steps = [self.anonymous, self.dashboard, self.docs]
+        steps = [self.anonymous, self.dashboard, self.docs, self.development_mode]
         for step in steps:
             try:
                 step()
@@ -183,6 +197,7 @@ if __name__ == "__main__":
     parser.add_argument("--expect", required=True, help='{"asset": flagged anomalies stored, ...}')
     parser.add_argument("--predict-body", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--dev-base", default="", help="a server in development mode (no credentials configured)")
     arguments = parser.parse_args()
     os.makedirs(arguments.screenshots, exist_ok=True)
     sys.exit(Check(arguments).run())

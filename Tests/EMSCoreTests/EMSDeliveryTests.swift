@@ -96,6 +96,65 @@ extension EMSCoreIntegration {
             }
         }
 
+        /// One episode's POST never finishes (a slow body); another episode's messages are all
+        /// delivered before that call even reaches its deadline, `/ready` says `degraded` once it
+        /// has, and the message is delivered when EMS Core answers again.
+        @Test(arguments: EMSTestApp.backends)
+        func testOneHungCallStopsNoOtherEpisodeAndMakesReadyDegraded(_ backend: EMSTestApp.Backend) async throws {
+            let ems = StandInEMSCore()
+            try await ems.start()
+            defer { Task { await ems.stop() } }
+            ems.faults { $0.slowAssetId = "slow-1" }
+            // Long enough that the other detect and its deliveries fit inside it under make test's load.
+            let deadline = 10.0
+            try await EMSTestApp.withDatabase(backend) { apply in
+                let configuration = EMSTestApp.configuration(ems: ems) { c in
+                    apply(&c)
+                    c.emsCore?.timeout = deadline
+                }
+                let app = try await buildApplication(configuration: configuration)
+                let series = Series.make(count: 400, runs: 1, seed: 5)
+                try await app.test(.live) { client in
+                    try await EMSTestApp.detect(client, asset: "slow-1", series.samples[...])
+                    let hanging = await EMSTestApp.eventually(10) { ems.state.withLock { $0.attempts.count } >= 1 }
+                    #expect(hanging, "\(backend): the slow episode's first call began")
+                    let hungAt = Date()
+                    try await EMSTestApp.detect(client, asset: "fast-1", series.samples[...])
+                    // Its open event and alert, then its close: one after another.
+                    let fast = await EMSTestApp.eventually(deadline + 3) { ems.accepted.count >= 3 }
+                    let fastSeconds = Date().timeIntervalSince(hungAt)
+                    let slowEnded = ems.state.withLock { s in s.streamed.contains { $0.path.hasPrefix("/api/") && $0.path != "/api/metrics" } }
+                    #expect(fast, "\(backend): the other episode's messages were delivered: \(ems.accepted.count)")
+                    #expect(!slowEnded, "\(backend): ... while the hung call was still under way (\(fastSeconds) s)")
+                    #expect(ems.accepted.values.allSatisfy { $0.body["assetId"] as? String == "fast-1" })
+
+                    // The hung call meets its deadline: degraded, still 200.
+                    var ready = try await client.execute(uri: "/ready", method: .get)
+                    let degraded = await EMSTestApp.eventually(deadline + 3) {
+                        ready = (try? await client.execute(uri: "/ready", method: .get)) ?? ready
+                        return (EMSTestApp.object(ready)["degraded"] as? [String] ?? []).contains { $0.contains("no complete answer") }
+                    }
+                    #expect(degraded && ready.status == .ok && EMSTestApp.object(ready)["status"] as? String == "degraded", "\(backend): \(String(buffer: ready.body))")
+                    let degradedSeconds = Date().timeIntervalSince(hungAt)
+                    #expect(degradedSeconds < deadline + 6, "\(backend): degraded \(degradedSeconds) s after the call began")
+
+                    // EMS Core answers again: the message arrives, and /ready is ready again.
+                    ems.faults { $0.slowAssetId = nil }
+                    let recovered = await EMSTestApp.eventually(30) {
+                        ems.accepted.values.contains { $0.body["assetId"] as? String == "slow-1" }
+                    }
+                    #expect(recovered, "\(backend): the hung episode's message was delivered after all")
+                    let readyAgain = try await EMSTestApp.eventually(30) {
+                        EMSTestApp.object(try await client.execute(uri: "/ready", method: .get))["status"] as? String == "ready"
+                    }
+                    #expect(readyAgain, "\(backend): ready again")
+                    print(
+                        "EMS delivery (\(backend)): a POST hung (slow body), EMS_CORE_TIMEOUT_SECONDS=10: another episode's 3 messages delivered \(String(format: "%.2f", fastSeconds)) s after it began; /ready degraded \(String(format: "%.2f", degradedSeconds)) s after"
+                    )
+                }
+            }
+        }
+
         /// Delivery latency with a healthy EMS Core and a steady trickle of detections: 100 requests,
         /// 50 ms apart, each opening and closing an episode (3 messages). Printed for the README.
         @Test(arguments: EMSTestApp.backends)
@@ -116,6 +175,8 @@ extension EMSCoreIntegration {
                         try await Task.sleep(for: .milliseconds(50))
                     }
                     #expect(await EMSTestApp.eventually(30) { ems.accepted.count == 300 }, "\(backend): \(ems.accepted.count) of 300")
+                    // The last answers are recorded a moment after the stand-in counts them.
+                    _ = await EMSTestApp.eventually(10) { (try? await DeliveryLatency.summary(client))?.hasPrefix("300 messages") == true }
                     let summary = try await DeliveryLatency.summary(client)
                     #expect(summary.hasPrefix("300 messages"), "\(summary)")
                     print("EMS delivery latency (\(backend), healthy stand-in, trickle of 100 detections 50 ms apart): \(summary)")
@@ -223,8 +284,11 @@ extension EMSCoreIntegration {
                     #expect(messages.allSatisfy { ($0["last_error"] as? String ?? "").hasPrefix("EMS Core answered 400") }, "\(backend): with the reason")
                     #expect(await EMSTestApp.eventually(30) { ems.accepted.count == episodes.count * 2 + ems.accepted.keys.filter { $0.contains(":escalate:") }.count })
                     #expect(ems.accepted.keys.allSatisfy { !$0.contains(":open:alert") }, "\(backend): the rest flowed, the parked did not")
-                    let pending = EMSTestApp.object(try await client.execute(uri: "/ems/outbox?state=pending", method: .get))
-                    #expect(pending["count"] as? Int == 0)
+                    // Accepted by the stand-in before the deliverer has recorded the answer: wait for that.
+                    let drained = await EMSTestApp.eventually(10) {
+                        EMSTestApp.object((try? await client.execute(uri: "/ems/outbox?state=pending", method: .get))!)["count"] as? Int == 0
+                    }
+                    #expect(drained, "\(backend): nothing left pending")
 
                     ems.faults { $0.rejectKeysContaining = nil }
                     let bad = try await client.execute(uri: "/ems/outbox/retry", method: .post, headers: EMSTestApp.json, body: ByteBuffer(string: "{\"ids\": [\"x\"]}"))

@@ -64,8 +64,13 @@ extension EMSCoreIntegration {
                     try await Self.predict(client, [("m-3", hot[2], 1)])
                     for k in 0..<5 { try await Self.predict(client, [("m-3", cold[k], 2 + k)]) }
 
-                    let listed = EMSTestApp.object(try await client.execute(uri: "/anomaly/episodes", method: .get))
-                    let episodes = listed["episodes"] as? [[String: Any]] ?? []
+                    // Recorded off the request path: the answers above did not wait for it.
+                    var episodes: [[String: Any]] = []
+                    _ = try await EMSTestApp.eventually(10) {
+                        let listed = EMSTestApp.object(try await client.execute(uri: "/anomaly/episodes", method: .get))
+                        episodes = listed["episodes"] as? [[String: Any]] ?? []
+                        return episodes.count == 2 && episodes.allSatisfy { $0["state"] as? String == "closed" }
+                    }
                     #expect(Set(episodes.compactMap { $0["asset_id"] as? String }) == ["m-1", "m-3"], "\(backend): \(episodes)")
                     #expect(episodes.allSatisfy { $0["kind"] as? String == "hazard" && $0["state"] as? String == "closed" })
                     #expect(episodes.allSatisfy { $0["metric"] as? String == "hazard_probability" })

@@ -7,7 +7,7 @@ import Testing
 
 extension EMSCoreIntegration {
     /// The deliverer alone, on the memory stores, against the stand-in: Retry-After, the breaker's
-    /// probe, the outbox-size warning.
+    /// probe, the outbox-size warning, a call past its deadline.
     @Suite("Outbox deliverer", .serialized, .timeLimit(.minutes(5)))
     struct OutboxDelivererTests {
         final class Recorder: DeliveryObserver, Sendable {
@@ -99,6 +99,9 @@ extension EMSCoreIntegration {
             let started = Date()
             try await Self.running(deliverer) {
                 #expect(await EMSTestApp.eventually(60) { ems.accepted.count == 9 })
+                // The stand-in counts a message when it answers; the deliverer records it once the
+                // answer is read, a moment later (calls run beside each other since issue 24).
+                #expect(await EMSTestApp.eventually(10) { recorder.seen.withLock { $0.delivered } == 9 })
             }
             let elapsed = Date().timeIntervalSince(started)
             #expect(elapsed >= 1, "nothing was sent within Retry-After's second: \(elapsed) s")
@@ -136,6 +139,24 @@ extension EMSCoreIntegration {
             #expect(seen.counts.contains { $0.pending == 9 })
             #expect(lines.all.contains { $0.contains("circuit breaker open") } && lines.all.contains { $0.contains("circuit breaker closed") })
             #expect(ems.state.withLock { $0.duplicates } == 0)
+        }
+
+        /// A call still under way past its deadline (+1 s) is reported, whatever holds it.
+        @Test func testACallPastItsDeadlineIsReported() async throws {
+            let ems = StandInEMSCore()
+            try await ems.start()
+            defer { Task { await ems.stop() } }
+            ems.faults { $0.slowAssetId = "a" }
+            let stores = try await Self.committed()
+            let deliverer = OutboxDeliverer(
+                outbox: stores.outbox, client: EMSCoreClient(endpoint: EMSCoreEndpoint(baseURL: ems.url, token: ems.token, timeout: 30)),
+                settings: Self.settings(), observer: nil, logger: Logger(label: "test"))
+            try await Self.running(deliverer) {
+                #expect(await EMSTestApp.eventually(10) { deliverer.status().inFlight >= 1 })
+                #expect(deliverer.status().degraded.isEmpty, "within its deadline: \(deliverer.status().degraded)")
+                let later = deliverer.status(now: Date().addingTimeInterval(32))
+                #expect(later.overdue >= 1 && later.degraded.contains { $0.contains("run past the 30 s deadline") }, "\(later.degraded)")
+            }
         }
     }
 }

@@ -125,8 +125,8 @@ async def slow(port, slow_count, idle_count, seconds, body):
         try:
             writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             await writer.drain()
-            await reader.readuntil(b"\r\n\r\n")
-            length = 15  # {"status":"ok"}
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
             await reader.readexactly(length)
             if await asyncio.wait_for(reader.read(1), timeout=seconds + 30) == b"":
                 closed["idle"] += 1

@@ -102,6 +102,37 @@ struct AnomalyRouteTests {
         }
     }
 
+    /// `/anomaly/samples` reads a range: `from`/`to` once fell back to the last 24 hours, so a range
+    /// holding 150 samples of 2026-11 answered none.
+    @Test func testSamplesInARange() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let start = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18
+        let samples: [[String: Any]] = (0..<150).map { i in
+            ["timestamp": ISO8601.format(start.addingTimeInterval(Double(i) * 60)), "metrics": ["cpu": 20 + Double(i % 7)]]
+        }
+        let request = try Self.json(["asset_id": "ranged-1", "samples": samples, "persist": true])
+        try await app.test(.router) { client in
+            let (stored, _) = try await Self.post(client, "/anomaly/detect", request)
+            #expect(stored.status == .ok)
+            let from = ISO8601.format(start), to = ISO8601.format(start.addingTimeInterval(150 * 60))
+            let (all, answer) = try await Self.get(client, "/anomaly/samples/ranged-1?from=\(from)&to=\(to)")
+            #expect(all.status == .ok && answer["count"] as? Int == 150, "\(answer)")
+            let rows = answer["samples"] as? [[String: Any]] ?? []
+            #expect(rows.first?["timestamp"] as? String == from, "oldest first")
+            // `to` is exclusive, `limit` takes the first of the range.
+            let middle = ISO8601.format(start.addingTimeInterval(100 * 60))
+            let (_, part) = try await Self.get(client, "/anomaly/samples/ranged-1?from=\(middle)&limit=20")
+            let partRows = part["samples"] as? [[String: Any]] ?? []
+            #expect(part["count"] as? Int == 20 && partRows.first?["timestamp"] as? String == middle, "\(part)")
+            let (_, upTo) = try await Self.get(client, "/anomaly/samples/ranged-1?to=\(middle)")
+            #expect(upTo["count"] as? Int == 100, "\(upTo)")
+            let (both, _) = try await Self.get(client, "/anomaly/samples/ranged-1?from=\(from)&hours=5")
+            #expect(both.status == .badRequest)
+            let (recent, _) = try await Self.get(client, "/anomaly/samples/ranged-1")
+            #expect(recent.status == .ok)
+        }
+    }
+
     @Test func testWithoutAModelStatisticalFallbacksScore() async throws {
         let app = try await buildApplication(configuration: TestApp.configuration())
         let request = try Self.json(["asset_id": "fresh-1", "samples": try Self.series(count: 40), "persist": false])
@@ -152,7 +183,9 @@ struct AnomalyRouteTests {
         let app = try await buildApplication(configuration: configuration)
         let asset = "bulk-\(UUID().uuidString.prefix(8))"
         let body = try Self.json(["asset_id": asset, "samples": try Self.series(count: 10_000), "persist": true])
-        try await app.test(.live) { client in
+        // `.router`: this is about what is stored, and the live client's fixed 20 s read timeout
+        // was reached by a 10,000-sample commit on a machine busy with the parallel suites.
+        try await app.test(.router) { client in
             let (response, answer) = try await Self.post(client, "/anomaly/detect", body)
             #expect(response.status == .ok)
             #expect((answer["results"] as? [Any])?.count == 10_000)

@@ -28,14 +28,17 @@ struct FleetRouteTests {
 
         let shared = MemoryFleetStore()
         func replica(_ id: String, mlruns: URL) async throws -> (FleetCoordinator, Router<AppRequestContext>) {
-            let configuration = TestApp.configuration { $0.mlrunsDirectory = mlruns.path }
+            let configuration = TestApp.configuration {
+                $0.mlrunsDirectory = mlruns.path
+                $0.replicaId = id
+            }
             let models = ModelService(store: try MLflowStore(root: mlruns), configuredReference: champion.run_id, selectMetric: "roc_auc")
             let model = try await models.activate(champion.run_id)
             var stores = Stores.memory()
             stores.fleet = shared
-            let fleet = FleetCoordinator(identity: FleetCoordinator.identity(configured: id), store: shared, models: models, logger: .init(label: "test"))
-            await fleet.start(loaded: model, reference: champion.run_id)
-            return (fleet, await buildRouter(configuration: configuration, models: models, stores: stores, fleet: fleet))
+            let services = await AppServices(configuration: configuration, models: models, stores: stores)
+            await services.fleet.start(loaded: model, reference: champion.run_id)
+            return (services.fleet, buildRouter(services: services))
         }
         let (a, _) = try await replica("a", mlruns: TestApp.repoRoot.appendingPathComponent("mlruns"))
         let (b, routerB) = try await replica("b", mlruns: copy)

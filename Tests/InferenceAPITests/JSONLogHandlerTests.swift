@@ -50,8 +50,32 @@ struct JSONLogHandlerTests {
         logger.notice("activation refused", metadata: ["reference": "abc\n2026-12-02T00:00:00Z critical inference-api: forged", "hb.request.id": "r-1"])
         let written = lines.lines.withLock { $0 }
         #expect(written.count == 1 && !written[0].contains("\n"), "\(written)")
-        #expect(written[0].contains(#"reference=abc\n2026-12-02T00:00:00Z critical inference-api: forged"#))
+        #expect(written[0].contains(#"reference="abc\n2026-12-02T00:00:00Z critical inference-api: forged""#))
         #expect(written[0].contains("request_id=r-1") && written[0].contains(" notice inference-api: activation refused "))
         #expect(LineLogHandler.escaped("a\u{7}b\\c\u{2028}") == #"a\u{7}b\\c\u{2028}"#)
+    }
+
+    /// A value with ` reason=x` in it once added a field to its line; quoted, it stays one value.
+    @Test func testTextValuesCannotAddFields() {
+        let lines = Lines()
+        let logger = Logger(label: "inference-api") { LineLogHandler(label: $0, level: .info, format: .text, sink: lines.append) }
+        logger.warning("model m=1 refused", metadata: ["model_uri": "runs:/x reason=forged \"q\"", "empty": "", "plain": "ok"])
+        let line = lines.lines.withLock { $0 }.first ?? ""
+        #expect(line.hasSuffix(#" warning inference-api: "model m=1 refused" empty="" model_uri="runs:/x reason=forged \"q\"" plain=ok"#), "\(line)")
+        // Every field read back as logfmt reads it: the keys are the three logged, no more.
+        var keys: [String] = []
+        var rest = Substring(line.split(separator: "\"", maxSplits: 2).last ?? "")
+        while let equals = rest.firstIndex(of: "=") {
+            keys.append(rest[..<equals].trimmingCharacters(in: .whitespaces))
+            rest = rest[rest.index(after: equals)...]
+            if rest.first == "\"" {
+                var i = rest.index(after: rest.startIndex)
+                while i < rest.endIndex, rest[i] != "\"" { i = rest[i] == "\\" ? rest.index(i, offsetBy: 2) : rest.index(after: i) }
+                rest = rest[rest.index(after: min(i, rest.index(before: rest.endIndex)))...]
+            } else {
+                rest = rest.drop { $0 != " " }
+            }
+        }
+        #expect(keys == ["empty", "model_uri", "plain"], "\(keys)")
     }
 }

@@ -45,7 +45,8 @@ struct ModelSourceRouteTests {
         let (started, _) = try await models.activateAtStartup()
         #expect(started.runId == champion.run_id)
         let follower = try #require(
-            AliasFollower.make(models: models, refreshSeconds: 1, audit: nil, telemetry: telemetry, logger: .init(label: "test")))
+            AliasFollower.make(
+                models: models, refreshSeconds: 1, activation: TestApp.activation(models), telemetry: telemetry, logger: .init(label: "test")))
 
         // The running follower notices the move within one interval: it starts loading the new
         // version at most an interval (plus the REST calls) after the move. The version's files
@@ -79,7 +80,7 @@ struct ModelSourceRouteTests {
         #expect(refusal.version == broken && refusal.target == "models:/\(name)/\(broken)")
         #expect(refusal.reason.contains("no-such-model"), "\(refusal.reason)")
 
-        let router = await buildRouter(configuration: configuration, models: models, stores: .memory(), telemetry: telemetry)
+        let router = buildRouter(services: await AppServices(configuration: configuration, models: models, stores: .memory(), telemetry: telemetry))
         try await Application(router: router).test(.router) { client in
             let active = try await client.execute(uri: "/models/active", method: .get)
             #expect(active.status == .ok)

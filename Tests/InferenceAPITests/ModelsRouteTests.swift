@@ -138,7 +138,8 @@ struct ReloadTests {
         let fleetStore = MemoryFleetStore()
         let fleet = FleetCoordinator(
             identity: FleetCoordinator.identity(configured: "r1"), store: fleetStore, models: models, logger: .init(label: "test"))
-        await ReloadOnHangup(models: models, fleet: fleet, audit: nil, logger: .init(label: "test")).reload()
+        let activation = ModelActivation(models: models, fleet: fleet, audit: nil, logger: .init(label: "test"))
+        await ReloadOnHangup(models: models, activation: activation, logger: .init(label: "test")).reload()
         #expect(models.active?.runId == champion.runId)
         #expect(models.trafficSnapshot.swaps == 2)
         #expect(try await fleetStore.state()?.runId == champion.runId, "SIGHUP records the configured run for the whole fleet")

@@ -13,7 +13,7 @@ struct OpenAPIDocumentTests {
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: empty) }
         let models = ModelService(store: try MLflowStore(root: empty), configuredReference: nil, selectMetric: "roc_auc")
-        let router = await buildRouter(configuration: Configuration(), models: models, stores: .memory())
+        let router = buildRouter(services: await AppServices(configuration: Configuration(), models: models, stores: .memory()))
         let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
         let documented = OpenAPIDocument.documentedRoutes
         #expect(routed.subtracting(documented).isEmpty, "routes without documentation: \(routed.subtracting(documented).sorted())")

@@ -44,6 +44,30 @@ struct PredictRouteTests {
         }
     }
 
+    /// Module ids and timestamps come back as the client sent them, whatever characters they hold:
+    /// quotes, backslashes, control characters, non-ASCII, escapes in the body.
+    @Test func testModuleIdsAndTimestampsComeBackExactly() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let vector = try #require(try TestApp.defaultStoreVectors().first)
+        let reading = vector.readings[0].map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
+        let modules = ["M-42", "rack-12/module-7-with-a-long-name", "q\"uote", "back\\slash", "tab\tnew\nline\u{1}", "é😀", "\u{7F}"]
+        let rows = modules.map { module -> String in
+            let encoded = String(decoding: try! JSONEncoder().encode(module), as: UTF8.self)
+            return "{\(reading), \"module_id\": \(encoded), \"timestamp\": \(encoded)}"
+        }
+        // The same id escaped differently in the body: \u0041 is A.
+        let body = "{\"readings\": [\(rows.joined(separator: ", ")), {\(reading), \"module_id\": \"\\u0041\\/\"}]}"
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .ok)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                let predictions = try #require(object["predictions"] as? [[String: Any]])
+                #expect(predictions.map { $0["module_id"] as? String } == modules + ["A/"])
+                #expect(predictions.prefix(modules.count).map { $0["timestamp"] as? String } == modules)
+            }
+        }
+    }
+
     @Test func testValidationErrorsUseTheEnvelopeWithPerReadingDetails() async throws {
         let app = try await buildApplication(configuration: TestApp.configuration())
         let vector = try #require(try TestApp.defaultStoreVectors().first)

@@ -18,7 +18,7 @@ struct BackendStoreSourceTests {
 
     @Test func testEveryReferenceFormGivesPythonsProbabilities() async throws {
         let vectors = try Fixtures.sqliteVectors()
-        #expect(Set(vectors.map(\.case)) == ["mlflow2_sqlite_json_minmax", "mlflow3_sqlite_ubj_standard"])
+        #expect(Set(vectors.map(\.case)) == ["mlflow2_sqlite_json_minmax", "mlflow3_sqlite_ubj_standard", "mlflow3_sqlite_own_location"])
         var checked = 0
         for vector in vectors {
             let source = try await Fixtures.source(for: vector)
@@ -30,8 +30,9 @@ struct BackendStoreSourceTests {
             await source.close()
         }
         // MLflow 3: run id, runs:/, models:/m-, models:/name/version for both runs, and the
-        // champion's alias; MLflow 2 (no logged models): run id, runs:/, version, alias.
-        #expect(checked == 9 + 4)
+        // champion's alias; MLflow 2 (no logged models): run id, runs:/, version, alias; MLflow 3
+        // with the experiment's own artifact location: the champion's five.
+        #expect(checked == 9 + 4 + 5)
     }
 
     /// MLflow 2.22's schema has no `logged_models` table: the model is a run artifact, the
@@ -110,6 +111,21 @@ struct BackendStoreSourceTests {
         try await Fixtures.expectParity(relocated, "models:/battery-hazard@champion", champion)
         let again = try await relocated.resolve("models:/battery-hazard@champion")
         #expect(again.boosterFile.path.hasPrefix(moved.resolvingSymlinksInPath().path))
+    }
+
+    /// `mlflow.create_experiment(name, artifact_location=...)`: MLflow keeps the experiment's runs
+    /// at `<location>/<run>/artifacts` and its logged models at `<location>/models/<id>/artifacts`,
+    /// with no experiment-id folder. Served from a copy (the location's contents as `mlartifacts/`
+    /// beside `mlflow.db`), every recorded path is stale: the experiment's own recorded location is
+    /// the root they are rebased on, for both layouts.
+    @Test func testAnExperimentsOwnArtifactLocationIsRebasedOn() async throws {
+        let vector = try #require(try Fixtures.sqliteVectors().first { $0.case == "mlflow3_sqlite_own_location" })
+        let source = try await Fixtures.source(for: vector)
+        defer { Task { await source.close() } }
+        let store = Fixtures.repoRoot.appendingPathComponent("fixtures/stores/mlflow3_sqlite_own_location")
+        try await Fixtures.expectOwnLocationLayout(source, vector, root: store.appendingPathComponent("mlartifacts").path, label: "sqlite")
+        let location = try await source.resolve("models:/battery-hazard@champion")
+        #expect(location.registry == .init(name: "battery-hazard", version: 1, alias: "champion"))
     }
 
     @Test func testBadAndUnknownReferencesAreTypedErrors() async throws {

@@ -40,6 +40,21 @@ struct PostgresBackendSourceTests {
         await source.close()
     }
 
+    /// An experiment made with its own `artifact_location`: MLflow keeps its runs at
+    /// `<location>/<run>/artifacts` and its logged models at `<location>/models/<id>/artifacts`,
+    /// with no experiment-id folder. The location has moved since (every recorded path is stale):
+    /// both layouts are found by rebasing on the experiment's recorded location.
+    @Test func testAnExperimentsOwnArtifactLocationIsRebasedOn() async throws {
+        let vectors = try Fixtures.vectors(in: URL(fileURLWithPath: Self.environment["TEST_MLFLOW_PG_OWN_VECTORS"] ?? "/nonexistent"))
+        let vector = try #require(vectors.first)
+        var settings = ModelSources.Settings()
+        settings.trackingURI = Self.environment["TEST_MLFLOW_PG_URL"]
+        settings.artifactRoot = Self.environment["TEST_MLFLOW_PG_OWN_ARTIFACTS"]
+        let source = try await ModelSources.open(settings, logger: Fixtures.logger)
+        defer { Task { await source.close() } }
+        try await Fixtures.expectOwnLocationLayout(source, vector, root: try #require(settings.artifactRoot), label: "postgresql")
+    }
+
     /// Every query runs in a READ ONLY transaction: PostgreSQL itself refuses a write.
     @Test func testTheServerRefusesWrites() async throws {
         let url = try #require(URL(string: Self.environment["TEST_MLFLOW_PG_URL"] ?? ""))

@@ -169,9 +169,3 @@ public struct PostgresEpisodeStore: EpisodeStore, OutboxStore {
         }
     }
 }
-
-/// Keyset positions as whole microseconds since 1970, what both back ends store exactly.
-public enum Keyset {
-    public static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-    public static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
-}

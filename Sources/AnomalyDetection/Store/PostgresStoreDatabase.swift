@@ -1,5 +1,5 @@
+import ComputeSupport
 import Foundation
-import Synchronization
 import Logging
 import PostgresNIO
 
@@ -32,9 +32,7 @@ public struct PostgresStoreDatabase: StoreDatabase {
             throw StoreError(backend: "postgresql", message: "DATABASE_URL is not a postgres://user@host:port/database URL")
         }
         let database = String(components.path.drop { $0 == "/" })
-        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value
-        let tls: PostgresClient.Configuration.TLS =
-            sslmode == "require" || sslmode == "verify-full" ? .require(.makeClientConfiguration()) : .disable
+        let tls: PostgresClient.Configuration.TLS = requiresTLS(url: url) ? .require(.makeClientConfiguration()) : .disable
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432,
             username: components.user.flatMap { $0.removingPercentEncoding } ?? "postgres",
@@ -42,6 +40,12 @@ public struct PostgresStoreDatabase: StoreDatabase {
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 16
         return configuration
+    }
+
+    /// Whether the URL asks for TLS (`sslmode=require` or `verify-full`).
+    static func requiresTLS(url: String) -> Bool {
+        let sslmode = URLComponents(string: url)?.queryItems?.first { $0.name == "sslmode" }?.value
+        return sslmode == "require" || sslmode == "verify-full"
     }
 
     /// Without the store timeout: migrations wait their turn behind another instance's (advisory
@@ -99,8 +103,8 @@ public struct PostgresStoreDatabase: StoreDatabase {
     func guarded<T: Sendable>(deadline: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
             guard let deadline else { return try await body() }
-            return try await Self.withDeadline(deadline, body)
-        } catch is Deadline {
+            return try await Deadline.run(deadline, body)
+        } catch is DeadlineExceeded {
             throw StoreError(backend: backend, message: "no answer within \(timeout) (is the database reachable?)")
         } catch let error as PostgresTransactionError {
             if let taken = error.closureError as? IdempotencyKeyTaken { throw taken }
@@ -111,34 +115,6 @@ public struct PostgresStoreDatabase: StoreDatabase {
         } catch let error as PostgresDecodingError {
             throw StoreError(backend: backend, message: Self.summary(error))
         }
-    }
-
-    /// A store call that ran past `timeout`.
-    private struct Deadline: Error {}
-
-    /// `body`'s result, or `Deadline` once `timeout` has passed, whichever comes first. The caller
-    /// is answered at the deadline even if `body` does not stop at once when cancelled (a
-    /// transaction whose connection died may take its time); it is cancelled and left to finish.
-    private static func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
-            let pending = Mutex<CheckedContinuation<Result<T, any Error>, Never>?>(continuation)
-            let resume = { @Sendable (result: Result<T, any Error>) -> Bool in
-                guard let waiting = pending.withLock({ $0.take() }) else { return false }
-                waiting.resume(returning: result)
-                return true
-            }
-            let timer = Mutex<Task<Void, Never>?>(nil)
-            let work = Task {
-                do { _ = resume(.success(try await body())) } catch { _ = resume(.failure(error)) }
-                timer.withLock { $0?.cancel() }
-            }
-            let clock = Task {
-                try? await Task.sleep(for: timeout)
-                if resume(.failure(Deadline())) { work.cancel() }
-            }
-            timer.withLock { $0 = clock }
-        }
-        return try outcome.get()
     }
 
     static func summary(_ error: any Error) -> String {

@@ -29,14 +29,7 @@ public struct SQLiteEpisodeStore: EpisodeStore, OutboxStore {
 
     public func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
         try await database.transaction {
-            var batch = EpisodeBatch()
-            for asset in observations.keys.sorted() {
-                let (events, live) = try await database.recordEpisodes(
-                    tenantId: tenantId, assetId: asset, kind: kind, observations: observations[asset] ?? [], policy: policy)
-                batch.events += events
-                if live { batch.live.insert(asset) }
-            }
-            return batch
+            try await database.recordEpisodes(tenantId: tenantId, kind: kind, observations: observations, policy: policy)
         }
     }
 

@@ -83,7 +83,13 @@ extension AnomalyController {
         var out: (from: Date?, to: Date?) = (nil, nil)
         for field in ["from", "to"] {
             guard let text = query[field[...]].map(String.init) else { continue }
-            guard let date = AnomalyRequests.parseTimestamp(text) else {
+            let date: Date
+            switch ISO8601.parseAccepted(text) {
+            case .time(let parsed): date = parsed
+            case .outOfRange:
+                details.append(.init(field: field, problem: "must be \(ISO8601.acceptedDescription)"))
+                continue
+            case .invalid:
                 details.append(.init(field: field, problem: "must be an ISO 8601 time (2026-11-22T10:15:00Z)"))
                 continue
             }
@@ -239,17 +245,31 @@ extension AnomalyController {
         }
         let range = Self.range(query, &details)
         let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...1000, default: 100, &details))
+        // The list's filters: the query's, or on later pages the cursor's, which the query may
+        // repeat but not change.
+        var filters = PageCursor.EpisodeFilters(
+            asset: asset, state: state?.rawValue, from: range.from.map(Keyset.micros), to: range.to.map(Keyset.micros))
         var after: (startedAt: Date, id: String)?
         if let text = query["cursor"].map(String.init) {
-            if case .episodes(let micros, let id)? = PageCursor(text) { after = (Keyset.date(micros: micros), id) } else {
+            if case .episodes(let micros, let id, let carried)? = PageCursor(text) {
+                after = (Keyset.date(micros: micros), id)
+                if let carried {
+                    for field in filters.changed(from: carried) {
+                        details.append(.init(field: field, problem: "differs from the cursor's (the cursor carries the filters of its list)"))
+                    }
+                    filters = carried
+                }
+            } else {
                 details.append(.init(field: "cursor", problem: "is not a cursor of GET /anomaly/episodes"))
             }
         }
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
         let rows = try await episodes.episodes(
-            EpisodeQuery(tenantId: context.tenant, assetId: asset, state: state, from: range.from, to: range.to, after: after, limit: limit + 1))
+            EpisodeQuery(
+                tenantId: context.tenant, assetId: filters.asset, state: filters.state.flatMap(Episode.State.init(rawValue:)),
+                from: filters.from.map(Keyset.date(micros:)), to: filters.to.map(Keyset.date(micros:)), after: after, limit: limit + 1))
         let page = rows.prefix(limit)
-        let next = rows.count > limit ? page.last.map { PageCursor.episodes(micros: Keyset.micros($0.startedAt), id: $0.id).encoded } : nil
+        let next = rows.count > limit ? page.last.map { PageCursor.episodes(micros: Keyset.micros($0.startedAt), id: $0.id, filters: filters).encoded } : nil
         return EpisodesAnswer(
             count: page.count,
             episodes: page.map { e in

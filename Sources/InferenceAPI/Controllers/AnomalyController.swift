@@ -55,8 +55,16 @@ struct AnomalyController {
     @Sendable func samples(request: Request, context: AppRequestContext) async throws -> SamplesAnswer {
         var details: [APIError.Detail] = []
         let (asset, hours, limit) = Self.window(request, context, defaultLimit: 2000, &details)
+        // `from`/`to`: the first `limit` samples of the range; else the last `limit` of `hours`.
+        let query = request.uri.queryParameters
+        let range = Self.range(query, &details)
+        let ranged = range.from != nil || range.to != nil
+        if ranged, query["hours"] != nil { details.append(.init(field: "hours", problem: "give hours or from/to, not both")) }
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
-        let rows = try await service.samples(tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), limit: limit)
+        let rows =
+            ranged
+            ? try await service.samples(tenantId: context.tenant, assetId: asset, from: range.from, to: range.to, limit: limit)
+            : try await service.samples(tenantId: context.tenant, assetId: asset, since: Date().addingTimeInterval(-hours * 3600), limit: limit)
         return SamplesAnswer(
             asset_id: asset, count: rows.count, samples: rows.map { .init(timestamp: ModelInfo.timestamp($0.timestamp), metrics: $0.metrics) })
     }

@@ -9,11 +9,17 @@ struct HealthController {
     let models: ModelService
     let database: any StoreDatabase
     let fleet: FleetCoordinator
-    /// EMS Core's circuit breaker, when the integration is on.
-    var emsBreaker: (@Sendable () -> CircuitBreaker.State)?
+    /// EMS Core delivery (its breaker, calls past their deadline), when the integration is on.
+    var emsDelivery: (@Sendable () -> OutboxDeliverer.Status)?
+    /// Hazard episode bookkeeping, when it is on.
+    var hazardEpisodes: (@Sendable () -> HazardEpisodes.Status)?
+    /// False in development mode (no credentials configured): the page then opens on the
+    /// dashboard instead of asking to sign in with nothing to sign in with.
+    var credentialsRequired = true
 
     struct Health: ResponseEncodable {
         let status: String
+        let credentials_required: Bool
     }
 
     struct Readiness: ResponseEncodable {
@@ -21,8 +27,22 @@ struct HealthController {
         let model_loaded: Bool
         let run_id: String?
         let store: String?
+        /// Whether the store answered this probe.
+        let store_reachable: Bool
         /// `closed`, `half_open` or `open`; absent when EMS Core is not configured.
         let ems_core: String?
+        /// Hazard episode bookkeeping; absent when `HAZARD_EPISODES` is off.
+        let hazard_episodes: HazardEpisodeState?
+        /// Present while the model serves from the cache because the source could not be reached.
+        let model_from_cache: ActiveModelDescription.FromCache?
+        /// What is degraded, in words (empty when ready).
+        let degraded: [String]
+    }
+
+    struct HazardEpisodeState: ResponseEncodable {
+        let queued_readings: Int
+        let dropped_readings: Int
+        let failure: String?
     }
 
     struct ModelHealth: ResponseEncodable {
@@ -53,20 +73,35 @@ struct HealthController {
                 hazardous: traffic.hazardous, failures: traffic.failures, swaps: traffic.swaps,
                 last_prediction_at: traffic.lastPredictionAt.map(ModelInfo.timestamp))
         }
-        group.get("health") { _, _ in Health(status: "ok") }
+        let credentialsRequired = self.credentialsRequired
+        group.get("health") { _, _ in Health(status: "ok", credentials_required: credentialsRequired) }
         group.get("ready") { _, _ -> Readiness in
             guard let model = models.active else { throw ServiceError.noModel }
-            do { try await database.ping() } catch {
-                throw ServiceError(.unavailable, code: "unavailable", "the \(database.backend) store is not reachable")
-            }
             if let reason = fleet.divergedReason {
                 throw ServiceError(.unavailable, code: "diverged", "this replica does not serve the fleet's model: \(reason)")
             }
-            // EMS Core down is degraded, not unready: detection goes on, the outbox keeps the changes.
-            let breaker = emsBreaker?()
+            // Predictions need the model only: a store or EMS Core that is down degrades the
+            // replica (detection answers 503, deliveries wait in the outbox), it does not unready it.
+            var degraded: [String] = []
+            var reachable = true
+            do { try await database.ping() } catch {
+                reachable = false
+                degraded.append("store: the \(database.backend) store is not reachable")
+            }
+            let delivery = emsDelivery?()
+            degraded += delivery?.degraded ?? []
+            let hazards = hazardEpisodes?()
+            if let failure = hazards?.failure { degraded.append("hazard_episodes: recording waits for the store (\(failure))") }
+            let cached = models.servedFromCache
+            if let cached {
+                degraded.append("model_source: serving the cached copy of \(cached.reference) from \(ModelInfo.timestamp(cached.cachedAt)); the source could not be reached")
+            }
             return Readiness(
-                status: breaker == nil || breaker == .closed ? "ready" : "degraded", model_loaded: true, run_id: model.runId, store: database.backend,
-                ems_core: breaker?.rawValue)
+                status: degraded.isEmpty ? "ready" : "degraded", model_loaded: true, run_id: model.runId, store: database.backend,
+                store_reachable: reachable, ems_core: delivery?.breaker.rawValue,
+                hazard_episodes: hazards.map {
+                    HazardEpisodeState(queued_readings: $0.queuedReadings, dropped_readings: $0.droppedReadings, failure: $0.failure)
+                }, model_from_cache: cached.map(ActiveModelDescription.FromCache.init), degraded: degraded)
         }
     }
 }

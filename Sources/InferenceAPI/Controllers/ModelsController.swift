@@ -10,6 +10,7 @@ struct ModelsController {
     let feedback: FeedbackService
     let threshold: Double
     let audit: ActivationAudit
+    let activation: ModelActivation
     let fleet: FleetCoordinator
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
@@ -65,6 +66,7 @@ struct ModelsController {
         guard let model = models.active else { throw ServiceError.noModel }
         var description = ActiveModelDescription(model, threshold: threshold, refused: models.refused)
         description.fleet = FleetView(fleet)
+        description.from_cache = models.servedFromCache.map(ActiveModelDescription.FromCache.init)
         return description
     }
 
@@ -78,24 +80,16 @@ struct ModelsController {
         default:
             throw APIError.validation("give exactly one of run_id and model_uri")
         }
-        let models = self.models
         let model: HazardModel
         do {
-            model = try await models.load(reference)
+            model = try await activation.activate(reference, reason: "POST /models/activate \(reference)").model
+        } catch let error as ModelActivation.NotRecorded {
+            context.logger.error("activation not recorded for the fleet", metadata: ["reference": "\(reference)", "error": "\(error.underlying)"])
+            throw ServiceError(.unavailable, code: "unavailable", "the fleet's state could not be recorded; nothing changed")
         } catch {
             context.logger.warning("activation refused", metadata: ["reference": "\(reference)", "reason": "\(error)"])
             throw error
         }
-        // Loaded and checked here; recorded for the fleet, then served (by every replica that can load it).
-        let state: FleetState
-        do {
-            state = try await fleet.publish(model, reference: reference, reason: "POST /models/activate \(reference)")
-        } catch {
-            context.logger.error("activation not recorded for the fleet", metadata: ["reference": "\(reference)", "error": "\(error)"])
-            throw ServiceError(.unavailable, code: "unavailable", "the fleet's state could not be recorded; nothing changed")
-        }
-        context.logger.notice("model activated", metadata: ["run_id": "\(model.runId)", "reference": "\(reference)", "fleet_version": "\(state.version)"])
-        await audit.record(model, reason: "POST /models/activate \(reference)")
         var description = ActiveModelDescription(model, threshold: threshold, refused: models.refused)
         description.fleet = FleetView(fleet)
         return description

@@ -18,16 +18,14 @@ struct PredictController {
         guard let hazards else {
             return try await predictions.predict(body: body) { outcome, readings in Self.response(outcome, readings: readings) }
         }
-        let (response, observations) = try await predictions.predict(body: body) { outcome, readings in
-            (
-                Self.response(outcome, readings: readings),
-                HazardEpisodes.observations(
-                    moduleIds: readings.moduleIds, timestamps: readings.timestamps, probabilities: outcome.probabilities, threshold: outcome.threshold)
-            )
+        let tenant = context.tenant
+        return try await predictions.predict(body: body) { outcome, readings in
+            // Queued, never waited for: episodes are bookkeeping, recorded off the request path.
+            hazards.observe(
+                tenant: tenant, moduleIds: readings.moduleIds, timestamps: readings.timestamps, probabilities: outcome.probabilities,
+                threshold: outcome.threshold)
+            return Self.response(outcome, readings: readings)
         }
-        // Committed before the answer, like every write.
-        try await hazards.record(tenant: context.tenant, observations)
-        return response
     }
 
     // MARK: - The answer

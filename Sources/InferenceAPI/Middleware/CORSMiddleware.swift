@@ -10,8 +10,8 @@ struct CORSMiddleware: RouterMiddleware {
 
     let origins: Set<String>
     let allowsAny: Bool
-    static let allowedHeaders = "Authorization, Content-Type, X-API-Key, X-Request-ID"
-    static let exposedHeaders = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+    static let allowedHeaders = "Authorization, Content-Type, Idempotency-Key, X-API-Key, X-Request-ID"
+    static let exposedHeaders = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Idempotent-Replayed"
     static let allowedMethods = "GET, POST, OPTIONS"
 
     init(origins: [String]) {

@@ -176,6 +176,12 @@ public final class Telemetry: Sendable {
         assetCacheEntries.set(entries)
     }
 
+    /// `hazard_episode_readings_dropped_total`: readings left out of episode bookkeeping because
+    /// its queue was full.
+    func hazardEpisodeReadingsDropped(_ count: Int) {
+        counter("hazard_episode_readings_dropped_total", []).increment(by: count)
+    }
+
     func idempotentReplay() {
         counter("idempotent_replays_total", []).increment()
     }

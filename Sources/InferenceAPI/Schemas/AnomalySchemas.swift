@@ -77,7 +77,7 @@ enum AnomalyRequests {
         if case .array(let items)? = body["metrics"], !items.isEmpty {
             for (i, item) in items.enumerated() {
                 if case .string(let name) = item, isMetricName(name) { metrics.append(name) } else {
-                    details.append(.init(index: i, field: "metrics", problem: "must be a metric name (letters, digits, _ . -; 1-64)"))
+                    details.append(.init(index: i, field: "metrics", problem: "must be a metric name (\(MetricName.rule))"))
                 }
             }
             if Set(metrics).count != metrics.count { details.append(.init(field: "metrics", problem: "names must be unique")) }
@@ -146,9 +146,8 @@ enum AnomalyRequests {
             && s.utf8.allSatisfy { isAlnum($0) || [UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "-")].contains($0) }
     }
 
-    static func isMetricName(_ s: String) -> Bool {
-        (1...64).contains(s.utf8.count) && s.utf8.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
-    }
+    /// `MetricName`'s rule, the one EMS Core's metrics pages are held to as well.
+    static func isMetricName(_ s: String) -> Bool { MetricName.isValid(s) }
 
     private static func isAlnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
 
@@ -169,17 +168,23 @@ enum AnomalyRequests {
                 continue
             }
             var time: Date?
-            if case .string(let text)? = object["timestamp"], let parsed = parseTimestamp(text) {
-                time = parsed
-                stamps.append(text)
-            } else {
+            switch object["timestamp"] {
+            case .string(let text)?:
+                switch ISO8601.parseAccepted(text) {
+                case .time(let parsed):
+                    time = parsed
+                    stamps.append(text)
+                case .outOfRange: details.append(.init(index: i, field: "timestamp", problem: "must be \(ISO8601.acceptedDescription)"))
+                case .invalid: details.append(.init(index: i, field: "timestamp", problem: "is required: an ISO 8601 time like 2026-11-22T10:15:00Z"))
+                }
+            default:
                 details.append(.init(index: i, field: "timestamp", problem: "is required: an ISO 8601 time like 2026-11-22T10:15:00Z"))
             }
             var metrics: [String: Double] = [:]
             if case .object(let values)? = object["metrics"], !values.isEmpty {
                 for (name, v) in values {
                     guard isMetricName(name) else {
-                        details.append(.init(index: i, field: "metrics.\(name)", problem: "is not a valid metric name"))
+                        details.append(.init(index: i, field: "metrics.\(MetricName.excerpt(name))", problem: "is not a valid metric name (\(MetricName.rule))"))
                         continue
                     }
                     if case .number(let d) = v, d.isFinite { metrics[name] = d } else {
@@ -202,8 +207,12 @@ enum AnomalyRequests {
         switch value {
         case nil, .null?: return nil
         case .string(let text)?:
-            if let d = parseTimestamp(text) { return d }
-            fallthrough
+            switch ISO8601.parseAccepted(text) {
+            case .time(let d): return d
+            case .outOfRange: details.append(.init(field: field, problem: "must be \(ISO8601.acceptedDescription)"))
+            case .invalid: details.append(.init(field: field, problem: "must be an ISO 8601 time"))
+            }
+            return nil
         default:
             details.append(.init(field: field, problem: "must be an ISO 8601 time"))
             return nil
@@ -220,8 +229,11 @@ enum AnomalyRequests {
         }
     }
 
+    /// A time inside `ISO8601.accepted` (years 1970-9999 UTC), else nil: what every request's
+    /// times are held to, so nothing is stored that the stores cannot write and read back.
     static func parseTimestamp(_ text: String) -> Date? {
-        ISO8601.parse(text)
+        if case .time(let date) = ISO8601.parseAccepted(text) { return date }
+        return nil
     }
 
     static func failure(_ details: [APIError.Detail]) -> APIError {

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Any JSON value, decoded strictly (a boolean is never a number), so request validation can
-/// say exactly which field of which item is wrong.
-enum JSONValue: Decodable, Sendable {
+/// Any JSON value, read strictly by `JSONLexer` (a boolean is never a number), so request
+/// validation can say exactly which field of which item is wrong.
+enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -10,21 +10,11 @@ enum JSONValue: Decodable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
-
     /// Parses strict JSON (RFC 8259: no NaN or Infinity, nothing after the value, at most 64
     /// levels deep) with `JSONLexer`, whose numbers are correctly rounded like Python's and the
-    /// fast parsers'. JSONSerialization was used before: it reads a number of more than 17 digits
-    /// as an NSDecimalNumber whose `doubleValue` can be an ulp off (found by `make fuzz`: the same
-    /// detect body scored different values on the fast and the slow path).
+    /// fast parsers', so the fast and slow detect paths read the same values (JSONSerialization
+    /// reads a number of more than 17 digits as an NSDecimalNumber whose `doubleValue` can be an
+    /// ulp off).
     static func parse(_ data: Data) -> JSONValue? {
         data.withUnsafeBytes { raw -> JSONValue? in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count > 0 else { return nil }

@@ -14,17 +14,19 @@ struct JSONWriter {
         buffer.writeStaticString(s)
     }
 
+    /// A JSON string. The bytes are read in place (`withUTF8`: no per-character walk of the
+    /// String's views): `/predict` writes two of these per reading, module and timestamp.
     mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { string(utf8: $0) }
+    }
+
+    mutating func string(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         buffer.writeInteger(UInt8(ascii: "\""))
-        var plain = true
-        for c in s.utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
-            plain = false
-            break
-        }
-        if plain {
-            buffer.writeString(s)
+        if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            buffer.writeBytes(bytes)
         } else {
-            for c in s.utf8 {
+            for c in bytes {
                 switch c {
                 case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
                 case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")

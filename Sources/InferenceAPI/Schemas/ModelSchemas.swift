@@ -153,6 +153,20 @@ struct ActiveModelDescription: ResponseCodable {
     let refused: Refused?
     /// This replica's place in the fleet: the version it serves next to the fleet's.
     var fleet: FleetView?
+    /// Present while the model serves from the cache because the source could not be reached.
+    var from_cache: FromCache?
+
+    struct FromCache: Codable, Sendable {
+        let reference: String
+        let cached_at: String
+        let reason: String
+
+        init(_ cached: ModelService.CachedServing) {
+            reference = cached.reference
+            cached_at = ModelInfo.timestamp(cached.cachedAt)
+            reason = cached.reason
+        }
+    }
 
     struct Refused: Codable, Sendable {
         let reference: String

@@ -14,12 +14,10 @@ struct AliasFollower: Service {
     let name: String
     let alias: String
     let interval: Duration
-    var audit: ActivationAudit?
+    /// Serves a checked model through the one swap path: recorded for the whole fleet, audited.
+    let activation: ModelActivation
     let telemetry: Telemetry?
     let logger: Logger
-    /// Serves a checked model: records it for the whole fleet (`FleetCoordinator.publish`), which
-    /// installs it here; without it the model is installed on this replica only.
-    var publish: (@Sendable (HazardModel, String) async throws -> Void)?
 
     enum Outcome: String, Sendable {
         case unchanged, swapped, refused, unreachable
@@ -27,15 +25,13 @@ struct AliasFollower: Service {
 
     /// The follower for a configured reference, if it names an alias and refreshing is on.
     static func make(
-        models: ModelService, refreshSeconds: Int, audit: ActivationAudit?, telemetry: Telemetry?, logger: Logger,
-        publish: (@Sendable (HazardModel, String) async throws -> Void)? = nil
+        models: ModelService, refreshSeconds: Int, activation: ModelActivation, telemetry: Telemetry?, logger: Logger
     ) -> AliasFollower? {
         guard refreshSeconds > 0, let configured = models.configured,
             case .alias(let name, let alias) = try? ModelReference(parsing: configured)
         else { return nil }
         return AliasFollower(
-            models: models, name: name, alias: alias, interval: .seconds(refreshSeconds), audit: audit, telemetry: telemetry, logger: logger,
-            publish: publish)
+            models: models, name: name, alias: alias, interval: .seconds(refreshSeconds), activation: activation, telemetry: telemetry, logger: logger)
     }
 
     var reference: String { "models:/\(name)@\(alias)" }
@@ -78,7 +74,7 @@ struct AliasFollower: Service {
             // The alias itself, so the served model says which alias brought it.
             let model = try await models.load(reference)
             do {
-                if let publish { try await publish(model, "alias \(reference) moved to version \(version)") } else { models.install(model) }
+                try await activation.install(model, reference: models.configured ?? model.runId, reason: "alias \(reference) moved to version \(version)")
             } catch {
                 logger.warning(
                     "alias moved but the fleet's state could not be recorded; the current model keeps serving",
@@ -89,7 +85,6 @@ struct AliasFollower: Service {
             logger.notice(
                 "registry alias moved: model swapped",
                 metadata: ["reference": "\(reference)", "version": "\(version)", "run_id": "\(model.runId)"])
-            await audit?.record(model, reason: "alias \(reference) moved to version \(version)")
             return .swapped
         } catch let error as ModelSourceError {
             logger.warning(

@@ -229,4 +229,8 @@ struct AnomalyService: Sendable {
     func samples(tenantId: String, assetId: String, since: Date, limit: Int) async throws -> [MetricSample] {
         try await store.recentSamples(tenantId: tenantId, assetId: assetId, before: nil, limit: limit).filter { $0.timestamp >= since }
     }
+
+    func samples(tenantId: String, assetId: String, from: Date?, to: Date?, limit: Int) async throws -> [MetricSample] {
+        try await store.samples(tenantId: tenantId, assetId: assetId, from: from, to: to, limit: limit)
+    }
 }

@@ -1,4 +1,5 @@
 import Artifacts
+import ComputeSupport
 import Foundation
 import Logging
 import ModelSources
@@ -19,6 +20,7 @@ public final class ModelService: Sendable {
     private let current: Mutex<HazardModel?>
     private let traffic = Mutex(Traffic())
     private let refusal = Mutex<Refusal?>(nil)
+    private let fromCache = Mutex<CachedServing?>(nil)
 
     /// What the served models have done since start-up, for `/model-health`.
     public struct Traffic: Sendable {
@@ -82,27 +84,67 @@ public final class ModelService: Sendable {
             "no servable run in \(source.description): set BEST_MLFLOW_RUN_ID or MODEL_URI, or register a model with alias 'champion'")
     }
 
-    /// Start-up: resolves and activates the start-up reference. When a tracking server cannot be
-    /// reached and the reference was downloaded before, the cached copy (checked against its
-    /// manifest) serves, and a warning says so.
-    public func activateAtStartup() async throws -> (model: HazardModel, reference: String) {
-        let reference: String
+    /// A model served from the source's cache because the source could not be reached
+    /// (`GET /models/active`, `/ready`), until a model is activated from the source again.
+    public struct CachedServing: Sendable, Equatable {
+        public let reference: String
+        /// When the source last answered for it (when the cached copy was made or checked).
+        public let cachedAt: Date
+        public let reason: String
+    }
+
+    /// Set while the serving model came from the cache rather than the source.
+    public var servedFromCache: CachedServing? { fromCache.withLock { $0 } }
+
+    /// The default selection's rule, as the cache records it next to what it chose.
+    private var defaultSelection: String { "alias champion, else the best finished run by \(selectMetric)" }
+
+    /// Start-up: reaches the source within `timeout`, then resolves and activates the start-up
+    /// reference (what the default selection chose is remembered in a caching source's cache).
+    /// When the source cannot be reached and its cache holds the model the reference resolved to
+    /// the last time (checked against its manifest), the cached copy serves and a warning says so.
+    /// - Throws: `ModelSourceError.unreachable` when the source cannot be reached and the cache
+    ///   cannot stand in; the load error otherwise.
+    public func activateAtStartup(reachWithin timeout: Duration = .seconds(15)) async throws -> (model: HazardModel, reference: String) {
         do {
-            reference = try await startupReference()
-            return (try await activate(reference), reference)
+            let source = self.source
+            do {
+                try await Deadline.run(timeout) { try await source.probe() }
+            } catch is DeadlineExceeded {
+                throw ModelSourceError.unreachable("\(source.description) cannot be reached: no answer within \(timeout)")
+            }
+            let reference = try await startupReference()
+            let model = try await activate(reference)
+            if configuredReference == nil, let caching = source as? any CachingModelSource {
+                caching.rememberDefault(reference, selection: defaultSelection)
+            }
+            return (model, reference)
         } catch let error as ModelSourceError {
-            guard case .unreachable = error, let server = source as? TrackingServerSource, let configuredReference else { throw error }
-            let (location, savedAt) = try await server.resolveFromCache(configuredReference)
-            let model = try await load(location)
-            logger.warning(
-                "the tracking server cannot be reached; serving the cached model",
-                metadata: [
-                    "reference": "\(configuredReference)", "run_id": "\(model.runId)", "cached_at": "\(ModelInfo.timestamp(savedAt))",
-                    "reason": "\(error)",
-                ])
-            install(model)
-            return (model, configuredReference)
+            guard case .unreachable = error else { throw error }
+            return try await activateFromCache(because: error)
         }
+    }
+
+    private func activateFromCache(because error: ModelSourceError) async throws -> (model: HazardModel, reference: String) {
+        guard let caching = source as? any CachingModelSource else { throw error }
+        guard let reference = configuredReference ?? caching.cachedDefault(selection: defaultSelection) else {
+            throw ModelSourceError.unreachable("\(error); MODEL_CACHE_DIR holds no model from an earlier start to serve instead")
+        }
+        let location: ModelLocation, savedAt: Date
+        do {
+            (location, savedAt) = try await caching.resolveFromCache(reference)
+        } catch let cacheError as ArtifactError {
+            throw ModelSourceError.unreachable("\(error); and from MODEL_CACHE_DIR: \(cacheError.message)")
+        }
+        let model = try await load(location)
+        logger.warning(
+            "the model source cannot be reached; serving the cached model",
+            metadata: [
+                "reference": "\(reference)", "run_id": "\(model.runId)", "cached_at": "\(ModelInfo.timestamp(savedAt))",
+                "reason": "\(error)",
+            ])
+        install(model, fromCache: CachedServing(reference: reference, cachedAt: savedAt, reason: error.description))
+        return (model, reference)
     }
 
     /// Loads `reference` and, if every check passes, makes it the active model.
@@ -132,6 +174,11 @@ public final class ModelService: Sendable {
 
     /// Makes a loaded model the active one; requests in flight finish on the one they took.
     public func install(_ model: HazardModel) {
+        install(model, fromCache: nil)
+    }
+
+    private func install(_ model: HazardModel, fromCache cached: CachedServing?) {
+        fromCache.withLock { $0 = cached }
         telemetry?.modelActivated(model)
         let replaced = current.withLock { previous in
             defer { previous = model }

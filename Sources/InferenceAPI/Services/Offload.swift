@@ -3,7 +3,8 @@ import NIOPosix
 /// The one rule for where work runs: work expected to take longer than `budget` leaves the event
 /// loop for NIO's blocking thread pool; shorter work stays, because the hop there and back costs
 /// more than it saves, and an event loop held for `budget` delays every other connection it serves
-/// by no more than that. Services call `run`; nothing else moves work.
+/// by no more than that. Services call `run`; nothing else moves work. Model sources block on
+/// threads of their own, `ModelSourceThreads`, so a swap never queues behind this pool's work.
 enum Offload {
     /// Half a millisecond: the 1-reading p50 the service answers in, so no request waits longer
     /// than one more such answer behind another's work.

@@ -14,8 +14,7 @@ import Darwin
 /// model keeps serving everywhere.
 struct ReloadOnHangup: Service {
     let models: ModelService
-    let fleet: FleetCoordinator
-    var audit: ActivationAudit?
+    let activation: ModelActivation
     let logger: Logger
 
     func run() async throws {
@@ -35,12 +34,9 @@ struct ReloadOnHangup: Service {
     }
 
     func reload() async {
-        let models = self.models
         do {
             let reference = try await models.startupReference()
-            let model = try await models.load(reference)
-            let state = try await fleet.publish(model, reference: reference, reason: "SIGHUP \(reference)")
-            await audit?.record(model, reason: "SIGHUP \(reference)")
+            let (model, state) = try await activation.activate(reference, reason: "SIGHUP \(reference)")
             logger.notice(
                 "SIGHUP: model reloaded", metadata: ["reference": "\(reference)", "run_id": "\(model.runId)", "fleet_version": "\(state.version)"])
         } catch {

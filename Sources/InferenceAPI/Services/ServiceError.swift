@@ -34,6 +34,8 @@ struct ServiceError: Error, Sendable {
         case .timedOut: self.init(.gatewayTimeout, code: "ems_core_timeout", error.description)
         case .status(let status, _): self.init(.badGateway, code: "ems_core_error", "EMS Core answered \(status)")
         case .unreachable, .malformed: self.init(.badGateway, code: "ems_core_error", error.description)
+        case .tooLarge: self.init(.badGateway, code: "ems_core_too_large", error.description)
+        case .tooManySamples: self.init(.unprocessable, code: "too_many_samples", error.description)
         }
     }
 

@@ -14,6 +14,10 @@ struct StoreSetup {
 
     static func open(_ configuration: Configuration, logger: Logger) async throws -> StoreSetup {
         if let url = configuration.databaseURL {
+            // One connection tried first, within the start-up bound: the pool would retry a bad
+            // address or password without end and the server would never listen nor exit.
+            try await StartupError.probePostgres(
+                url: url, variable: "DATABASE_URL", shown: url, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
             let client = PostgresClient(configuration: try PostgresStoreDatabase.configuration(url: url), backgroundLogger: logger)
             let database = PostgresStoreDatabase(client: client, logger: logger, timeout: .seconds(configuration.storeTimeoutSeconds))
             return StoreSetup(stores: .postgres(database), services: [client], migrate: {

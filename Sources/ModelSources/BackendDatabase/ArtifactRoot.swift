@@ -7,8 +7,15 @@ import Foundation
 /// Recorded locations often name another machine or a folder since moved
 /// (`file:///home/ci/train/mlartifacts/1/<run>/artifacts`), or the server's proxy
 /// (`mlflow-artifacts:/1/<run>/artifacts`). Like the file store, the reader never trusts the
-/// recorded place: it keeps the part from the experiment id on (`1/<run>/artifacts`,
-/// `1/models/m-<id>/artifacts`) and looks for it under the root, inside which every path stays.
+/// recorded place: it rebases the recorded location on the root and looks for it there, inside
+/// which every path stays. Two layouts are known:
+///
+/// - the default one, under an experiment-id folder: `1/<run>/artifacts`, `1/models/m-<id>/artifacts`;
+/// - an experiment made with its own `artifact_location` (`mlflow.create_experiment(name,
+///   artifact_location=...)`): `<location>/<run>/artifacts`, `<location>/models/m-<id>/artifacts`,
+///   no experiment-id folder. The part below the experiment's recorded location is looked for
+///   under the root (the location's contents copied there), then under the location's own
+///   folder name (the location folder itself copied there).
 struct ArtifactRoot: Sendable {
     let path: String
 
@@ -20,29 +27,39 @@ struct ArtifactRoot: Sendable {
     }
 
     /// The local folder for a recorded artifact location of an entity (`run id` or `m-<id>`) of
-    /// experiment `experimentId`; nil when it is not under the root.
-    func folder(recorded: String?, experimentId: String, entityId: String, kind: Kind) -> String? {
+    /// experiment `experimentId`, whose own recorded artifact location is `experimentLocation`;
+    /// nil when it is not under the root.
+    func folder(recorded: String?, experimentLocation: String?, experimentId: String, entityId: String, kind: Kind) -> String? {
         let relative: String
         switch kind {
         case .run: relative = "\(experimentId)/\(entityId)/artifacts"
         case .loggedModel: relative = "\(experimentId)/models/\(entityId)/artifacts"
         }
         var candidates: [String] = []
+        let components = recorded.flatMap(Self.pathComponents)
         // The recorded location's tail, from the experiment id on, when it has the usual shape.
-        if let recorded, let components = URL(string: recorded)?.path.split(separator: "/").map(String.init),
-            let index = components.lastIndex(of: entityId)
-        {
+        if let components, let index = components.lastIndex(of: entityId) {
             let start = kind == .run ? index - 1 : index - 2
-            if start >= 0 {
-                let tail = components[start...].joined(separator: "/")
-                if SafePath.isRelativeArtifactPath(tail) { candidates.append(tail) }
-            }
+            if start >= 0 { candidates.append(components[start...].joined(separator: "/")) }
+        }
+        // The recorded location rebased on the experiment's own recorded location.
+        if let components, let base = experimentLocation.flatMap(Self.pathComponents), !base.isEmpty,
+            components.count > base.count, Array(components.prefix(base.count)) == base
+        {
+            let below = components.dropFirst(base.count).joined(separator: "/")
+            candidates += [below, "\(base[base.count - 1])/\(below)"]
         }
         candidates.append(relative)
-        for candidate in candidates {
+        for candidate in candidates where SafePath.isRelativeArtifactPath(candidate) {
             if let real = SafePath.contained("\(path)/\(candidate)", in: path) { return real }
         }
         return nil
+    }
+
+    /// The path segments of a recorded location (`/a/b`, `file:///a/b`, `mlflow-artifacts:/a/b`).
+    static func pathComponents(_ location: String) -> [String]? {
+        let path = location.hasPrefix("/") ? location : URL(string: location)?.path
+        return path?.split(separator: "/").map(String.init)
     }
 
     enum Kind { case run, loggedModel }

@@ -1,4 +1,5 @@
 import Artifacts
+import ComputeSupport
 import Foundation
 import Logging
 
@@ -13,12 +14,14 @@ public final class BackendStoreSource: ModelSource, MLflowCatalog {
     private let reader: any SQLReader
     private let artifacts: ArtifactRoot
     private let tables: Set<String>
+    private let timeout: Duration
     public let description: String
 
-    /// Opens `sqlite:///path` or `postgresql://...` with artifacts under `artifactRoot`.
-    static func open(reader: any SQLReader, artifactRoot: String) async throws -> BackendStoreSource {
+    /// Opens `sqlite:///path` or `postgresql://...` with artifacts under `artifactRoot`; every
+    /// query answers within `timeout` (a PostgreSQL pool waits for a server that is down without end).
+    static func open(reader: any SQLReader, artifactRoot: String, timeout: Duration) async throws -> BackendStoreSource {
         let tables: Set<String>
-        do { tables = try await reader.tableNames() } catch {
+        do { tables = try await Deadline.run(timeout) { try await reader.tableNames() } } catch {
             await reader.close()
             throw ModelSourceError.unreachable("cannot read \(reader.description): \(String(describing: error).prefix(200))")
         }
@@ -27,17 +30,18 @@ public final class BackendStoreSource: ModelSource, MLflowCatalog {
             throw ModelSourceError.configuration("\(reader.description) is not an MLflow backend database (no experiments/runs tables)")
         }
         do {
-            return BackendStoreSource(reader: reader, artifacts: try ArtifactRoot(path: artifactRoot), tables: tables)
+            return BackendStoreSource(reader: reader, artifacts: try ArtifactRoot(path: artifactRoot), tables: tables, timeout: timeout)
         } catch {
             await reader.close()
             throw error
         }
     }
 
-    private init(reader: any SQLReader, artifacts: ArtifactRoot, tables: Set<String>) {
+    private init(reader: any SQLReader, artifacts: ArtifactRoot, tables: Set<String>, timeout: Duration) {
         self.reader = reader
         self.artifacts = artifacts
         self.tables = tables
+        self.timeout = timeout
         self.description = "\(reader.description) (artifacts \(artifacts.path))"
     }
 
@@ -151,18 +155,30 @@ public final class BackendStoreSource: ModelSource, MLflowCatalog {
     }
 
     func localArtifacts(of run: Run) async throws -> LocalFolder? {
-        artifacts.folder(recorded: run.recordedArtifactURI, experimentId: run.experimentId, entityId: run.id, kind: .run)
-            .map { LocalFolder(path: $0, root: artifacts.path) }
+        let location = try await experimentLocation(of: "runs", idColumn: "run_uuid", id: run.id)
+        return artifacts.folder(
+            recorded: run.recordedArtifactURI, experimentLocation: location, experimentId: run.experimentId, entityId: run.id, kind: .run
+        ).map { LocalFolder(path: $0, root: artifacts.path) }
     }
 
     func localArtifacts(of model: LoggedModelRecord) async throws -> LocalFolder {
+        let location = try await experimentLocation(of: "logged_models", idColumn: "model_id", id: model.id)
         guard let folder = artifacts.folder(
-            recorded: model.artifactLocation, experimentId: model.experimentId, entityId: model.id, kind: .loggedModel)
+            recorded: model.artifactLocation, experimentLocation: location, experimentId: model.experimentId, entityId: model.id,
+            kind: .loggedModel)
         else {
             throw ArtifactError(
                 .notFound, "logged model \(model.id): no artifacts under \(artifacts.path) (recorded at \(model.artifactLocation ?? "?"))")
         }
         return LocalFolder(path: folder, root: artifacts.path)
+    }
+
+    /// The recorded `artifact_location` of the experiment that holds the row of `table` whose
+    /// `idColumn` is `id`: the root its runs' and logged models' locations are rebased from.
+    private func experimentLocation(of table: String, idColumn: String, id: String) async throws -> String? {
+        try await query(
+            "SELECT e.artifact_location FROM \(table) t JOIN experiments e ON e.experiment_id = t.experiment_id WHERE t.\(idColumn) = $1", [id]
+        ).first?[0].string
     }
 
     // MARK: - Rows
@@ -223,8 +239,11 @@ public final class BackendStoreSource: ModelSource, MLflowCatalog {
 
     /// Every query goes through here: driver errors become `ModelSourceError.unreachable` with no SQL in them.
     private func query(_ sql: String, _ binds: [String]) async throws -> [[SQLValue]] {
+        let reader = self.reader
         do {
-            return try await reader.rows(sql, binds)
+            return try await Deadline.run(timeout) { try await reader.rows(sql, binds) }
+        } catch is DeadlineExceeded {
+            throw ModelSourceError.unreachable("\(reader.description) gave no answer within \(timeout)")
         } catch {
             throw ModelSourceError.unreachable("cannot read \(reader.description): \(String(describing: error).prefix(200))")
         }

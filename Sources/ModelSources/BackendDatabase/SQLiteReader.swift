@@ -19,7 +19,9 @@ final class SQLiteReader: SQLReader {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove(charactersIn: "?#%")
         let escaped = absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute
-        let connection = try await SQLiteConnection.open(storage: .file(path: "file:\(escaped)?mode=ro"), logger: logger)
+        let connection = try await SQLiteConnection.open(
+            storage: .file(path: "file:\(escaped)?mode=ro"), threadPool: ModelSourceThreads.pool, logger: logger,
+            on: MultiThreadedEventLoopGroup.singleton.any())
         _ = try await connection.query("PRAGMA query_only = ON", [])
         return SQLiteReader(connection: connection, description: "sqlite:///\(absolute)")
     }
@@ -48,5 +50,12 @@ final class SQLiteReader: SQLReader {
 
     func close() async {
         try? await connection.close()
+    }
+
+    /// A reader dropped without `close()` (its owner gave up on a query past its deadline, or
+    /// start-up failed) closes its connection on the way out: SQLiteNIO requires it, and its
+    /// debug builds stop the process otherwise. The close holds the connection until it is done.
+    deinit {
+        if !connection.isClosed { _ = connection.close() }
     }
 }

@@ -159,6 +159,28 @@ struct ArtifactCache: Sendable {
         return (location, saved.savedAt)
     }
 
+    /// What the default selection (no `MODEL_URI` nor `BEST_MLFLOW_RUN_ID`) chose the last time
+    /// the server answered, and by which rule (`selection`): the reference an offline start-up
+    /// without a configured one looks for.
+    private struct DefaultChoice: Codable {
+        let selection: String
+        let reference: String
+    }
+
+    private var defaultFile: String { "\(root)/refs/default.json" }
+
+    func saveDefault(_ reference: String, selection: String) {
+        try? JSONEncoder().encode(DefaultChoice(selection: selection, reference: reference))
+            .write(to: URL(fileURLWithPath: defaultFile), options: .atomic)
+    }
+
+    func defaultReference(selection: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: defaultFile),
+            let choice = try? JSONDecoder().decode(DefaultChoice.self, from: data), choice.selection == selection
+        else { return nil }
+        return choice.reference
+    }
+
     static func hex(_ digest: some Sequence<UInt8>) -> String {
         digest.map { String(format: "%02x", $0) }.joined()
     }

@@ -1,5 +1,6 @@
 import Artifacts
 import AsyncHTTPClient
+import ComputeSupport
 import Crypto
 import Foundation
 import Logging
@@ -60,9 +61,12 @@ final class TrackingServerClient: Sendable {
             var tls = TLSConfiguration.makeClientConfiguration()
             if settings.insecureTLS { tls.certificateVerification = .none }
             if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
-            let configuration = HTTPClient.Configuration(
+            var configuration = HTTPClient.Configuration(
                 tlsConfiguration: tls, redirectConfiguration: .follow(max: 3, allowCycles: false),
                 timeout: .init(connect: settings.connectTimeout, read: settings.requestTimeout))
+            // A refused connection fails the request at once: `withRetries` decides about retries,
+            // within the request's time; the pool would otherwise retry until the connect timeout.
+            configuration.connectionPool.retryConnectionEstablishment = false
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[key] = client
             return client
@@ -143,7 +147,7 @@ final class TrackingServerClient: Sendable {
         let encoded = path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0) }
             .joined(separator: "/")
         let url = "\(base)/api/2.0/mlflow-artifacts/artifacts/\(encoded)"
-        return try await withRetries(url: url) {
+        return try await withRetries(url: url, bounded: false) {
             var request = HTTPClientRequest(url: url)
             self.addHeaders(&request)
             let response = try await self.client.execute(request, timeout: self.settings.requestTimeout)
@@ -175,33 +179,45 @@ final class TrackingServerClient: Sendable {
     }
 
     /// Runs `attempt` until it answers something other than a retryable failure, at most
-    /// `settings.attempts` times; maps the final status to an error.
-    private func withRetries<T: Sendable>(url: String, _ attempt: @escaping @Sendable () async throws -> Attempt<T>) async throws -> T {
+    /// `settings.attempts` times; maps the final status to an error. A REST call (`bounded`) makes
+    /// all its attempts within `settings.requestTimeout`, so a source that cannot be reached is
+    /// reported within that time whatever the retries; a download's body takes what it takes (the
+    /// read timeout still ends a stalled one).
+    private func withRetries<T: Sendable>(
+        url: String, bounded: Bool = true, _ attempt: @escaping @Sendable () async throws -> Attempt<T>
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + .nanoseconds(settings.requestTimeout.nanoseconds)
         var pause = settings.retryPause
         var lastFailure = ""
+        var tries = 0
         for number in 1...max(1, settings.attempts) {
             if number > 1 {
+                guard !bounded || ContinuousClock.now + pause < deadline else { break }
                 try await Task.sleep(for: pause)
                 pause *= 2
             }
+            tries = number
             let status: HTTPResponseStatus, body: Data
             do {
-                switch try await attempt() {
+                let result = try await bounded ? Deadline.run(deadline - ContinuousClock.now) { try await attempt() } : attempt()
+                switch result {
                 case .success(let value): return value
                 case .failed(let s, let b): (status, body) = (s, b)
                 }
             } catch let error as HTTPClientError where error == .connectTimeout {
-                // async-http-client has already retried connecting for the whole connect timeout.
                 throw ModelSourceError.unreachable("\(printableBase) cannot be reached (no connection within \(settings.connectTimeout))")
             } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-                lastFailure = "timed out"
+                lastFailure = noAnswer
                 continue
+            } catch is DeadlineExceeded {
+                lastFailure = noAnswer
+                break
             } catch is CancellationError {
                 throw CancellationError()
             } catch let error as ModelSourceError {
                 throw error
             } catch {
-                lastFailure = "\(error)"
+                lastFailure = ConnectionFailure.words(error) ?? "\(error)"
                 continue
             }
             switch status.code {
@@ -215,7 +231,12 @@ final class TrackingServerClient: Sendable {
                 throw Self.error(status: status, body: body, url: printablePath(url))
             }
         }
-        throw ModelSourceError.unreachable("\(printableBase) cannot be reached after \(settings.attempts) attempts (\(lastFailure))")
+        throw ModelSourceError.unreachable(
+            "\(printableBase) cannot be reached: \(lastFailure) (\(tries) attempt\(tries == 1 ? "" : "s"))")
+    }
+
+    private var noAnswer: String {
+        "no answer within \(Duration.nanoseconds(settings.requestTimeout.nanoseconds)) (MLFLOW_HTTP_REQUEST_TIMEOUT)"
     }
 
     private func printablePath(_ url: String) -> String {

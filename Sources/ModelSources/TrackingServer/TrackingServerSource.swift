@@ -7,7 +7,7 @@ import Synchronization
 /// downloaded through its artifact proxy (`mlflow-artifacts:` locations, `mlflow server
 /// --serve-artifacts`, the default) into an `ArtifactCache`. Reads only: searches are POSTs, but
 /// nothing is ever created, changed or deleted on the server.
-public final class TrackingServerSource: ModelSource, MLflowCatalog {
+public final class TrackingServerSource: CachingModelSource, MLflowCatalog {
     let client: TrackingServerClient
     let cache: ArtifactCache
     private let logger: Logger
@@ -114,6 +114,19 @@ public final class TrackingServerSource: ModelSource, MLflowCatalog {
     /// alone (every file checked against its manifest): what start-up serves while the server is down.
     public func resolveFromCache(_ reference: String) async throws -> (ModelLocation, Date) {
         try cache.location(for: reference)
+    }
+
+    public func rememberDefault(_ reference: String, selection: String) {
+        cache.saveDefault(reference, selection: selection)
+    }
+
+    public func cachedDefault(selection: String) -> String? {
+        cache.defaultReference(selection: selection)
+    }
+
+    /// One small search (`registered-models/search`, one result): the server answers, or why not.
+    public func probe() async throws {
+        _ = try await client.get("registered-models/search", query: ["max_results": "1"], as: RegisteredModelsPage.self)
     }
 
     // MARK: - Catalog

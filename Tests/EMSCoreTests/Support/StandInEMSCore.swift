@@ -10,8 +10,10 @@ import Synchronization
 /// A stand-in for EMS Core, the customer's system: the API this service uses (`GET /health`,
 /// `POST /api/events`, `POST /api/alerts`, `GET /api/metrics`), bearer-token checked, with faults
 /// on demand: down (the port refuses connections), busy (429 or 503 with `Retry-After`), a 400 for
-/// chosen messages, slow metrics. It counts what it accepted by idempotency key and answers 409 to
-/// a key it has already accepted, as EMS Core does.
+/// chosen messages, slow metrics, and answers that never end: a slow body (the head, then a byte a
+/// second), a huge metrics page, pagination without end. It counts what it accepted by idempotency
+/// key and answers 409 to a key it has already accepted, as EMS Core does, and records how each
+/// streamed body ended (finished, or the client closed the connection after so many bytes).
 final class StandInEMSCore: Sendable {
     struct Received: Sendable {
         let path: String
@@ -33,7 +35,31 @@ final class StandInEMSCore: Sendable {
         var metricsDelay: Duration = .zero
         /// Every POST waits this long before it is answered (after it is recorded).
         var postDelay: Duration = .zero
+        /// POSTs about this asset get a slow body: 201 and its head, then a byte a second, never
+        /// finished (until `slowBodyLimit` bytes). Not accepted.
+        var slowAssetId: String?
+        /// `GET /api/metrics` answers with a slow body.
+        var metricsSlowBody = false
+        /// `GET /api/metrics` answers one page of about this many bytes (chunked, rows inside
+        /// the asked range), `"total_pages": 1`.
+        var metricsHugePageBytes: Int?
+        /// `GET /api/metrics` says there is always one more page (serving the stored rows' first
+        /// page again and again).
+        var metricsEndlessPages = false
     }
+
+    /// A streamed body (slow or huge) as it ended.
+    struct Streamed: Sendable {
+        let path: String
+        let bytes: Int
+        /// The write failed: the client had closed the connection.
+        let closedByClient: Bool
+        let started: Date
+        let ended: Date
+    }
+
+    /// The longest a slow body goes on (so a stand-in nobody reads from still stops).
+    static let slowBodyLimit = 300
 
     struct State: Sendable {
         var accepted: [String: Received] = [:]
@@ -46,6 +72,7 @@ final class StandInEMSCore: Sendable {
         var metricsPageSize = 500
         var metricsPagesServed = 0
         var healthChecks = 0
+        var streamed: [Streamed] = []
     }
 
     let token: String
@@ -134,9 +161,10 @@ final class StandInEMSCore: Sendable {
             object["assetId"] is String
         else { return Self.json(.badRequest, ["error": "a JSON body with assetId and idempotencyKey matching the Idempotency-Key header"]) }
         let received = Received(path: path, key: key, body: object.mapValues { "\($0)" }, at: Date())
-        enum Outcome { case busy(Int, Int), reject, duplicate, created }
+        enum Outcome { case busy(Int, Int), reject, duplicate, created, slow }
         let outcome = state.withLock { s -> Outcome in
             s.attempts[key, default: 0] += 1
+            if let slow = s.faults.slowAssetId, object["assetId"] as? String == slow { return .slow }
             if s.faults.busyCount > 0 {
                 s.faults.busyCount -= 1
                 return .busy(s.faults.busyStatus, s.faults.busyRetryAfter)
@@ -157,6 +185,7 @@ final class StandInEMSCore: Sendable {
         case .reject: return Self.json(.badRequest, ["error": "severity not accepted for this asset"])
         case .duplicate: return Self.json(.conflict, ["error": "idempotency key already seen", "idempotencyKey": key])
         case .created: return Self.json(.created, ["id": UUID().uuidString, "idempotencyKey": key])
+        case .slow: return slowBody(.created, path: "/api/\(path)")
         }
     }
 
@@ -165,6 +194,7 @@ final class StandInEMSCore: Sendable {
         let (faults, pageSize) = state.withLock { ($0.faults, $0.metricsPageSize) }
         if faults.metricsDelay > .zero { try await Task.sleep(for: faults.metricsDelay) }
         if let status = faults.metricsStatus { return Self.json(HTTPResponse.Status(code: status), ["error": "metrics unavailable"]) }
+        if faults.metricsSlowBody { return slowBody(.ok, path: "/api/metrics") }
         let query = request.uri.queryParameters
         guard let asset = query["assetId"].map(String.init), let from = query["from"].flatMap({ ISO8601.parse(String($0)) }),
             let to = query["to"].flatMap({ ISO8601.parse(String($0)) }), let page = query["page"].flatMap({ Int(String($0)) }), page >= 1
@@ -173,12 +203,66 @@ final class StandInEMSCore: Sendable {
             s.metricsPagesServed += 1
             return (s.metrics[asset] ?? []).filter { $0.timestamp >= from && $0.timestamp < to }.sorted { $0.timestamp < $1.timestamp }
         }
-        let pages = max(1, (rows.count + pageSize - 1) / pageSize)
-        let slice = rows.dropFirst((page - 1) * pageSize).prefix(pageSize)
+        if let bytes = faults.metricsHugePageBytes { return hugePage(bytes: bytes, from: from, to: to) }
+        let pages = faults.metricsEndlessPages ? page + 1 : max(1, (rows.count + pageSize - 1) / pageSize)
+        let slice = rows.dropFirst(faults.metricsEndlessPages ? 0 : (page - 1) * pageSize).prefix(pageSize)
         return Self.json(
             .ok,
             [
                 "data": slice.map { ["timestamp": ISO8601.format($0.timestamp), "metrics": $0.metrics] }, "page": page, "total_pages": pages,
             ])
+    }
+
+    /// `status` and its head at once, then a byte a second: a JSON body that never ends.
+    private func slowBody(_ status: HTTPResponse.Status, path: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+            try await self.streaming(path: path, &writer) { sent in
+                if sent > 0 { try await Task.sleep(for: .seconds(1)) }
+                return sent < Self.slowBodyLimit ? ByteBuffer(string: sent == 0 ? "{" : " ") : nil
+            }
+        })
+    }
+
+    /// One metrics page of about `bytes` bytes, chunked (no `Content-Length`), rows a minute apart
+    /// from `from`, written as fast as the client reads.
+    private func hugePage(bytes: Int, from: Date, to: Date) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+            var row = 0
+            try await self.streaming(path: "/api/metrics", &writer) { sent in
+                if sent == 0 { return ByteBuffer(string: "{\"data\": [") }
+                guard sent < bytes else { return nil }
+                var chunk = ""
+                while chunk.utf8.count < 64 * 1024 {
+                    let time = ISO8601.format(min(from.addingTimeInterval(Double(row) * 60), to.addingTimeInterval(-1)))
+                    chunk += "\(row == 0 ? "" : ","){\"timestamp\": \"\(time)\", \"metrics\": {\"cpu\": \(30 + row % 17), \"latency_ms\": \(20 + row % 13)}}"
+                    row += 1
+                }
+                return ByteBuffer(string: chunk)
+            } ending: {
+                ByteBuffer(string: "], \"page\": 1, \"total_pages\": 1}")
+            }
+        })
+    }
+
+    /// Writes what `next` gives (given the bytes sent so far) until it gives nil, then `ending`,
+    /// and records how the body ended: finished, or the client closed the connection.
+    private func streaming(
+        path: String, _ writer: inout any ResponseBodyWriter, next: (Int) async throws -> ByteBuffer?, ending: () -> ByteBuffer? = { nil }
+    ) async throws {
+        let started = Date()
+        var sent = 0
+        do {
+            while let chunk = try await next(sent) {
+                try await writer.write(chunk)
+                sent += chunk.readableBytes
+            }
+            if let last = ending() { try await writer.write(last) }
+            try await writer.finish(nil)
+        } catch {
+            let closed = !(error is CancellationError)
+            state.withLock { $0.streamed.append(Streamed(path: path, bytes: sent, closedByClient: closed, started: started, ended: Date())) }
+            throw error
+        }
+        state.withLock { $0.streamed.append(Streamed(path: path, bytes: sent, closedByClient: false, started: started, ended: Date())) }
     }
 }

@@ -30,7 +30,7 @@ struct RouteAccessTests {
         let models = ModelService(
             store: try MLflowStore(root: TestApp.repoRoot.appendingPathComponent("mlruns")), configuredReference: nil, selectMetric: "roc_auc")
         let model = try await models.activate(try await models.startupReference())
-        let router = await buildRouter(configuration: try SecuredApp.configuration(), models: models, stores: .memory())
+        let router = buildRouter(services: await AppServices(configuration: try SecuredApp.configuration(), models: models, stores: .memory()))
         let documented = OpenAPIDocument.documentedAccess
         let routes = router.routes.map { (method: $0.method, pattern: $0.path.description) }
         #expect(routes.count >= 26)

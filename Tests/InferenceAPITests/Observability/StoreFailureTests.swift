@@ -33,7 +33,7 @@ struct StoreFailureTests {
         let telemetry = Telemetry()
         var stores = Stores.memory()
         stores.anomalies = UnreachableStore()
-        let router = await buildRouter(configuration: Configuration(), models: models, stores: stores, telemetry: telemetry)
+        let router = buildRouter(services: await AppServices(configuration: Configuration(), models: models, stores: stores, telemetry: telemetry))
         let app = Application(router: router)
         let body = try AnomalyRouteTests.json(["asset_id": "a-1", "samples": try AnomalyRouteTests.series(count: 3)])
         try await app.test(.router) { client in

@@ -109,7 +109,9 @@ struct HostileClientTests {
     /// PostgreSQL stopped for 3 s and started again while four clients post detect batches with
     /// persist (its own throwaway cluster, so other tests keep theirs): every request during the
     /// outage is answered within the store timeout (STORE_TIMEOUT_SECONDS=5 here), 503 with Retry-After, never a 500 or a
-    /// hang; /ready says the store is down; writes succeed again within 5 s of PostgreSQL being back.
+    /// hang; /ready stays 200 and says the store is down (degraded); writes succeed again within 5 s of PostgreSQL being
+    /// back. `/predict` with `module_id` (hazard episodes on) never waits on the store: every answer 200, within 0.5 s,
+    /// and the hazardous readings posted during the outage open their episode once PostgreSQL is back.
     @Test(.enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testPostgresOutageIsAnswered503AndRecoveredWithoutRestart() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outage-\(UUID().uuidString)")
@@ -127,12 +129,20 @@ struct HostileClientTests {
         #expect(report["no_answer"] as? Int == 0, "no request hung or lost its answer")
         #expect((report["slowest_during_outage_s"] as? Double ?? 99) < 6, "answered within the 5 s store timeout")
         let readyDown = report["ready_while_down"] as? [Any] ?? []
-        #expect(readyDown.first as? Int == 503 && (readyDown.last as? String ?? "").contains("not reachable"), "\(readyDown)")
+        let readyText = readyDown.count > 1 ? readyDown[1] as? String ?? "" : ""
+        #expect(readyDown.first as? Int == 200 && readyText.contains("\"degraded\"") && readyText.contains("not reachable"), "\(readyDown)")
+        #expect(report["predict_statuses"] as? [String] == ["200"], "every /predict answered 200: \(report)")
+        #expect((report["predict_during_outage"] as? Int ?? 0) > 0, "/predict was exercised during the outage")
+        #expect((report["predict_slowest_during_outage_s"] as? Double ?? 99) < 0.5, "/predict did not wait on the store")
+        let hazardous = report["predict_hazardous_during_outage"] as? [[Any]] ?? []
+        #expect(hazardous.count == 3 && hazardous.allSatisfy { $0.first as? Int == 200 && ($0.last as? Double ?? 99) < 0.5 }, "\(hazardous)")
+        let episode = report["episode_recorded_after_back_s"] as? Double
+        #expect(episode != nil && episode! < 10, "the outage's hazardous readings opened their episode once PostgreSQL was back: \(report)")
         #expect((report["ready_after"] as? [Any])?.first as? Int == 200)
         let recovery = report["first_write_after_back_s"] as? Double ?? 99
         #expect(recovery < 5, "writes again \(recovery) s after PostgreSQL is back")
         print(
-            "PostgreSQL outage (3 s): \(report["during_outage"] ?? "?") requests during it, statuses \(statuses.sorted()), slowest \(report["slowest_during_outage_s"] ?? "?") s, Retry-After \(report["retry_after_values"] ?? "?"); /ready 503 while down; first write \(recovery) s after it was back"
+            "PostgreSQL outage (3 s): \(report["during_outage"] ?? "?") requests during it, statuses \(statuses.sorted()), slowest \(report["slowest_during_outage_s"] ?? "?") s, Retry-After \(report["retry_after_values"] ?? "?"); /ready 200 degraded while down; first write \(recovery) s after it was back; /predict during it: \(report["predict_during_outage"] ?? "?") answers \(report["predict_statuses_during_outage"] ?? "?"), slowest \(report["predict_slowest_during_outage_s"] ?? "?") s; the outage's hazard episode recorded \(episode.map { "\($0)" } ?? "never") s after it was back"
         )
     }
 

@@ -72,12 +72,15 @@ struct TLSAndCORSTests {
             #expect(preflight.status == .noContent)
             #expect(preflight.headers[.accessControlAllowOrigin] == "https://dash.example.com")
             #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Authorization") == true)
+            // A dashboard's retries carry Idempotency-Key, and it reads whether an answer was replayed.
+            #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Idempotency-Key") == true)
             #expect(preflight.headers[.accessControlAllowMethods]?.contains("POST") == true)
 
             let unauthorized = try await client.execute(uri: "/models", method: .get, headers: [.origin: "http://localhost:3000"])
             #expect(unauthorized.status == .unauthorized)
             #expect(unauthorized.headers[.accessControlAllowOrigin] == "http://localhost:3000", "a browser can read the 401")
             #expect(unauthorized.headers[.vary] == "Origin")
+            #expect(unauthorized.headers[.accessControlExposeHeaders]?.contains("Idempotent-Replayed") == true)
 
             var headers = SecuredApp.Key.admin.headers
             headers[.origin] = "https://dash.example.com"

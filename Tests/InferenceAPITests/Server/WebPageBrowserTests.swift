@@ -39,55 +39,61 @@ struct WebPageBrowserTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no browser virtualenv at \(Self.python): run `make test`")
         let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("inference-api-screenshots-\(UUID().uuidString.prefix(8))")
         let app = try await buildApplication(configuration: try SecuredApp.configuration())
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            var expected: [String: Int] = [:]
-            for (asset, spikes) in [("router-1", Set([60, 61, 120, 170])), ("switch-2", Set([90, 150]))] {
-                let body = try JSONSerialization.data(withJSONObject: ["asset_id": asset, "samples": Self.series(spikes: spikes, seed: UInt64(spikes.count))])
-                let detect = try await client.execute(
-                    uri: "/anomaly/detect", method: .post, headers: SecuredApp.Key.anomalyWriter.headers, body: ByteBuffer(bytes: body))
-                #expect(detect.status == .ok)
-                let stored = try await client.execute(
-                    uri: "/anomaly/scores/\(asset)?anomalies_only=true&limit=10000", method: .get, headers: SecuredApp.Key.anomalyReader.headers)
-                let answer = try JSONSerialization.jsonObject(with: Data(buffer: stored.body)) as? [String: Any]
-                expected[asset] = try #require(answer?["count"] as? Int)
-            }
-            #expect(expected.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
-            let vector = try TestApp.servedVector()
-            let predictBody = String(decoding: try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(2))]), as: UTF8.self)
+        // And one in development mode (no credentials configured), which opens on the dashboard.
+        let development = try await buildApplication(configuration: TestApp.configuration())
+        try await development.test(.live) { developmentClient in
+            let developmentPort = try #require(developmentClient.port)
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                var expected: [String: Int] = [:]
+                for (asset, spikes) in [("router-1", Set([60, 61, 120, 170])), ("switch-2", Set([90, 150]))] {
+                    let body = try JSONSerialization.data(withJSONObject: ["asset_id": asset, "samples": Self.series(spikes: spikes, seed: UInt64(spikes.count))])
+                    let detect = try await client.execute(
+                        uri: "/anomaly/detect", method: .post, headers: SecuredApp.Key.anomalyWriter.headers, body: ByteBuffer(bytes: body))
+                    #expect(detect.status == .ok)
+                    let stored = try await client.execute(
+                        uri: "/anomaly/scores/\(asset)?anomalies_only=true&limit=10000", method: .get, headers: SecuredApp.Key.anomalyReader.headers)
+                    let answer = try JSONSerialization.jsonObject(with: Data(buffer: stored.body)) as? [String: Any]
+                    expected[asset] = try #require(answer?["count"] as? Int)
+                }
+                #expect(expected.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
+                let vector = try TestApp.servedVector()
+                let predictBody = String(decoding: try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(2))]), as: UTF8.self)
 
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.python)
-            process.arguments = [
-                TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
-                "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
-                "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
-                "--predict-body", predictBody, "--screenshots", screenshots.path,
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.standardError
-            try process.run()
-            let collected = LogBuffer()
-            output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
-            while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-            output.fileHandleForReading.readabilityHandler = nil
-            collected.append(output.fileHandleForReading.readDataToEndOfFile())
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: Self.python)
+                process.arguments = [
+                    TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
+                    "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
+                    "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
+                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--dev-base", "http://127.0.0.1:\(developmentPort)",
+                ]
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardError = FileHandle.standardError
+                try process.run()
+                let collected = LogBuffer()
+                output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
+                while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+                output.fileHandleForReading.readabilityHandler = nil
+                collected.append(output.fileHandleForReading.readDataToEndOfFile())
 
-            print("browser check screenshots: \(screenshots.path)")
-            let line = collected.text.split(separator: "\n").last.map(String.init) ?? ""
-            print("browser check findings: \(line)")
-            let findings = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "no findings: \(collected.text)")
-            #expect((findings["failures"] as? [String]) == [], "\(findings["failures"] ?? "")")
-            #expect(process.terminationStatus == 0)
-            let flagged = findings["flagged"] as? [String: [String: Int]] ?? [:]
-            for (asset, count) in expected {
-                #expect(flagged[asset]?["drawn"] == count, "\(asset): flagged points drawn equal the anomalies stored (\(count))")
+                print("browser check screenshots: \(screenshots.path)")
+                let line = collected.text.split(separator: "\n").last.map(String.init) ?? ""
+                print("browser check findings: \(line)")
+                let findings = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "no findings: \(collected.text)")
+                #expect((findings["failures"] as? [String]) == [], "\(findings["failures"] ?? "")")
+                #expect(process.terminationStatus == 0)
+                let flagged = findings["flagged"] as? [String: [String: Int]] ?? [:]
+                for (asset, count) in expected {
+                    #expect(flagged[asset]?["drawn"] == count, "\(asset): flagged points drawn equal the anomalies stored (\(count))")
+                }
+                #expect(findings["anonymous_sees_sign_in"] as? Bool == true)
+                #expect(findings["picker_changed_chart"] as? Bool == true)
+                #expect(findings["docs_predict_status"] as? String == "200")
+                #expect((findings["screenshots"] as? [String])?.count == 6)
+                #expect(findings["development_mode_opens_dashboard"] as? Bool == true)
             }
-            #expect(findings["anonymous_sees_sign_in"] as? Bool == true)
-            #expect(findings["picker_changed_chart"] as? Bool == true)
-            #expect(findings["docs_predict_status"] as? String == "200")
-            #expect((findings["screenshots"] as? [String])?.count == 6)
         }
     }
 }

@@ -94,6 +94,25 @@ enum Fixtures {
         return largest
     }
 
+    /// A store from an experiment made with its own `artifact_location`, its recorded paths stale:
+    /// every reference form gives Python's answers, the recorded run location no longer exists,
+    /// and the files are read from both layouts under `root` (`<run>/artifacts` for the scaler,
+    /// `models/<id>/artifacts` for the logged model).
+    static func expectOwnLocationLayout(_ source: any ModelSource, _ vector: Vector, root: String, label: String) async throws {
+        let references = references(for: vector)
+        #expect(references.contains { $0.hasPrefix("models:/m-") })
+        for reference in references {
+            let largest = try await expectParity(source, reference, vector)
+            print("parity \(label) own artifact_location \(reference): max |swift - python| = \(largest)")
+        }
+        let location = try await source.resolve("runs:/\(vector.run_id)")
+        let recorded = try #require(location.run.recordedArtifactURI)
+        #expect(!FileManager.default.fileExists(atPath: URL(string: recorded)?.path ?? recorded), "recorded \(recorded) still exists")
+        let real = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
+        #expect(location.modelDirectory.path == "\(real)/models/\(try #require(vector.model_id))/artifacts")
+        #expect(location.scalerFile?.path == "\(real)/\(vector.run_id)/artifacts/scaler.joblib")
+    }
+
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("model-sources-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

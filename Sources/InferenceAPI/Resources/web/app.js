@@ -17,7 +17,9 @@ function api(path) {
   var headers = { "Accept": "application/json" };
   if (c && c.kind === "token") headers["Authorization"] = "Bearer " + c.value;
   if (c && c.kind === "key") headers["X-API-Key"] = c.value;
-  return fetch(path, { headers: headers, cache: "no-store" }).then(function (response) {
+  // credentials: "omit": the API's 401 offers Basic, and a browser would answer it with its own
+  // sign-in dialog; the page sends its credential in headers, never cookies.
+  return fetch(path, { headers: headers, cache: "no-store", credentials: "omit" }).then(function (response) {
     if (response.status === 401) { signOut("Your credentials were refused or have expired."); throw new Error("401"); }
     if (response.status === 403) return null;  // this credential may not read it: the card stays empty
     if (!response.ok) throw new Error(path + " answered " + response.status);
@@ -278,4 +280,15 @@ function start() {
   if (!state.timer) state.timer = setInterval(refresh, REFRESH_MS);
 }
 
-if (credential()) start(); else showSignIn("");
+// Without a saved credential, ask the service whether it needs one: in development mode (no users
+// or keys configured) there is nothing to sign in with, so the dashboard opens.
+function openPage() {
+  if (credential()) { start(); return; }
+  fetch("/health", { headers: { "Accept": "application/json" }, cache: "no-store", credentials: "omit" }).then(function (response) {
+    return response.ok ? response.json() : { credentials_required: true };
+  }).then(function (health) {
+    if (health.credentials_required === false) { start(); $("signout").hidden = true; } else showSignIn("");
+  }).catch(function () { showSignIn(""); });
+}
+
+openPage();

@@ -1,0 +1,53 @@
+import AnomalyDetection
+import Foundation
+import Logging
+import ModelSources
+
+/// A dependency the configuration names could not be reached at start-up (within
+/// `STARTUP_TIMEOUT_SECONDS`): printed as one line naming the variable, the target (passwords
+/// redacted) and the cause in words; the process exits with code 3 (a configuration error, 2).
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    public let variable: String
+    public let target: String
+    public let cause: String
+    public var description: String { "start-up failed: \(variable) (\(target)) cannot be reached: \(cause)" }
+
+    public init(variable: String, target: String, cause: String) {
+        self.variable = variable
+        self.target = target
+        self.cause = cause
+    }
+
+    /// `url` with its password, if any, written as `***`.
+    public static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+}
+
+extension StartupError {
+    /// One connection to the PostgreSQL database `url`, within `timeout`
+    /// (`PostgresStoreDatabase.probe`); its failure as a `StartupError` naming `variable` and
+    /// `shown` (the URL as configured) with its password redacted.
+    static func probePostgres(url: String, variable: String, shown: String, timeout: Duration, logger: Logger) async throws {
+        do {
+            try await PostgresStoreDatabase.probe(url: url, timeout: timeout, logger: logger)
+        } catch let error as StoreError {
+            throw StartupError(variable: variable, target: redacted(shown), cause: error.message)
+        }
+    }
+
+    /// A model source that could not be opened or reached at start-up: unreachable is this error
+    /// (exit 3); anything else about the source is a configuration error (exit 2).
+    static func modelSource(_ error: ModelSourceError, configuration: Configuration) -> any Error {
+        let variable = "MLFLOW_TRACKING_URI"
+        guard case .unreachable = error else {
+            // The variable the message is about (named once: a trailing "(NAME)" is dropped).
+            let named = ["MLFLOW_ARTIFACT_ROOT", "MODEL_CACHE_DIR"].first { error.description.contains($0) } ?? variable
+            return ConfigurationError(variable: named, message: error.description.replacingOccurrences(of: " (\(named))", with: ""))
+        }
+        let target = configuration.modelSource.trackingURI.map(redacted) ?? configuration.mlrunsDirectory
+        return StartupError(variable: variable, target: target, cause: error.cause)
+    }
+}
