@@ -2,7 +2,9 @@ import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
+import Logging
 import HummingbirdTesting
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -15,6 +17,9 @@ final class SwitchableEpisodeStore: EpisodeStore, Sendable {
     let inner: any EpisodeStore
     let down = Mutex(false)
     let calls = Mutex(0)
+    /// How long each `recordEpisodes` takes (a slow commit), and how many have begun.
+    let recordDelay = Mutex(Duration.zero)
+    let recordsBegun = Mutex(0)
 
     init(_ inner: any EpisodeStore, down: Bool) {
         self.inner = inner
@@ -33,6 +38,9 @@ final class SwitchableEpisodeStore: EpisodeStore, Sendable {
 
     func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
         try check()
+        recordsBegun.withLock { $0 += 1 }
+        let delay = recordDelay.withLock { $0 }
+        if delay > .zero { try await Task.sleep(for: delay) }
         return try await inner.recordEpisodes(tenantId: tenantId, kind: kind, observations: observations, policy: policy)
     }
 
@@ -125,6 +133,33 @@ struct HazardEpisodesTests {
             let ready = Self.object(try await client.execute(uri: "/ready", method: .get))
             #expect(ready["status"] as? String == "ready", "\(ready)")
         }
+    }
+
+    /// A graceful shutdown (SIGTERM) that arrives while a batch is being committed lets that
+    /// commit finish: the episode its readings open is recorded. Before, the shutdown cancelled the
+    /// drain mid-commit ("recording failed" in the log) and the batch in hand was lost.
+    @Test func testAGracefulShutdownFinishesTheBatchInHand() async throws {
+        let store = SwitchableEpisodeStore(MemoryEpisodeStoreFactory.make(), down: false)
+        store.recordDelay.withLock { $0 = .milliseconds(500) }
+        let (router, hazards, _) = try await Self.setUp(
+            store: store, settings: .init(policy: EpisodePolicy(outbox: false), lingerMilliseconds: 0))
+        let (hot, _) = try Self.readings()
+        try #require(hot.count >= 3)
+        let group = ServiceGroup(configuration: .init(services: [hazards], logger: Logger(label: "hazard-episodes-test")))
+        let running = Task { try await group.run() }
+        try await Application(router: router).test(.router) { client in
+            let response = try await client.execute(
+                uri: "/predict", method: .post, headers: TestApp.json, body: Self.body("m-1", Array(hot.prefix(3)), minute: 0))
+            #expect(response.status == .ok)
+        }
+        let begun = await Self.eventually(10) { store.recordsBegun.withLock { $0 } > 0 }
+        try #require(begun, "the drain began its commit")
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let episodes = try await store.inner.episodes(EpisodeQuery(tenantId: "default", assetId: "m-1"))
+        #expect(episodes.count == 1, "the batch in hand was recorded: \(episodes)")
+        #expect(episodes.first?.anomalousSamples == 3)
+        #expect(hazards.status.queuedReadings == 0)
     }
 
     @Test func testAFullQueueDropsReadingsAndCountsThemWithoutFailingAnAnswer() async throws {

@@ -37,6 +37,9 @@ final class HazardEpisodes: Service, Sendable {
         /// recorded together (one tracker update per module), so bookkeeping costs the CPU little
         /// under load; an episode shows this much later at most. A queue half full drains at once.
         var lingerMilliseconds: Int = 1000
+        /// On shutdown: how long the batch in hand may take to finish, and then what is still
+        /// queued gets as long again for one attempt.
+        var finishSeconds: Double = 2
     }
 
     /// What `/ready` and `/metrics` show.
@@ -76,6 +79,8 @@ final class HazardEpisodes: Service, Sendable {
         var failure: String?
         /// A drain is under way (a batch may be in hand though the queue is empty).
         var draining = false
+        /// The service is stopping: a drain finishes the batch in hand and retries nothing.
+        var stopping = false
     }
 
     private let state = Mutex(State())
@@ -205,17 +210,32 @@ final class HazardEpisodes: Service, Sendable {
                         try? await Task.sleep(until: min(due, clock.now + .milliseconds(50)), clock: clock)
                     }
                     last = clock.now
-                    await self.drain(retrying: true)
+                    // A graceful shutdown cancels this loop. The drain under way is not cancelled
+                    // with it: it finishes the batch in hand (else that batch was lost mid-commit),
+                    // takes no other and retries nothing, and is cancelled only if that takes
+                    // longer than `finishSeconds` (a store that does not answer).
+                    let current = Task { await self.drain(retrying: true) }
+                    let finish = self.settings.finishSeconds
+                    await withTaskCancellationHandler {
+                        await current.value
+                    } onCancel: {
+                        self.state.withLock { $0.stopping = true }
+                        Task {
+                            try? await Task.sleep(for: .seconds(finish))
+                            current.cancel()
+                        }
+                    }
                     if Task.isCancelled { break }
                 }
                 group.cancelAll()
             }
         }
-        // On the way out, one attempt at what is still queued, for at most 2 s: a store that does
-        // not answer by then loses it (bookkeeping only).
+        // On the way out, one attempt at what is still queued, for at most `finishSeconds`: a store
+        // that does not answer by then loses it (bookkeeping only).
+        state.withLock { $0.stopping = false }
         let last = Task { await self.drain(retrying: false) }
         let clock = ContinuousClock()
-        let until = clock.now + .seconds(2)
+        let until = clock.now + .seconds(settings.finishSeconds)
         while clock.now < until, state.withLock({ !$0.queue.isEmpty || $0.draining }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -244,12 +264,13 @@ final class HazardEpisodes: Service, Sendable {
                 } catch {
                     if Task.isCancelled { return }
                     failed(error, doing: "recording")
-                    guard retrying else { return }
+                    guard retrying, !state.withLock({ $0.stopping }) else { return }
                     do { try await Task.sleep(for: pause) } catch { return }
                     pause = min(pause * 2, .seconds(2))
                 }
             }
             pause = .milliseconds(250)
+            if state.withLock({ $0.stopping }) { return }
         }
     }
 
