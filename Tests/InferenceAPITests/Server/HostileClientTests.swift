@@ -15,7 +15,7 @@ struct HostileClientTests {
     @Test func testOversizedBodiesGet413WithoutHangingTheClient() async throws {
         let server = try await ServerProcess()
         let before = server.memoryMB
-        let report = try server.hostileClients(["oversized"])
+        let report = try await server.hostileClients(["oversized"])
         let after = server.memoryMB
         let results = report["results"] as? [[String: Any]] ?? []
         #expect(results.count == 8)
@@ -40,7 +40,7 @@ struct HostileClientTests {
         let vector = try TestApp.servedVector()
         let body = server.directory.appendingPathComponent("predict.json")
         try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(1))]).write(to: body)
-        let report = try server.hostileClients(["slow", "200", "1000", "10", body.path])
+        let report = try await server.hostileClients(["slow", "200", "1000", "10", body.path])
         let closed = report["closed_by_server"] as? [String: Int] ?? [:]
         let opened = report["opened"] as? [String: Int] ?? [:]
         #expect(opened == ["slow": 200, "idle": 1000], "every connection was accepted: \(opened)")
@@ -58,7 +58,7 @@ struct HostileClientTests {
     /// answers again once they are gone.
     @Test func testConnectionsPastTheCapAreClosedAtOnce() async throws {
         let server = try await ServerProcess(environment: ["MAX_CONNECTIONS": "50"])
-        let report = try server.hostileClients(["flood", "80"])
+        let report = try await server.hostileClients(["flood", "80"])
         #expect(report["closed_at_once"] as? Int == 30, "\(report)")
         #expect(report["health_after"] as? Int == 200)
         let metrics = await server.get("/metrics")
@@ -89,7 +89,7 @@ struct HostileClientTests {
             arguments += ["--postgres", try #require(TestApp.postgresURL, "TEST_DATABASE_URL (make test sets it)")]
         }
         arguments += ["--log", directory.appendingPathComponent("server.log").path]
-        let report = try ServerProcess.python("kill_during_writes.py", arguments)
+        let report = try await ServerProcess.python("kill_during_writes.py", arguments)
         let rounds = report["rounds"] as? [[String: Any]] ?? []
         #expect(rounds.count == 5)
         for round in rounds {
@@ -117,7 +117,7 @@ struct HostileClientTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outage-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let report = try ServerProcess.python(
+        let report = try await ServerProcess.python(
             "postgres_outage.py",
             [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, "--outage", "3", "--log", directory.appendingPathComponent("server.log").path],
             ownPostgres: true)
@@ -155,7 +155,7 @@ struct HostileClientTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("disk-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let report = try ServerProcess.python(
+        let report = try await ServerProcess.python(
             "full_disk.py", [ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, directory.path])
         #expect(report["accepted_while_full"] as? Int == 0 && report["refused_while_full"] as? Int == 20, "\(report)")
         let refusals = report["refusals"] as? [String] ?? []

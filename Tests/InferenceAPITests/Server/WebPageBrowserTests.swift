@@ -35,7 +35,7 @@ struct WebPageBrowserTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func testPagesInChromium() async throws {
+    @Test(.timeLimit(.minutes(5))) func testPagesInChromium() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no browser virtualenv at \(Self.python): run `make test`")
         let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("inference-api-screenshots-\(UUID().uuidString.prefix(8))")
         let app = try await buildApplication(configuration: try SecuredApp.configuration())

@@ -82,13 +82,27 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Runs `python3 Tests/Hostile/hostile_clients.py <arguments>` against this server; its JSON answer.
-    func hostileClients(_ arguments: [String]) throws -> [String: Any] {
-        try Self.python("hostile_clients.py", [arguments[0], String(port)] + arguments.dropFirst())
+    func hostileClients(_ arguments: [String]) async throws -> [String: Any] {
+        try await Self.python("hostile_clients.py", [arguments[0], String(port)] + arguments.dropFirst())
     }
 
     /// Runs `python3 Tests/Hostile/<script> <arguments>` (under a throwaway PostgreSQL cluster of
-    /// its own with `ownPostgres`); the JSON object it prints.
-    static func python(_ name: String, _ arguments: [String], ownPostgres: Bool = false) throws -> [String: Any] {
+    /// its own with `ownPostgres`); the JSON object it prints. The script runs for up to minutes,
+    /// so it is waited for on a GCD thread: waiting on the Swift concurrency pool (two threads on a
+    /// 2-core machine) would stall every other task of the test process meanwhile.
+    static func python(_ name: String, _ arguments: [String], ownPostgres: Bool = false) async throws -> [String: Any] {
+        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SendableJSON, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { SendableJSON(object: try runPython(name, arguments, ownPostgres: ownPostgres)) })
+            }
+        }
+        return result.object
+    }
+
+    /// A script's JSON object, handed from the GCD thread that waited for it.
+    private struct SendableJSON: @unchecked Sendable { let object: [String: Any] }
+
+    private static func runPython(_ name: String, _ arguments: [String], ownPostgres: Bool) throws -> [String: Any] {
         let script = Process()
         script.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         script.arguments = (ownPostgres ? [TestApp.repoRoot.appendingPathComponent("scripts/with-postgres.sh").path] : [])
