@@ -175,6 +175,7 @@ public struct Configuration: Sendable {
         modelSource.serverCertificate = env.string("MLFLOW_TRACKING_SERVER_CERT_PATH")
         modelSource.requestTimeoutSeconds = try env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default: 30, range: 1...600)
         modelSource.attempts = try env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default: 2, range: 0...10) + 1
+        modelSource.maxArtifactBytes = try env.int("MODEL_MAX_ARTIFACT_BYTES", default: modelSource.maxArtifactBytes, range: 1...1 << 40)
         modelRefreshSeconds = try env.int("MODEL_REFRESH_SECONDS", default: modelRefreshSeconds, range: 0...86_400)
         databaseURL = env.string("DATABASE_URL")
         if let url = databaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {

@@ -27,6 +27,11 @@ public enum ModelSources {
         public var requestTimeoutSeconds: Int = 30
         var requestTimeout: Duration { .seconds(requestTimeoutSeconds) }
         public var attempts: Int = 3
+        /// `MODEL_MAX_ARTIFACT_BYTES`: one run's or model's artifacts downloaded from a tracking
+        /// server, at most (what a listing says is checked against it before the download, and a
+        /// server sending more than it listed is stopped at once).
+        public var maxArtifactBytes: Int = Self.defaultMaxArtifactBytes
+        public static let defaultMaxArtifactBytes = 4 << 30
 
         public init() {}
 
@@ -107,7 +112,8 @@ public enum ModelSources {
             client.connectTimeout = .seconds(Int64(min(5, settings.requestTimeoutSeconds)))
             client.attempts = settings.attempts
             return try TrackingServerSource(
-                client: try TrackingServerClient(settings: client), cacheDirectory: settings.cacheDirectory, logger: logger)
+                client: try TrackingServerClient(settings: client), cacheDirectory: settings.cacheDirectory,
+                maximumBytes: settings.maxArtifactBytes, logger: logger)
         }
     }
 }

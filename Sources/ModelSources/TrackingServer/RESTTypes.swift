@@ -13,8 +13,9 @@ struct FlexibleInt: Decodable, Sendable {
             value = number
         } else if let text = try? container.decode(String.self), let number = Int64(text) {
             value = number
-        } else if let double = try? container.decode(Double.self) {
-            value = Int64(double)
+        } else if let double = try? container.decode(Double.self), let whole = Int64(exactly: double.rounded(.towardZero)) {
+            // `Int64(exactly:)`: a server's 1e300 is refused, where `Int64(double)` would trap.
+            value = whole
         } else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an integer")
         }

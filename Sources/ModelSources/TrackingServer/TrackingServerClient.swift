@@ -142,12 +142,22 @@ final class TrackingServerClient: Sendable {
         return listing.files ?? []
     }
 
+    /// The least speed a download keeps after its first `MLFLOW_HTTP_REQUEST_TIMEOUT`: a file may
+    /// take that timeout plus one second per MiB it may hold, no longer. A server that trickles
+    /// bytes (a byte every 2 s never trips a read timeout) is stopped by it.
+    static let slowestBytesPerSecond = 1 << 20
+
     /// Streams one artifact to `file`, hashing as it goes. Returns its size and SHA-256 (hex).
-    func download(_ path: String, to file: URL) async throws -> (size: Int, sha256: String) {
+    /// More than `limit` bytes (what the listing said, or what is left of `MODEL_MAX_ARTIFACT_BYTES`)
+    /// stops it at once, before they are written; the whole exchange, retries included, ends by
+    /// `MLFLOW_HTTP_REQUEST_TIMEOUT` + `limit` at `slowestBytesPerSecond`.
+    func download(_ path: String, to file: URL, limit: Int) async throws -> (size: Int, sha256: String) {
         let encoded = path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0) }
             .joined(separator: "/")
         let url = "\(base)/api/2.0/mlflow-artifacts/artifacts/\(encoded)"
-        return try await withRetries(url: url, bounded: false) {
+        let allowance = Duration.nanoseconds(settings.requestTimeout.nanoseconds) + .seconds(Double(limit) / Double(Self.slowestBytesPerSecond))
+        let what = "artifact \(MLflowStore.printable(path))"
+        return try await withRetries(url: url, within: allowance, doing: what) {
             var request = HTTPClientRequest(url: url)
             self.addHeaders(&request)
             let response = try await self.client.execute(request, timeout: self.settings.requestTimeout)
@@ -163,6 +173,9 @@ final class TrackingServerClient: Sendable {
             var digest = SHA256()
             var size = 0
             for try await chunk in response.body {
+                guard size + chunk.readableBytes <= limit else {
+                    throw ModelSourceError.protocolError("\(what): the server sent more than the \(limit) bytes it may hold (listed size or MODEL_MAX_ARTIFACT_BYTES); download stopped")
+                }
                 let data = Data(buffer: chunk)
                 digest.update(data: data)
                 size += data.count
@@ -179,27 +192,27 @@ final class TrackingServerClient: Sendable {
     }
 
     /// Runs `attempt` until it answers something other than a retryable failure, at most
-    /// `settings.attempts` times; maps the final status to an error. A REST call (`bounded`) makes
-    /// all its attempts within `settings.requestTimeout`, so a source that cannot be reached is
-    /// reported within that time whatever the retries; a download's body takes what it takes (the
-    /// read timeout still ends a stalled one).
+    /// `settings.attempts` times; maps the final status to an error. All attempts, head and body,
+    /// end within `within` (a REST call: `settings.requestTimeout`), so a source that cannot be
+    /// reached, or answers too slowly, is reported within that time whatever the retries.
     private func withRetries<T: Sendable>(
-        url: String, bounded: Bool = true, _ attempt: @escaping @Sendable () async throws -> Attempt<T>
+        url: String, within: Duration? = nil, doing what: String? = nil, _ attempt: @escaping @Sendable () async throws -> Attempt<T>
     ) async throws -> T {
-        let deadline = ContinuousClock.now + .nanoseconds(settings.requestTimeout.nanoseconds)
+        let allowance = within ?? .nanoseconds(settings.requestTimeout.nanoseconds)
+        let deadline = ContinuousClock.now + allowance
         var pause = settings.retryPause
         var lastFailure = ""
         var tries = 0
         for number in 1...max(1, settings.attempts) {
             if number > 1 {
-                guard !bounded || ContinuousClock.now + pause < deadline else { break }
+                guard ContinuousClock.now + pause < deadline else { break }
                 try await Task.sleep(for: pause)
                 pause *= 2
             }
             tries = number
             let status: HTTPResponseStatus, body: Data
             do {
-                let result = try await bounded ? Deadline.run(deadline - ContinuousClock.now) { try await attempt() } : attempt()
+                let result = try await Deadline.run(until: deadline) { try await attempt() }
                 switch result {
                 case .success(let value): return value
                 case .failed(let s, let b): (status, body) = (s, b)
@@ -210,6 +223,11 @@ final class TrackingServerClient: Sendable {
                 lastFailure = noAnswer
                 continue
             } catch is DeadlineExceeded {
+                if let what {
+                    let seconds = Double(allowance.components.seconds) + Double(allowance.components.attoseconds) / 1e18
+                    throw ModelSourceError.unreachable(
+                        "\(printableBase): \(what) did not arrive within \(String(format: "%.1f", seconds)) s (MLFLOW_HTTP_REQUEST_TIMEOUT plus a second per MiB it may hold)")
+                }
                 lastFailure = noAnswer
                 break
             } catch is CancellationError {

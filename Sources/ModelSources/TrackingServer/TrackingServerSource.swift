@@ -14,12 +14,16 @@ public final class TrackingServerSource: CachingModelSource, MLflowCatalog {
     private let experimentNames = Mutex<[String: String]>([:])
     /// Run id -> the logged models it output (runs/get's `outputs`, MLflow 3).
     private let runOutputs = Mutex<[String: [String]]>([:])
-    /// Largest download accepted for one run or model folder.
+    /// Largest download accepted for one run or model folder: files and folders listed, and how
+    /// deep folders nest (MLflow's model folders are two or three deep).
     static let maximumFiles = 1000
-    static let maximumBytes = 4 << 30
+    static let maximumDepth = 16
+    /// `MODEL_MAX_ARTIFACT_BYTES`: bytes of one run's or model's artifacts, at most.
+    let maximumBytes: Int
 
-    init(client: TrackingServerClient, cacheDirectory: String, logger: Logger) throws {
+    init(client: TrackingServerClient, cacheDirectory: String, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes, logger: Logger) throws {
         self.client = client
+        self.maximumBytes = maximumBytes
         self.logger = logger
         // One cache folder per server, so two servers' run ids never meet.
         let key = client.printableBase.map { $0.isLetter || $0.isNumber ? $0 : "_" }
@@ -196,36 +200,61 @@ public final class TrackingServerSource: CachingModelSource, MLflowCatalog {
         }
         let started = ContinuousClock.now
         let folder = try await cache.store(kind, id) { staging in
-            var entries: [ArtifactCache.Manifest.Entry] = []
-            var bytes = 0
-            var pending = [""]
-            while let relative = pending.popLast() {
-                for entry in try await client.listArtifacts(relative.isEmpty ? remote : "\(remote)/\(relative)") {
-                    let name = (entry.path as NSString).lastPathComponent
-                    let path = relative.isEmpty ? name : "\(relative)/\(name)"
-                    guard SafePath.isRelativeArtifactPath(path) else {
-                        throw ModelSourceError.protocolError("the server listed an unsafe artifact path '\(MLflowStore.printable(path))'")
-                    }
-                    if entry.is_dir == true {
-                        try FileManager.default.createDirectory(at: staging.appendingPathComponent(path), withIntermediateDirectories: true)
-                        pending.append(path)
-                        continue
-                    }
-                    guard entries.count < Self.maximumFiles else {
-                        throw ModelSourceError.protocolError("more than \(Self.maximumFiles) artifact files under \(remote)")
-                    }
-                    let (size, sha256) = try await client.download("\(remote)/\(path)", to: staging.appendingPathComponent(path))
-                    if let expected = entry.file_size?.value, Int(expected) != size {
-                        throw ModelSourceError.protocolError("\(remote)/\(path): \(size) bytes downloaded, the server listed \(expected)")
-                    }
-                    bytes += size
-                    guard bytes <= Self.maximumBytes else { throw ModelSourceError.protocolError("artifacts under \(remote) exceed 4 GiB") }
-                    entries.append(.init(path: path, size: size, sha256: sha256))
-                }
-            }
-            return entries
+            try await self.fetch(remote, into: staging)
         }
         logger.info("downloaded artifacts", metadata: ["from": "\(remote)", "into": "\(folder)", "took": "\(ContinuousClock.now - started)"])
         return folder
+    }
+
+    /// Walks the server's listing of `remote` and downloads every file into `staging`. The
+    /// listing is the server's word, so it is bounded like a download: each folder is listed once
+    /// (a listing that names its own folder, or an earlier one, is refused, not walked again), at
+    /// most `maximumDepth` deep and `maximumFiles` entries in all; each file may hold what the
+    /// listing says (and what is left of `maximumBytes`), no more. The walk stops when the caller
+    /// goes (a cancelled task).
+    func fetch(_ remote: String, into staging: URL) async throws -> [ArtifactCache.Manifest.Entry] {
+        var entries: [ArtifactCache.Manifest.Entry] = []
+        var bytes = 0
+        var listed = 0
+        var visited: Set<String> = [""]
+        var pending = [""]
+        while let relative = pending.popLast() {
+            try Task.checkCancellation()
+            for entry in try await client.listArtifacts(relative.isEmpty ? remote : "\(remote)/\(relative)") {
+                listed += 1
+                guard listed <= Self.maximumFiles else {
+                    throw ModelSourceError.protocolError("more than \(Self.maximumFiles) artifact files and folders listed under \(remote)")
+                }
+                let name = (entry.path as NSString).lastPathComponent
+                let path = relative.isEmpty ? name : "\(relative)/\(name)"
+                guard SafePath.isRelativeArtifactPath(path) else {
+                    throw ModelSourceError.protocolError("the server listed an unsafe artifact path '\(MLflowStore.printable(path))'")
+                }
+                if entry.is_dir == true {
+                    guard visited.insert(path).inserted else {
+                        throw ModelSourceError.protocolError("the server listed the folder '\(MLflowStore.printable(path))' under \(remote) twice")
+                    }
+                    guard path.split(separator: "/").count <= Self.maximumDepth else {
+                        throw ModelSourceError.protocolError("artifact folders under \(remote) nest deeper than \(Self.maximumDepth)")
+                    }
+                    try FileManager.default.createDirectory(at: staging.appendingPathComponent(path), withIntermediateDirectories: true)
+                    pending.append(path)
+                    continue
+                }
+                let left = maximumBytes - bytes
+                let listedSize = entry.file_size.map { Int(clamping: $0.value) }
+                let limit = min(left, listedSize ?? left)
+                guard limit >= 0, (listedSize ?? 0) <= left else {
+                    throw ModelSourceError.protocolError("artifacts under \(remote) exceed MODEL_MAX_ARTIFACT_BYTES (\(maximumBytes) bytes)")
+                }
+                let (size, sha256) = try await client.download("\(remote)/\(path)", to: staging.appendingPathComponent(path), limit: limit)
+                if let listedSize, listedSize != size {
+                    throw ModelSourceError.protocolError("\(remote)/\(path): \(size) bytes downloaded, the server listed \(listedSize)")
+                }
+                bytes += size
+                entries.append(.init(path: path, size: size, sha256: sha256))
+            }
+        }
+        return entries
     }
 }

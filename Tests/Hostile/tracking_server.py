@@ -1,0 +1,89 @@
+"""A tracking server's artifact proxy that misbehaves, for the bounded-download tests
+(Tests/ModelSourcesTests/HostileTrackingServerTests.swift). No real MLflow server can be made to
+lie about sizes or trickle bytes, so this stand-in does; every well-behaved path is tested against
+a real `mlflow server` elsewhere. Prints its port on the first line, then serves until killed.
+
+Listings (GET /api/2.0/mlflow-artifacts/artifacts?path=P), by P's first segment:
+  nest/...  one folder inside every folder, forever (P/a)
+  twice     the same folder listed twice
+  big       big/model.ubj, listed at 10 bytes; its download sends 50 MB
+  slow      slow/model.ubj, listed at 10 bytes; its download sends a byte every 0.5 s
+  fine      fine/model.ubj, listed at 10 bytes; its download sends those 10 bytes
+"""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path == PREFIX:
+            path = parse_qs(url.query).get("path", [""])[0]
+            kind = path.split("/")[0]
+            if kind == "nest":
+                return self.answer(200, {"files": [{"path": f"{path}/a", "is_dir": True}]})
+            if kind == "twice":
+                return self.answer(200, {"files": [{"path": "twice/a", "is_dir": True}, {"path": "twice/a", "is_dir": True}]})
+            if kind in ("big", "slow", "fine") and path == kind:
+                return self.answer(200, {"files": [{"path": f"{kind}/model.ubj", "is_dir": False, "file_size": 10}]})
+            return self.answer(200, {})
+        if url.path.startswith(PREFIX + "/"):
+            kind = url.path[len(PREFIX) + 1:].split("/")[0]
+            try:
+                if kind == "big":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(50 << 20))
+                    self.end_headers()
+                    chunk = b"x" * (64 << 10)
+                    for _ in range(800):
+                        self.wfile.write(chunk)
+                    return
+                if kind == "slow":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "10")
+                    self.end_headers()
+                    for _ in range(10):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                    return
+                if kind == "fine":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "10")
+                    self.end_headers()
+                    self.wfile.write(b"0123456789")
+                    return
+            except (BrokenPipeError, ConnectionResetError):
+                return
+        self.answer(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such artifact"})
+
+
+# Gone with the test: on SIGTERM, and when standard input closes (the test process ended, however).
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import ModelSources
+
+/// A tracking server is trusted for what it serves, not for how much or how slowly: its artifact
+/// listings and downloads are bounded (issue 24). Against `Tests/Hostile/tracking_server.py`, a
+/// stand-in that lies about sizes, trickles bytes and nests folders forever (no real MLflow server
+/// can be made to).
+@Suite("Hostile tracking server", .timeLimit(.minutes(2)))
+struct HostileTrackingServerTests {
+    /// The stand-in, started for one test on a free loopback port, stopped at the end.
+    final class StandIn: @unchecked Sendable {
+        let process = Process()
+        let input = Pipe()
+        let url: String
+
+        init() async throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", Fixtures.repoRoot.appendingPathComponent("Tests/Hostile/tracking_server.py").path]
+            // Its standard input is a pipe this process holds: the stand-in exits when it closes,
+            // so none outlives a test process that died. Its errors go nowhere, so it never holds
+            // `swift test`'s output open.
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardInput = input
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The first line is the port; read on a GCD thread, not on the Swift concurrency pool.
+            let handle = output.fileHandleForReading
+            let port = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+                DispatchQueue.global().async {
+                    var line = Data()
+                    while let byte = try? handle.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") { line.append(first) }
+                    continuation.resume(returning: String(decoding: line, as: UTF8.self))
+                }
+            }
+            guard Int(port) != nil else {
+                process.terminate()
+                throw TestFailure("the stand-in did not start: '\(port)'")
+            }
+            url = "http://127.0.0.1:\(port)"
+        }
+
+        deinit {
+            process.terminate()
+            try? input.fileHandleForWriting.close()
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func source(_ standIn: StandIn, cache: URL, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes) throws -> TrackingServerSource {
+        var settings = TrackingServerClient.Settings(baseURL: standIn.url)
+        settings.requestTimeout = .seconds(1)
+        settings.attempts = 1
+        return try TrackingServerSource(
+            client: try TrackingServerClient(settings: settings), cacheDirectory: cache.path, maximumBytes: maximumBytes,
+            logger: Logger(label: "hostile-tracking-server-test"))
+    }
+
+    /// `fetch(remote)` into a fresh staging folder: the error, what was written, and how long it took.
+    static func fetch(_ remote: String, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes) async throws -> (error: String?, written: Int, folders: Int, seconds: Double) {
+        let standIn = try await StandIn()
+        let cache = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let staging = cache.appendingPathComponent("staging")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        let source = try Self.source(standIn, cache: cache, maximumBytes: maximumBytes)
+        let started = ContinuousClock.now
+        var failure: String?
+        do { _ = try await source.fetch(remote, into: staging) } catch { failure = "\(error)" }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        var written = 0, folders = 0
+        if let files = FileManager.default.enumerator(at: staging, includingPropertiesForKeys: [.fileSizeKey, .isDirectoryKey]) {
+            for case let file as URL in files {
+                let values = try? file.resourceValues(forKeys: [.fileSizeKey, .isDirectoryKey])
+                if values?.isDirectory == true { folders += 1 } else { written += values?.fileSize ?? 0 }
+            }
+        }
+        print("hostile tracking server, \(remote): \(failure ?? "no error") after \(String(format: "%.2f", seconds)) s, \(written) bytes written, \(folders) folders")
+        _ = standIn.url  // running until here
+        return (failure, written, folders, seconds)
+    }
+
+    /// Listed at 10 bytes, sent 50 MB: stopped before the excess is written (it was written whole before).
+    @Test func testMoreBytesThanListedStopsTheDownloadAtOnce() async throws {
+        let outcome = try await Self.fetch("big")
+        #expect(outcome.error?.contains("more than the 10 bytes") == true, "\(outcome.error ?? "no error")")
+        #expect(outcome.written <= 10)
+        #expect(outcome.seconds < 20, "50 MB were not waited for")
+    }
+
+    /// A byte every 0.5 s never trips a read timeout, and the 10 bytes would all arrive after
+    /// 5 s; the download's own deadline (MLFLOW_HTTP_REQUEST_TIMEOUT, 1 s here, plus a second per
+    /// MiB listed) ends it first.
+    @Test func testATrickledDownloadEndsAtItsDeadline() async throws {
+        let outcome = try await Self.fetch("slow")
+        #expect(outcome.error?.contains("did not arrive within 1.0 s") == true, "\(outcome.error ?? "no error")")
+        #expect(outcome.seconds < 4.5, "ended before the trickle would have")
+    }
+
+    /// A folder inside every folder: refused at the depth limit (17 listings), not listed until
+    /// shutdown (about 7,100 listings in 5 minutes before).
+    @Test func testEndlesslyNestedFoldersAreRefusedAtTheDepthLimit() async throws {
+        let outcome = try await Self.fetch("nest")
+        #expect(outcome.error?.contains("nest deeper than \(TrackingServerSource.maximumDepth)") == true, "\(outcome.error ?? "no error")")
+        #expect(outcome.folders == TrackingServerSource.maximumDepth, "one folder made per level listed")
+    }
+
+    /// The same folder listed twice in one listing is refused.
+    @Test func testAFolderListedTwiceIsRefused() async throws {
+        let outcome = try await Self.fetch("twice")
+        #expect(outcome.error?.contains("twice") == true, "\(outcome.error ?? "no error")")
+    }
+
+    /// A listing larger than MODEL_MAX_ARTIFACT_BYTES is refused before anything is downloaded; an
+    /// honest file within it is fetched exactly.
+    @Test func testTheArtifactBudgetIsCheckedAgainstTheListing() async throws {
+        let refused = try await Self.fetch("fine", maximumBytes: 9)
+        #expect(refused.error?.contains("MODEL_MAX_ARTIFACT_BYTES") == true, "\(refused.error ?? "no error")")
+        #expect(refused.written == 0)
+        let fetched = try await Self.fetch("fine", maximumBytes: 10)
+        #expect(fetched.error == nil)
+        #expect(fetched.written == 10)
+    }
+}
