@@ -65,7 +65,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
     let startupLogger = logger
     var app = Application(
-        router: router,
+        responder: HeadResponder(inner: router.buildResponder()),
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
         services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? [])

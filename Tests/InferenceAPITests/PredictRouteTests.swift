@@ -176,6 +176,30 @@ struct RoutingErrorTests {
             #expect(envelope.error.code == "method_not_allowed")
             let captured = try await client.execute(uri: "/v2/models/battery-hazard/infer", method: .get)
             #expect(captured.status == .methodNotAllowed)
+            let health = try await client.execute(uri: "/health", method: .delete)
+            #expect(health.status == .methodNotAllowed)
+            #expect(health.headers[.allow] == "GET, HEAD", "a GET route also answers HEAD")
+        }
+    }
+
+    /// `HEAD` on every `GET` route, over the network: the GET's status and headers, `Content-Length`
+    /// included, and no body (`HEAD /` was 405 before). A POST-only path stays 405, without a body.
+    @Test func testHeadAnswersEveryGetRouteWithoutABody() async throws {
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        try await app.test(.live) { client in
+            for uri in ["/", "/health", "/ready", "/models/active", "/openapi.json", "/v2/models/battery-hazard", "/anomaly/episodes"] {
+                let get = try await client.execute(uri: uri, method: .get)
+                let head = try await client.execute(uri: uri, method: .head)
+                #expect(head.status == get.status, "\(uri): HEAD \(head.status), GET \(get.status)")
+                #expect(head.body.readableBytes == 0, "\(uri): no body")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "\(uri)")
+                if let length = get.headers[.contentLength] {
+                    #expect(head.headers[.contentLength] == length, "\(uri): the GET's Content-Length")
+                }
+            }
+            let post = try await client.execute(uri: "/predict", method: .head)
+            #expect(post.status == .methodNotAllowed && post.body.readableBytes == 0)
+            #expect(post.headers[.allow] == "POST")
         }
     }
 }

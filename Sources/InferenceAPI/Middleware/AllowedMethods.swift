@@ -16,12 +16,13 @@ final class AllowedMethods: Sendable {
         routes.withLock { $0 = parsed }
     }
 
-    /// Methods routed for `path`, sorted; empty when no route matches the path at all.
+    /// Methods routed for `path`, sorted, with `HEAD` wherever `GET` is (`HeadMiddleware`); empty
+    /// when no route matches the path at all.
     func methods(for path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        return routes.withLock { routes in
-            Set(routes.filter { Self.matches($0.segments, segments) }.map(\.method)).sorted()
-        }
+        var methods = routes.withLock { routes in Set(routes.filter { Self.matches($0.segments, segments) }.map(\.method)) }
+        if methods.contains("GET") { methods.insert("HEAD") }
+        return methods.sorted()
     }
 
     private static func matches(_ pattern: [Substring], _ segments: [Substring]) -> Bool {
