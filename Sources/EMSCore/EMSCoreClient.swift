@@ -1,5 +1,6 @@
 import AnomalyDetection
 import AsyncHTTPClient
+import ComputeSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -52,7 +53,7 @@ public enum EMSCoreError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unreachable(let why): "EMS Core is unreachable (\(why))"
         case .timedOut(let what): "EMS Core did not answer in time: \(what)"
-        case .status(let code, let body): "EMS Core answered \(code)\(body.isEmpty ? "" : ": \(body.prefix(200))")"
+        case .status(let code, let body): "EMS Core answered \(code)\(body.isEmpty ? "" : ": \(UpstreamText.excerpt(body))")"
         case .malformed(let why): "EMS Core's answer is malformed (\(why))"
         case .tooLarge(let what): "EMS Core's answer is too large: \(what)"
         case .tooManySamples(let cap):

@@ -1,3 +1,4 @@
+import ComputeSupport
 import Foundation
 
 /// What to do with EMS Core's answer to one delivery, and when to try again.
@@ -35,7 +36,7 @@ public struct RetryPolicy: Sendable, Equatable {
         case 200..<300: return .delivered(duplicate: false)
         case 409: return .delivered(duplicate: true)
         case 408, 429: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
-        case 400..<500: return .park(reason: "EMS Core answered \(status): \(body.prefix(300))")
+        case 400..<500: return .park(reason: "EMS Core answered \(status): \(UpstreamText.excerpt(body))")
         default: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
         }
     }

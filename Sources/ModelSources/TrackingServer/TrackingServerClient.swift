@@ -268,7 +268,7 @@ final class TrackingServerClient: Sendable {
             let message: String?
         }
         let decoded = try? JSONDecoder().decode(MLflowError.self, from: body)
-        let message = String((decoded?.message ?? String(decoding: body.prefix(300), as: UTF8.self)).prefix(300))
+        let message = UpstreamText.excerpt(decoded?.message ?? String(decoding: body.prefix(4096), as: UTF8.self))
         if status == .notFound || decoded?.error_code == "RESOURCE_DOES_NOT_EXIST" {
             return ArtifactError(.notFound, message.isEmpty ? "not found: \(url)" : message)
         }
