@@ -33,10 +33,11 @@ test: deps-test
 QUERY_FUZZ_INPUTS ?= 20000
 
 ## Suites that run many processes under load of their own (three replicas and nginx; 500 assets; hostile
-## clients and the alias follower, and the model-source outages answered within MLFLOW_HTTP_REQUEST_TIMEOUT + 1 s,
+## clients and the alias follower, the model-source outages answered within MLFLOW_HTTP_REQUEST_TIMEOUT + 1 s and the
+## hostile tracking server's download deadlines,
 ## whose time bounds need a quiet machine): run after the others, one
 ## after another (scripts/test-suites.sh), so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests)|ModelSourcesTests\.UnreachableSourceTests
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:
