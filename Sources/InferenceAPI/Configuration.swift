@@ -173,6 +173,12 @@ public struct Configuration: Sendable {
             modelSource.insecureTLS = on
         }
         modelSource.serverCertificate = env.string("MLFLOW_TRACKING_SERVER_CERT_PATH")
+        if let v = env.string("MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS") {
+            guard let on = Reader.flag(v) else {
+                throw ConfigurationError(variable: "MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS", message: "must be true or false (got '\(v)')")
+            }
+            modelSource.redirectsToOtherHosts = on
+        }
         modelSource.requestTimeoutSeconds = try env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default: 30, range: 1...600)
         modelSource.attempts = try env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default: 2, range: 0...10) + 1
         modelSource.maxArtifactBytes = try env.int("MODEL_MAX_ARTIFACT_BYTES", default: modelSource.maxArtifactBytes, range: 1...1 << 40)

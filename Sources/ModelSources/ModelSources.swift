@@ -31,6 +31,9 @@ public enum ModelSources {
         /// server, at most (what a listing says is checked against it before the download, and a
         /// server sending more than it listed is stopped at once).
         public var maxArtifactBytes: Int = Self.defaultMaxArtifactBytes
+        /// `MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS`: a tracking server's redirect to another host is
+        /// followed (without credentials) only when set; same-origin redirects always are.
+        public var redirectsToOtherHosts = false
         public static let defaultMaxArtifactBytes = 4 << 30
 
         public init() {}
@@ -111,6 +114,7 @@ public enum ModelSources {
             client.requestTimeout = .seconds(Int64(settings.requestTimeoutSeconds))
             client.connectTimeout = .seconds(Int64(min(5, settings.requestTimeoutSeconds)))
             client.attempts = settings.attempts
+            client.redirectsToOtherHosts = settings.redirectsToOtherHosts
             return try TrackingServerSource(
                 client: try TrackingServerClient(settings: client), cacheDirectory: settings.cacheDirectory,
                 maximumBytes: settings.maxArtifactBytes, logger: logger)

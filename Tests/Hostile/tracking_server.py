@@ -7,8 +7,11 @@ Listings (GET /api/2.0/mlflow-artifacts/artifacts?path=P), by P's first segment:
   nest/...  one folder inside every folder, forever (P/a)
   twice     the same folder listed twice
   big       big/model.ubj, listed at 10 bytes; its download sends 50 MB
-  slow      slow/model.ubj, listed at 10 bytes; its download sends a byte every 0.5 s
+  slow      slow/model.ubj, listed at 10 bytes; its download sends a byte a second
   fine      fine/model.ubj, listed at 10 bytes; its download sends those 10 bytes
+  rsame     rsame/model.ubj, listed at 10 bytes; its download redirects (302) to a path of the same
+            server that sends "credential" or "anonymous." (10 bytes: was Authorization sent?)
+  rother    the same, redirected to another host name for this server (localhost)
 """
 import json
 import os
@@ -45,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"files": [{"path": f"{path}/a", "is_dir": True}]})
             if kind == "twice":
                 return self.answer(200, {"files": [{"path": "twice/a", "is_dir": True}, {"path": "twice/a", "is_dir": True}]})
-            if kind in ("big", "slow", "fine") and path == kind:
+            if kind in ("big", "slow", "fine", "rsame", "rother") and path == kind:
                 return self.answer(200, {"files": [{"path": f"{kind}/model.ubj", "is_dir": False, "file_size": 10}]})
             return self.answer(200, {})
         if url.path.startswith(PREFIX + "/"):
@@ -66,7 +69,20 @@ class Handler(BaseHTTPRequestHandler):
                     for _ in range(10):
                         self.wfile.write(b"x")
                         self.wfile.flush()
-                        time.sleep(0.5)
+                        time.sleep(1)
+                    return
+                if kind in ("rsame", "rother"):
+                    host = "" if kind == "rsame" else f"http://localhost:{self.server.server_address[1]}"
+                    self.send_response(302)
+                    self.send_header("Location", f"{host}{PREFIX}/whoami/model.ubj")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if kind == "whoami":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "10")
+                    self.end_headers()
+                    self.wfile.write(b"credential" if self.headers.get("Authorization") else b"anonymous.")
                     return
                 if kind == "fine":
                     self.send_response(200)

@@ -8,7 +8,7 @@ import Testing
 /// listings and downloads are bounded (issue 24). Against `Tests/Hostile/tracking_server.py`, a
 /// stand-in that lies about sizes, trickles bytes and nests folders forever (no real MLflow server
 /// can be made to).
-@Suite("Hostile tracking server", .timeLimit(.minutes(2)))
+@Suite("Hostile tracking server", .timeLimit(.minutes(3)))
 struct HostileTrackingServerTests {
     /// The stand-in, started for one test on a free loopback port, stopped at the end.
     final class StandIn: @unchecked Sendable {
@@ -54,23 +54,31 @@ struct HostileTrackingServerTests {
         init(_ description: String) { self.description = description }
     }
 
-    static func source(_ standIn: StandIn, cache: URL, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes) throws -> TrackingServerSource {
+    static func source(
+        _ standIn: StandIn, cache: URL, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes, otherHosts: Bool = false,
+        requestTimeout: Int = 20
+    ) throws -> TrackingServerSource {
         var settings = TrackingServerClient.Settings(baseURL: standIn.url)
-        settings.requestTimeout = .seconds(1)
+        settings.requestTimeout = .seconds(Int64(requestTimeout))
         settings.attempts = 1
+        settings.token = "t0k3n"
+        settings.redirectsToOtherHosts = otherHosts
         return try TrackingServerSource(
             client: try TrackingServerClient(settings: settings), cacheDirectory: cache.path, maximumBytes: maximumBytes,
             logger: Logger(label: "hostile-tracking-server-test"))
     }
 
     /// `fetch(remote)` into a fresh staging folder: the error, what was written, and how long it took.
-    static func fetch(_ remote: String, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes) async throws -> (error: String?, written: Int, folders: Int, seconds: Double) {
+    static func fetch(
+        _ remote: String, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes, otherHosts: Bool = false,
+        requestTimeout: Int = 20
+    ) async throws -> (error: String?, written: Int, folders: Int, seconds: Double, content: String) {
         let standIn = try await StandIn()
         let cache = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: cache) }
         let staging = cache.appendingPathComponent("staging")
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        let source = try Self.source(standIn, cache: cache, maximumBytes: maximumBytes)
+        let source = try Self.source(standIn, cache: cache, maximumBytes: maximumBytes, otherHosts: otherHosts, requestTimeout: requestTimeout)
         let started = ContinuousClock.now
         var failure: String?
         do { _ = try await source.fetch(remote, into: staging) } catch { failure = "\(error)" }
@@ -85,7 +93,8 @@ struct HostileTrackingServerTests {
         }
         print("hostile tracking server, \(remote): \(failure ?? "no error") after \(String(format: "%.2f", seconds)) s, \(written) bytes written, \(folders) folders")
         _ = standIn.url  // running until here
-        return (failure, written, folders, seconds)
+        let content = (try? String(contentsOf: staging.appendingPathComponent("model.ubj"), encoding: .utf8)) ?? ""
+        return (failure, written, folders, seconds, content)
     }
 
     /// Listed at 10 bytes, sent 50 MB: stopped before the excess is written (it was written whole before).
@@ -96,13 +105,13 @@ struct HostileTrackingServerTests {
         #expect(outcome.seconds < 20, "50 MB were not waited for")
     }
 
-    /// A byte every 0.5 s never trips a read timeout, and the 10 bytes would all arrive after
-    /// 5 s; the download's own deadline (MLFLOW_HTTP_REQUEST_TIMEOUT, 1 s here, plus a second per
-    /// MiB listed) ends it first.
+    /// A byte a second never trips a read timeout, and the 10 bytes would all arrive after 10 s;
+    /// the download's own deadline (MLFLOW_HTTP_REQUEST_TIMEOUT, 3 s here, plus a second per MiB
+    /// listed) ends it first.
     @Test func testATrickledDownloadEndsAtItsDeadline() async throws {
-        let outcome = try await Self.fetch("slow")
-        #expect(outcome.error?.contains("did not arrive within 1.0 s") == true, "\(outcome.error ?? "no error")")
-        #expect(outcome.seconds < 4.5, "ended before the trickle would have")
+        let outcome = try await Self.fetch("slow", requestTimeout: 3)
+        #expect(outcome.error?.contains("did not arrive within 3.0 s") == true, "\(outcome.error ?? "no error")")
+        #expect(outcome.seconds < 9, "ended before the trickle would have")
     }
 
     /// A folder inside every folder: refused at the depth limit (17 listings), not listed until
@@ -117,6 +126,19 @@ struct HostileTrackingServerTests {
     @Test func testAFolderListedTwiceIsRefused() async throws {
         let outcome = try await Self.fetch("twice")
         #expect(outcome.error?.contains("twice") == true, "\(outcome.error ?? "no error")")
+    }
+
+    /// A redirect on the same server is followed with the credentials; one to another host is
+    /// refused unless MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS, and then followed without them
+    /// (async-http-client followed any, credentials and all).
+    @Test func testRedirectsToAnotherHostAreRefusedUnlessAllowed() async throws {
+        let same = try await Self.fetch("rsame")
+        #expect(same.error == nil && same.content == "credential", "\(same)")
+        let other = try await Self.fetch("rother")
+        #expect(other.error?.contains("redirected to another host") == true && other.error?.contains("MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS") == true, "\(other)")
+        #expect(other.written == 0)
+        let allowed = try await Self.fetch("rother", otherHosts: true)
+        #expect(allowed.error == nil && allowed.content == "anonymous.", "\(allowed)")
     }
 
     /// A listing larger than MODEL_MAX_ARTIFACT_BYTES is refused before anything is downloaded; an

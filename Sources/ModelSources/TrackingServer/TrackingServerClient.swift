@@ -30,6 +30,9 @@ final class TrackingServerClient: Sendable {
         var requestTimeout: TimeAmount = .seconds(30)
         /// Attempts per request (1 = no retry).
         var attempts = 3
+        /// `MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS`: follow a redirect to another host (without
+        /// credentials); by default only the same origin's are followed.
+        var redirectsToOtherHosts = false
         var retryPause: Duration = .milliseconds(200)
     }
 
@@ -62,7 +65,7 @@ final class TrackingServerClient: Sendable {
             if settings.insecureTLS { tls.certificateVerification = .none }
             if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
             var configuration = HTTPClient.Configuration(
-                tlsConfiguration: tls, redirectConfiguration: .follow(max: 3, allowCycles: false),
+                tlsConfiguration: tls, redirectConfiguration: .disallow,
                 timeout: .init(connect: settings.connectTimeout, read: settings.requestTimeout))
             // A refused connection fails the request at once: `withRetries` decides about retries,
             // within the request's time; the pool would otherwise retry until the connect timeout.
@@ -111,24 +114,43 @@ final class TrackingServerClient: Sendable {
 
     private func send(method: HTTPMethod, url: String, body: Data?) async throws -> Data {
         try await withRetries(url: url) {
-            var request = HTTPClientRequest(url: url)
-            request.method = method
-            self.addHeaders(&request)
-            if let body {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: body))
-            }
-            let response = try await self.client.execute(request, timeout: self.settings.requestTimeout)
+            let response = try await self.execute(method, url, body: body)
             let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
             let data = Data(buffer: bytes)
             return (200..<300).contains(response.status.code) ? .success(data) : .failed(response.status, data)
         }
     }
 
-    private func addHeaders(_ request: inout HTTPClientRequest) {
-        request.headers.add(name: "User-Agent", value: "inference-api")
-        request.headers.add(name: "Accept", value: "application/json")
-        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+    /// One exchange, following redirects here rather than in async-http-client, which follows
+    /// them to any host: on the same origin up to `Redirects.maximum`, to another host only with
+    /// `MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS` and then without our credentials (as MLflow's own
+    /// client, through requests, drops them).
+    private func execute(_ method: HTTPMethod, _ url: String, body: Data?) async throws -> HTTPClientResponse {
+        var current = url
+        var credentials = true
+        for _ in 0...Redirects.maximum {
+            var request = HTTPClientRequest(url: current)
+            request.method = method
+            request.headers.add(name: "User-Agent", value: "inference-api")
+            request.headers.add(name: "Accept", value: "application/json")
+            if credentials, let authorization { request.headers.add(name: "Authorization", value: authorization) }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            let response = try await client.execute(request, timeout: settings.requestTimeout)
+            guard Redirects.isRedirect(response.status.code), let location = response.headers.first(name: "location") else { return response }
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            do {
+                let next = try Redirects.target(
+                    from: current, location: location, otherHosts: settings.redirectsToOtherHosts, setting: "MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS")
+                current = next.url
+                credentials = credentials && next.sameOrigin
+            } catch let refused as Redirects.Refused {
+                throw ModelSourceError.protocolError("\(printablePath(url)): \(refused)")
+            }
+        }
+        throw ModelSourceError.protocolError("\(printablePath(url)): more than \(Redirects.maximum) redirects")
     }
 
     // MARK: - Artifacts
@@ -158,9 +180,7 @@ final class TrackingServerClient: Sendable {
         let allowance = Duration.nanoseconds(settings.requestTimeout.nanoseconds) + .seconds(Double(limit) / Double(Self.slowestBytesPerSecond))
         let what = "artifact \(MLflowStore.printable(path))"
         return try await withRetries(url: url, within: allowance, doing: what) {
-            var request = HTTPClientRequest(url: url)
-            self.addHeaders(&request)
-            let response = try await self.client.execute(request, timeout: self.settings.requestTimeout)
+            let response = try await self.execute(.GET, url, body: nil)
             guard response.status == .ok else {
                 let bytes = try await response.body.collect(upTo: 64 * 1024)
                 return .failed(response.status, Data(buffer: bytes))
