@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Start-up fails fast and plainly: the real binary, each mistake a new user makes, one line on
 /// stderr naming the variable, exit code 2 (configuration) or 3 (a dependency not reachable).
 @Suite("Start-up failures")
@@ -104,9 +108,12 @@ struct StartupFailureTests {
         #expect(line.contains("DATABASE_URL") && line.contains("does not exist"), "\(line)")
     }
 
+    /// The port is held by a listening socket of the test process, not by a second server: a debug
+    /// server took over 30 s to start in a loaded parallel pass, and the test failed waiting for it.
     @Test func testAPortInUseIsOneLineNamingPort() async throws {
-        let first = try await ServerProcess()
-        let outcome = try await CommandRun.run(["serve", "--port", String(first.port)])
+        let held = try HeldPort()
+        let outcome = try await CommandRun.run(["serve", "--port", String(held.port)])
+        _ = held.port  // held until here
         let line = outcome.verdict
         print("port in use: exit \(outcome.status): \(line)")
         #expect(outcome.status == 2, "\(outcome.stderr.suffix(600))")
@@ -133,4 +140,32 @@ struct StartupFailureTests {
         #expect(outcome.status == 2)
         #expect(outcome.verdict.components(separatedBy: "MLFLOW_TRACKING_URI").count == 2, "named once: \(outcome.verdict)")
     }
+}
+
+/// A loopback port taken by a listening socket of this process (no SO_REUSEPORT, so another
+/// listener on it gets "address already in use"), released when this goes.
+final class HeldPort: @unchecked Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let descriptor = self.descriptor
+        let ok = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(descriptor, raw, length) == 0 && listen(descriptor, 8) == 0 && getsockname(descriptor, raw, &length) == 0
+            }
+        }
+        guard ok else {
+            close(descriptor)
+            throw TestFailure("could not hold a loopback port")
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
 }
