@@ -42,9 +42,11 @@ final class ServerProcess: @unchecked Sendable {
         pipe.fileHandleForReading.readabilityHandler = { logs.append($0.availableData) }
         try process.run()
 
-        // The port, from the "listening on" log line (JSON escapes the slashes).
+        // The port, from the "listening on" log line (JSON escapes the slashes). A debug server
+        // starts in about a second alone, but took over 30 s once in a loaded parallel pass: the
+        // wait only bounds a server that never starts.
         var found: Int?
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(90)
         while found == nil, Date() < deadline, process.isRunning {
             let seen = logs.text
             if let range = seen.range(of: #"listening on https?:(\\?/){2}127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
