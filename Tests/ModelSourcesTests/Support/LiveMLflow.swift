@@ -28,7 +28,9 @@ enum LiveMLflow {
         var settings = ModelSources.Settings()
         settings.trackingURI = url ?? self.url
         settings.cacheDirectory = cache.path
-        settings.requestTimeoutSeconds = 10
+        // Generous: these suites are about what is served, and a real MLflow server shared by the
+        // parallel pass once took over 10 s to answer one request under load.
+        settings.requestTimeoutSeconds = 30
         change(&settings)
         return try await ModelSources.open(settings, logger: Fixtures.logger)
     }
