@@ -13,6 +13,9 @@ struct BackendStoreSourceTests {
         var settings = ModelSources.Settings()
         settings.trackingURI = "sqlite:///" + Fixtures.sqliteStore.appendingPathComponent("mlflow.db").path
         settings.artifactRoot = artifactRoot
+        // Generous: this suite is about what is read, and at the start of the loaded parallel pass
+        // one query once waited past the default 30 s behind the other suites' model-source reads.
+        settings.requestTimeoutSeconds = 120
         return try await ModelSources.open(settings, logger: Fixtures.logger)
     }
 
