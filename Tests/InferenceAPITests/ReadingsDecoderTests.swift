@@ -94,7 +94,7 @@ struct ReadingsDecoderTests {
         for offset in 0..<20 {
             let prefix = String(repeating: "m", count: offset)
             let escaped = try decode(#"{"readings": [{"surface_temp_c": 1, "pack_voltage_v": 2, "soc_pct": 3, "module_id": "\#(prefix)\"q\\é😀"}]}"#)
-            #expect(escaped.moduleIds == [prefix + "\"q\\é😀"])
+            #expect(escaped.moduleIds == [ModuleID(prefix + "\"q\\é😀")])
 
             let body = #"{"readings": [{"module_id": "\#(prefix)\#u{01}x"}]}"#
             let controlAt = Array(body.utf8).firstIndex(of: 0x01)!
@@ -181,6 +181,31 @@ struct ReadingsDecoderTests {
         let readings = try decode(#"{"readings": [{"surface\u005ftemp_c": 1, "pack_voltage_v": 2, "soc_pct": 3, "module_id": "caf\u00e9 \ud83d\ude00"}]}"#)
         #expect(readings.values == [1, 2, 3])
         #expect(readings.moduleIds == ["café 😀"])
+    }
+
+    /// Module ids are kept inline up to 31 bytes and as a `String` beyond; both spell the id back
+    /// exactly, compare by content, and an escaped `module_id` key is still the module id.
+    @Test func testModuleIdsKeepTheirBytesInlineAndBeyond() throws {
+        for length in [0, 1, 15, 16, 30, 31, 32, 33, 200] {
+            let id = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            let readings = try decode(#"{"readings": [{"surface_temp_c": 1, "pack_voltage_v": 2, "soc_pct": 3, "module\u005fid": "\#(id)"}]}"#)
+            let module = try #require(readings.moduleIds?.first ?? nil)
+            #expect(module.string == id)
+            #expect(module == ModuleID(id))
+            #expect(Set([module, ModuleID(id), ModuleID(id + "x")]).count == 2)
+            if length <= 31 {
+                guard case .inline = module else { Issue.record("\(length) bytes should be inline"); continue }
+            } else {
+                guard case .long = module else { Issue.record("\(length) bytes should be a String"); continue }
+            }
+        }
+        // Invalid UTF-8 is repaired, as `String(decoding:)` does.
+        let bytes: [UInt8] = [0x6D, 0xFF, 0x6E]
+        let repaired = bytes.withUnsafeBufferPointer { ModuleID(utf8: $0) }
+        #expect(repaired.string == String(decoding: bytes, as: UTF8.self))
+        var json = JSONWriter(capacity: 16)
+        json.string(repaired)
+        #expect(String(buffer: json.buffer) == "\"m\u{FFFD}n\"")
     }
 
     @Test func testDetailsAreCappedWithACountOfTheRest() {

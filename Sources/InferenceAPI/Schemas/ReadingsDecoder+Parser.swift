@@ -147,7 +147,7 @@ extension ReadingsDecoder {
             lex.i += 1  // [
             var out = Readings(count: 0, values: [], moduleIds: nil, timestamps: nil)
             out.values.reserveCapacity(min(decoder.maxReadings, max(1, (lex.end - lex.i) / max(1, width * 12))) * width)
-            var moduleIds: [String?] = []
+            var moduleIds: [ModuleID?] = []
             var timestamps: [String?] = []
             var anyModule = false, anyTimestamp = false
             lex.skipSpace()
@@ -174,7 +174,7 @@ extension ReadingsDecoder {
                 timestamps.append(nil)
                 lex.skipSpace()
                 if lex.peek() == UInt8(ascii: "{") {
-                    var module: String?
+                    var module: ModuleID?
                     var timestamp: String?
                     try parseReading(index: index, width: width, row: row, seen: seen, module: &module, timestamp: &timestamp)
                     if let module { moduleIds[index] = module; anyModule = true }
@@ -196,7 +196,7 @@ extension ReadingsDecoder {
 
         private mutating func parseReading(
             index row: Int, width: Int, row values: UnsafeMutablePointer<Double>, seen: UnsafeMutablePointer<Int>,
-            module: inout String?, timestamp: inout String?
+            module: inout ModuleID?, timestamp: inout String?
         ) throws {
             lex.i += 1  // {
             let stamp = row + 1
@@ -294,27 +294,30 @@ extension ReadingsDecoder {
         /// bytes: they ride on most readings, and making a `String` of each key cost as much as
         /// the reading's 30 numbers.
         private mutating func parseExtra(
-            keyStart: Int, keyLength: Int, escaped: Bool, row: Int, module: inout String?, timestamp: inout String?
+            keyStart: Int, keyLength: Int, escaped: Bool, row: Int, module: inout ModuleID?, timestamp: inout String?
         ) throws {
-            let name: String
-            if !escaped, lex.equal(keyStart, keyLength, Self.moduleIdKey) {
-                name = "module_id"
-            } else if !escaped, lex.equal(keyStart, keyLength, Self.timestampKey) {
-                name = "timestamp"
-            } else {
-                let key = escaped ? lex.unescape(keyStart, keyLength) : Array(UnsafeBufferPointer(start: lex.bytes + keyStart, count: keyLength))
-                name = String(decoding: key, as: UTF8.self)
-            }
-            if name == "module_id" || name == "timestamp" {
-                if (name == "module_id" ? module : timestamp) != nil {
+            // An escaped key (`"module\u005fid"`) is compared unescaped.
+            let escapedKey = escaped ? lex.unescape(keyStart, keyLength) : nil
+            let isModule = escapedKey.map { $0 == Self.moduleIdKey } ?? lex.equal(keyStart, keyLength, Self.moduleIdKey)
+            let isTimestamp = !isModule && (escapedKey.map { $0 == Self.timestampKey } ?? lex.equal(keyStart, keyLength, Self.timestampKey))
+            if isModule || isTimestamp {
+                let name = isModule ? "module_id" : "timestamp"
+                if isModule ? module != nil : timestamp != nil {
                     addDetail(index: row, field: name, problem: "appears twice in this reading")
                 }
                 if lex.peek() == UInt8(ascii: "\"") {
                     let (start, length, escaped) = try lex.scanString()
-                    let text = escaped
-                        ? String(decoding: lex.unescape(start, length), as: UTF8.self)
-                        : String(decoding: UnsafeBufferPointer(start: lex.bytes + start, count: length), as: UTF8.self)
-                    if name == "module_id" { module = text } else { timestamp = text }
+                    if escaped {
+                        let text = lex.unescape(start, length)
+                        if isModule {
+                            module = text.withUnsafeBufferPointer { ModuleID(utf8: $0) }
+                        } else {
+                            timestamp = String(decoding: text, as: UTF8.self)
+                        }
+                    } else {
+                        let text = UnsafeBufferPointer(start: lex.bytes + start, count: length)
+                        if isModule { module = ModuleID(utf8: text) } else { timestamp = String(decoding: text, as: UTF8.self) }
+                    }
                 } else if lex.peek() == UInt8(ascii: "n") {
                     try lex.literal("null")
                 } else {
@@ -323,6 +326,8 @@ extension ReadingsDecoder {
                 }
                 return
             }
+            let key = escapedKey ?? Array(UnsafeBufferPointer(start: lex.bytes + keyStart, count: keyLength))
+            let name = String(decoding: key, as: UTF8.self)
             _ = try lex.skipValue()
             addDetail(
                 index: row, field: name, problem: "unknown key: not a feature of the served model",

@@ -25,7 +25,7 @@ public struct ReadingsDecoder: Sendable {
         /// `count * featureCount` values, row-major, in feature order.
         public var values: [Double]
         /// Per reading, when any reading carried one.
-        public var moduleIds: [String?]?
+        public var moduleIds: [ModuleID?]?
         public var timestamps: [String?]?
         /// `"explain": true` (every feature) or `{"top": k}`: how many contributions to give per
         /// reading; nil when the body asks for no explanation.

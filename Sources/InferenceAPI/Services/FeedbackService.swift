@@ -55,7 +55,7 @@ struct FeedbackService: Sendable {
             FeedbackRecord(
                 tenantId: tenant, runId: model.runId,
                 features: Dictionary(uniqueKeysWithValues: features.enumerated().map { ($1, readings.values[r * features.count + $0]) }),
-                outcome: outcomes[r], probability: Double(probabilities[r]), moduleId: readings.moduleIds?[r])
+                outcome: outcomes[r], probability: Double(probabilities[r]), moduleId: readings.moduleIds?[r]?.string)
         }
         let stored = Stored(count: rows.count, runId: model.runId)
         try await store.recordFeedback(rows, receipt: receipt?(stored))

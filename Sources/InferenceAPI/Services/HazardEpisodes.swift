@@ -9,18 +9,22 @@ import Synchronization
 /// episode, `ALERT_CLEAR_SAMPLES` normal readings close it, and each change goes to EMS Core
 /// through the outbox, as anomaly episodes do.
 ///
-/// `/predict` needs the model and nothing else, so it never waits on the store: `observe` picks the
-/// readings that matter (modules with a hazardous reading, and modules this replica knows to be
-/// live: a pending run or an open episode) and queues them; `run` drains the queue in batches, one
-/// transaction per tenant per batch, which advances the trackers and writes the episodes and their
-/// outbox rows together (the store keeps the trackers, so replicas share them as before).
+/// `/predict` needs the model and nothing else, so it never waits on the store and does no work
+/// per module: `observe` queues a request's decoded arrays as they are when they can matter (a
+/// hazardous reading of a module, or a tenant with live modules: a pending run or an open
+/// episode). `run` drains the queue: it groups the readings of the modules that matter (live,
+/// or hazardous) by module, and records them at most once per `lingerMilliseconds` (or every
+/// `batchReadings`), one transaction per tenant that advances the trackers and writes the
+/// episodes and their outbox rows together (the store keeps the trackers, so replicas share them
+/// as before).
 ///
 /// What is lost when the process dies (kill -9) or the queue is full is bookkeeping, never an
-/// answer: at most the queued readings (`HAZARD_EPISODE_QUEUE_READINGS`), which then count toward
-/// no run. A full queue drops a request's readings, counted in
-/// `hazard_episode_readings_dropped_total` and logged; it never blocks. While the store does not
-/// answer, the queue waits and is retried (the replica reports `degraded`); once it answers, the
-/// bookkeeping resumes where it stopped.
+/// answer: at most the queued readings (`HAZARD_EPISODE_QUEUE_READINGS`) and those grouped but not
+/// yet recorded (at most one linger's worth, and `batchReadings`), which then count toward no run.
+/// A full queue drops a request's readings, counted in `hazard_episode_readings_dropped_total` and
+/// logged; it never blocks. While the store does not answer, the grouped readings wait and are
+/// retried (the replica reports `degraded`); once it answers, the bookkeeping resumes where it
+/// stopped.
 final class HazardEpisodes: Service, Sendable {
     static let kind = "hazard"
 
@@ -30,12 +34,14 @@ final class HazardEpisodes: Service, Sendable {
         var refreshSeconds: TimeInterval = 10
         /// Readings waiting to be recorded, at most.
         var queueReadings: Int = 100_000
-        /// Readings recorded in one batch, at most. A batch costs the store one tracker update per
-        /// module whatever the readings per module, so the drain takes what is queued (up to this).
+        /// Grouped readings recorded in one batch, at most. A batch costs the store one tracker
+        /// update per module whatever the readings per module, so the drain records what it has
+        /// grouped (up to this).
         var batchReadings: Int = 100_000
-        /// The least time between two drains while readings keep coming: what arrives meanwhile is
-        /// recorded together (one tracker update per module), so bookkeeping costs the CPU little
-        /// under load; an episode shows this much later at most. A queue half full drains at once.
+        /// The least time between two recordings while readings keep coming: what arrives
+        /// meanwhile is recorded together (one tracker update per module), so bookkeeping costs
+        /// the CPU little under load; an episode shows this much later at most. A queue half full
+        /// is grouped at once (and recorded when due).
         var lingerMilliseconds: Int = 1000
         /// On shutdown: how long the batch in hand may take to finish, and then what is still
         /// queued gets as long again for one attempt.
@@ -56,22 +62,39 @@ final class HazardEpisodes: Service, Sendable {
     let onChanges: (@Sendable () -> Void)?
     let onDrop: (@Sendable (Int) -> Void)?
 
+    /// One request's readings, as decoded: its arrays are shared with the request, not copied.
     private struct Pending: Sendable {
-        let sequence: UInt64
+        var sequence: UInt64
         let tenant: String
-        /// The readings that matter, in request order, and their modules (parallel arrays: no
-        /// grouping on the request path; the drain groups).
-        let modules: [String]
-        let observations: [EpisodeObservation]
+        let moduleIds: [ModuleID?]
+        let timestamps: [String?]?
+        let probabilities: [Float]
+        let threshold: Double
+        let receivedAt: Date
+        /// Some reading of a module is hazardous.
+        let hazardous: Bool
         let readings: Int
     }
 
     private struct State {
-        /// Live modules by tenant and module: the sequence of the last batch queued for it (0:
-        /// known from the store).
-        var live: [String: [String: UInt64]] = [:]
+        /// Live modules by tenant (a pending run or an open episode), as the store said after the
+        /// last batch recorded, and at each refresh (other replicas' episodes). Only the drain
+        /// reads and writes it per module; the request path asks only whether a tenant has any.
+        var live: [String: Set<ModuleID>] = [:]
+        /// Per tenant, the sequence of the last queued request with a hazardous reading, until it
+        /// is recorded: the requests that follow it are queued too (they may close or extend
+        /// what it opens).
+        var hazardQueued: [String: UInt64] = [:]
         var queue: [Pending] = []
         var queuedReadings = 0
+        /// Readings taken from the queue and grouped by module, waiting to be recorded together
+        /// (one store transaction per `lingerMilliseconds` at most, whatever the queue's size):
+        /// the store's cost is per module and transaction, so recording each queue-full apart
+        /// paid it several times a second under load. Counted as queued in `status`.
+        var held: [String: [ModuleID: [EpisodeObservation]]] = [:]
+        var heldReadings = 0
+        var heldThrough: UInt64 = 0
+        var lastRecorded: ContinuousClock.Instant?
         var sequence: UInt64 = 0
         var loadedAt: Date?
         var dropped = 0
@@ -100,63 +123,42 @@ final class HazardEpisodes: Service, Sendable {
     }
 
     var status: Status {
-        state.withLock { Status(queuedReadings: $0.queuedReadings, droppedReadings: $0.dropped, failure: $0.failure) }
+        state.withLock { Status(queuedReadings: $0.queuedReadings + $0.heldReadings, droppedReadings: $0.dropped, failure: $0.failure) }
     }
 
     // MARK: - The request path
 
-    /// Queues the readings of the modules that matter (a hazardous reading in this request, or
-    /// live on this replica); never waits. A module with a hazardous reading becomes live here at
-    /// once, so the readings that follow it are queued too. A reading without a timestamp is `now`.
+    /// Queues a request's readings when they can matter (a hazardous reading of a module, or a
+    /// tenant with live modules: a pending run or an open episode); never waits, and does no work
+    /// per module here. The request's own arrays are queued as they are (no copy); the drain picks
+    /// the modules that matter, one lookup per module and batch. A reading without a timestamp is
+    /// the time of its request.
     ///
-    /// This runs on every /predict with `module_id`, so it hashes each module at most once in the
-    /// usual case (hazardous modules already live): the guard in `make test` measures it.
-    func observe(tenant: String, moduleIds: [String?]?, timestamps: [String?]?, probabilities: [Float], threshold: Double) {
-        guard let moduleIds,
-            let (modules, observations) = chosen(tenant: tenant, moduleIds, timestamps, probabilities, threshold)
-        else { return }
-        observe(tenant: tenant, modules: modules, observations)
-    }
-
-    /// The readings `observe` queues, or nil. A function of its own so that its copy of the live
-    /// modules is gone before `observe` marks them (else that write copies the whole dictionary).
-    private func chosen(
-        tenant: String, _ moduleIds: [String?], _ timestamps: [String?]?, _ probabilities: [Float], _ threshold: Double
-    ) -> ([String], [EpisodeObservation])? {
+    /// This runs on every /predict with `module_id`: the guard in `make test` and `make bench`
+    /// measure it. (Picking the modules here, per reading, cost /predict about 9 % of its CPU at
+    /// 1,000 readings: a hash lookup, a timestamp parse and two appends per reading, and the live
+    /// set marked under the lock.)
+    func observe(tenant: String, moduleIds: [ModuleID?]?, timestamps: [String?]?, probabilities: [Float], threshold: Double) {
+        guard let moduleIds else { return }
         let count = min(moduleIds.count, probabilities.count)
-        let live = state.withLock { $0.live[tenant] } ?? [:]
-        // Modules hazardous in this request and not live yet: their other readings matter too.
-        var fresh = Set<String>()
-        var hazardous = 0
-        for index in 0..<count where Double(probabilities[index]) >= threshold {
-            guard let module = moduleIds[index] else { continue }
-            hazardous += 1
-            if live[module] == nil { fresh.insert(module) }
+        var hazardous = false
+        for index in 0..<count where Double(probabilities[index]) >= threshold && moduleIds[index] != nil {
+            hazardous = true
+            break
         }
-        guard hazardous > 0 || !live.isEmpty else { return nil }
-        let now = Date()
-        var modules: [String] = [], observations: [EpisodeObservation] = []
-        modules.reserveCapacity(hazardous)
-        observations.reserveCapacity(hazardous)
-        for index in 0..<count {
-            guard let module = moduleIds[index] else { continue }
-            let p = Double(probabilities[index])
-            let isHazardous = p >= threshold
-            guard isHazardous || live[module] != nil || (!fresh.isEmpty && fresh.contains(module)) else { continue }
-            let time = timestamps?[index].flatMap(ISO8601.parse) ?? now
-            modules.append(module)
-            observations.append(EpisodeObservation(timestamp: time, score: p, isAnomaly: isHazardous, metric: "hazard_probability"))
-        }
-        return modules.isEmpty ? nil : (modules, observations)
+        enqueue(
+            Pending(
+                sequence: 0, tenant: tenant, moduleIds: moduleIds, timestamps: timestamps, probabilities: probabilities,
+                threshold: threshold, receivedAt: Date(), hazardous: hazardous, readings: count))
     }
 
-    /// Queues readings of modules that matter (`modules[i]` is `observations[i]`'s) unless the
-    /// queue is full.
-    func observe(tenant: String, modules: [String], _ observations: [EpisodeObservation]) {
+    /// Queues `pending` if it can matter and the queue has room; counts and warns when it has none.
+    private func enqueue(_ pending: Pending) {
         var warn = 0
         var dropped = 0
         let queued = state.withLock { state -> Bool in
-            let readings = observations.count
+            guard pending.hazardous || state.live[pending.tenant] != nil || state.hazardQueued[pending.tenant] != nil else { return false }
+            let readings = pending.readings
             guard state.queuedReadings + readings <= settings.queueReadings else {
                 state.dropped += readings
                 let now = Date()
@@ -168,9 +170,10 @@ final class HazardEpisodes: Service, Sendable {
                 return false
             }
             state.sequence += 1
-            let sequence = state.sequence
-            Self.mark(modules, sequence, in: &state.live[tenant, default: [:]])
-            state.queue.append(Pending(sequence: sequence, tenant: tenant, modules: modules, observations: observations, readings: readings))
+            var pending = pending
+            pending.sequence = state.sequence
+            if pending.hazardous { state.hazardQueued[pending.tenant] = state.sequence }
+            state.queue.append(pending)
             state.queuedReadings += readings
             return true
         }
@@ -201,15 +204,13 @@ final class HazardEpisodes: Service, Sendable {
                 let clock = ContinuousClock()
                 let linger = Duration.milliseconds(self.settings.lingerMilliseconds)
                 let halfFull = self.settings.queueReadings / 2
-                var last = clock.now - linger
                 for await _ in self.wakeups {
                     // Readings that keep coming are recorded together, not one drain each; a
-                    // queue half full does not wait out the linger.
-                    let due = last + linger
+                    // queue half full is grouped at once (and recorded when due).
+                    let due = self.state.withLock { $0.lastRecorded.map { $0 + linger } } ?? clock.now
                     while clock.now < due, !Task.isCancelled, self.state.withLock({ $0.queuedReadings < halfFull }) {
                         try? await Task.sleep(until: min(due, clock.now + .milliseconds(50)), clock: clock)
                     }
-                    last = clock.now
                     // A graceful shutdown cancels this loop. The drain under way is not cancelled
                     // with it: it finishes the batch in hand (else that batch was lost mid-commit),
                     // takes no other and retries nothing, and is cancelled only if that takes
@@ -226,6 +227,8 @@ final class HazardEpisodes: Service, Sendable {
                         }
                     }
                     if Task.isCancelled { break }
+                    // Grouped readings not yet due: come back for them when they are.
+                    if self.state.withLock({ $0.heldReadings > 0 }) { wake.yield() }
                 }
                 group.cancelAll()
             }
@@ -236,18 +239,19 @@ final class HazardEpisodes: Service, Sendable {
         let last = Task { await self.drain(retrying: false) }
         let clock = ContinuousClock()
         let until = clock.now + .seconds(settings.finishSeconds)
-        while clock.now < until, state.withLock({ !$0.queue.isEmpty || $0.draining }) {
+        while clock.now < until, state.withLock({ !$0.queue.isEmpty || $0.heldReadings > 0 || $0.draining }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         last.cancel()
         wake.finish()
     }
 
-    /// Records what is queued when it starts, batch by batch, oldest first; what arrives meanwhile
-    /// waits for the next drain (else under steady load one drain became back-to-back
-    /// transactions of a few requests each, every one paying for all the modules it touched).
-    /// While the store fails, the batch in hand is retried with a growing pause (`retrying`), so
-    /// nothing is reordered or skipped.
+    /// Groups what is queued when it starts, oldest first, and records the grouped readings when
+    /// they are due (`lingerMilliseconds` after the last recording), when they reach
+    /// `batchReadings`, and always when `retrying` is false (the last drain) or the service is
+    /// stopping. What arrives meanwhile waits for the next drain. While the store fails, the
+    /// grouped readings are retried with a growing pause (`retrying`), so nothing is reordered or
+    /// skipped.
     func drain(retrying: Bool) async {
         let upTo = state.withLock { state in
             state.draining = true
@@ -255,32 +259,60 @@ final class HazardEpisodes: Service, Sendable {
         }
         defer { state.withLock { $0.draining = false } }
         await refreshIfDue()
-        var pause = Duration.milliseconds(250)
-        while let (batch, through) = takeBatch(upTo: upTo) {
-            while true {
-                do {
-                    try await record(batch, through: through)
-                    break
-                } catch {
-                    if Task.isCancelled { return }
-                    failed(error, doing: "recording")
-                    guard retrying, !state.withLock({ $0.stopping }) else { return }
-                    do { try await Task.sleep(for: pause) } catch { return }
-                    pause = min(pause * 2, .seconds(2))
-                }
+        let linger = Duration.milliseconds(settings.lingerMilliseconds)
+        while true {
+            let more = takeBatch(upTo: upTo)
+            let (held, stopping, due) = state.withLock { state in
+                (state.heldReadings, state.stopping, state.lastRecorded.map { ContinuousClock.now >= $0 + linger } ?? true)
             }
-            pause = .milliseconds(250)
-            if state.withLock({ $0.stopping }) { return }
+            guard held > 0 else {
+                if more { continue } else { return }
+            }
+            if held >= settings.batchReadings || (!more && (due || stopping || !retrying)) {
+                guard await recordHeld(retrying: retrying) else { return }
+                if state.withLock({ $0.stopping }) { return }
+            }
+            if !more { return }
         }
     }
 
-    /// The oldest queued requests up to sequence `upTo`, at most `batchReadings` readings (at least
-    /// one request), merged per tenant and module in the order they were queued; and the last
-    /// sequence taken.
-    private func takeBatch(upTo: UInt64) -> ([String: [String: [EpisodeObservation]]], UInt64)? {
-        // Taken under the lock, grouped outside it: requests queueing meanwhile do not wait.
-        let taken: [Pending]? = state.withLock { state in
-            guard let first = state.queue.first, first.sequence <= upTo else { return nil }
+    /// Records the grouped readings, retrying while the store fails if `retrying`; false when
+    /// they could not be recorded (they stay held).
+    private func recordHeld(retrying: Bool) async -> Bool {
+        let (batch, through) = state.withLock { ($0.held, $0.heldThrough) }
+        var pause = Duration.milliseconds(250)
+        while true {
+            do {
+                try await record(batch, through: through)
+                state.withLock { state in
+                    state.held = [:]
+                    state.heldReadings = 0
+                    state.lastRecorded = .now
+                }
+                return true
+            } catch {
+                state.withLock { $0.lastRecorded = .now }
+                if Task.isCancelled { return false }
+                failed(error, doing: "recording")
+                guard retrying, !state.withLock({ $0.stopping }) else { return false }
+                do { try await Task.sleep(for: pause) } catch { return false }
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Takes the oldest queued requests up to sequence `upTo`, at most `batchReadings` readings
+    /// (at least one request), and adds the readings of the modules that matter (live, held, or
+    /// hazardous in these requests) to the held readings, per tenant and module, in the order
+    /// they were queued. False when nothing was queued up to `upTo`.
+    private func takeBatch(upTo: UInt64) -> Bool {
+        // Taken under the lock, grouped outside it: requests queueing meanwhile do not wait. The
+        // held readings move out while they grow and back after (swapped, so never copied).
+        var pending: [Pending] = []
+        var live: [String: Set<ModuleID>] = [:]
+        var held: [String: [ModuleID: [EpisodeObservation]]] = [:]
+        state.withLock { state in
+            guard let first = state.queue.first, first.sequence <= upTo else { return }
             var count = 0
             var readings = 0
             while count < state.queue.count, state.queue[count].sequence <= upTo,
@@ -289,34 +321,97 @@ final class HazardEpisodes: Service, Sendable {
                 readings += state.queue[count].readings
                 count += 1
             }
-            let taken = Array(state.queue[..<count])
+            pending = Array(state.queue[..<count])
             state.queue.removeFirst(count)
             state.queuedReadings -= readings
-            return taken
+            live = state.live
+            swap(&held, &state.held)
         }
-        guard let taken, let last = taken.last else { return nil }
-        var merged: [String: [String: [EpisodeObservation]]] = [:]
-        for pending in taken {
-            Self.group(pending, into: &merged[pending.tenant, default: [:]])
+        guard let through = pending.last?.sequence else { return false }
+        var byTenant: [String: [Pending]] = [:]
+        for request in pending { byTenant[request.tenant, default: []].append(request) }
+        pending = []
+        var added = 0
+        for (tenant, requests) in byTenant {
+            added += Self.choose(requests, live: live[tenant] ?? [], into: &held[tenant, default: [:]])
         }
-        return (merged, last.sequence)
+        live = [:]
+        state.withLock { state in
+            state.held = held
+            state.heldReadings += added
+            state.heldThrough = through
+        }
+        return true
     }
 
-    private func record(_ batch: [String: [String: [EpisodeObservation]]], through: UInt64) async throws {
+    /// A module's readings in a batch, as (request, reading) positions.
+    private struct Readings {
+        var positions: [UInt64] = []
+        var hazardous = false
+
+        mutating func add(_ position: UInt64, hazardous: Bool) {
+            positions.append(position)
+            self.hazardous = self.hazardous || hazardous
+        }
+    }
+
+    /// Adds one tenant's readings of the modules that matter to `held`, by module: one hash per
+    /// reading, one lookup per module; returns how many. (A module hazardous only late in the
+    /// requests brings its earlier normal readings too: on a tracker with nothing pending they
+    /// change nothing.)
+    private static func choose(_ requests: [Pending], live: Set<ModuleID>, into held: inout [ModuleID: [EpisodeObservation]]) -> Int {
+        var byModule: [ModuleID: Readings] = [:]
+        for (r, request) in requests.enumerated() {
+            for index in 0..<request.readings {
+                guard let module = request.moduleIds[index] else { continue }
+                let hazardous = request.hazardous && Double(request.probabilities[index]) >= request.threshold
+                byModule[module, default: Readings()].add(UInt64(r) << 32 | UInt64(index), hazardous: hazardous)
+            }
+        }
+        var added = 0
+        for (module, readings) in byModule where readings.hazardous || live.contains(module) || held[module] != nil {
+            added += readings.positions.count
+            held[module, default: []].append(
+                contentsOf: readings.positions.lazy.map { position in
+                    let request = requests[Int(position >> 32)]
+                    let index = Int(position & 0xFFFF_FFFF)
+                    let p = Double(request.probabilities[index])
+                    return EpisodeObservation(
+                        timestamp: request.timestamps?[index].flatMap(ISO8601.parse) ?? request.receivedAt, score: p,
+                        isAnomaly: p >= request.threshold, metric: "hazard_probability")
+                })
+        }
+        return added
+    }
+
+    private func record(_ batch: [String: [ModuleID: [EpisodeObservation]]], through: UInt64) async throws {
         var changed = false
-        for tenant in batch.keys.sorted() {
+        for tenant in batch.keys.sorted() where !(batch[tenant]?.isEmpty ?? true) {
             let modules = batch[tenant] ?? [:]
-            let recorded = try await store.recordEpisodes(
-                tenantId: tenant, kind: Self.kind, observations: modules.mapValues(Self.inTimeOrder),
-                policy: settings.policy)
+            // The store names modules by `String`: one conversion per module and batch.
+            var names: [(ModuleID, String)] = []
+            names.reserveCapacity(modules.count)
+            var observations: [String: [EpisodeObservation]] = [:]
+            observations.reserveCapacity(modules.count)
+            for (module, list) in modules {
+                let name = module.string
+                names.append((module, name))
+                observations[name] = Self.inTimeOrder(list)
+            }
+            let recorded = try await store.recordEpisodes(tenantId: tenant, kind: Self.kind, observations: observations, policy: settings.policy)
             changed = changed || !recorded.events.isEmpty
             state.withLock { state in
-                for module in modules.keys where !recorded.live.contains(module) {
-                    // Not live after this batch, unless a later request has queued it since.
-                    if let last = state.live[tenant]?[module], last <= through { state.live[tenant]?[module] = nil }
+                var live = state.live[tenant] ?? []
+                for (module, name) in names {
+                    if recorded.live.contains(name) { live.insert(module) } else { live.remove(module) }
                 }
-                if state.live[tenant]?.isEmpty == true { state.live[tenant] = nil }
+                state.live[tenant] = live.isEmpty ? nil : live
+                if let last = state.hazardQueued[tenant], last <= through { state.hazardQueued[tenant] = nil }
             }
+        }
+        // Tenants whose requests in this batch chose no module.
+        state.withLock { state in
+            for (tenant, last) in state.hazardQueued where last <= through && batch[tenant]?.isEmpty ?? true { state.hazardQueued[tenant] = nil }
         }
         if state.withLock({ $0.failure.take() }) != nil {
             logger.notice("hazard episodes: recording resumed", metadata: ["queued_readings": "\(status.queuedReadings)"])
@@ -335,14 +430,6 @@ final class HazardEpisodes: Service, Sendable {
         }
     }
 
-    private static func mark(_ modules: [String], _ sequence: UInt64, in live: inout [String: UInt64]) {
-        for module in modules { live[module] = sequence }
-    }
-
-    private static func group(_ pending: Pending, into modules: inout [String: [EpisodeObservation]]) {
-        for (module, observation) in zip(pending.modules, pending.observations) { modules[module, default: []].append(observation) }
-    }
-
     /// A module's readings by time (requests usually send them in order: then nothing moves).
     private static func inTimeOrder(_ observations: [EpisodeObservation]) -> [EpisodeObservation] {
         for k in observations.indices.dropFirst() where observations[k].timestamp < observations[k - 1].timestamp {
@@ -355,13 +442,13 @@ final class HazardEpisodes: Service, Sendable {
         let now = Date()
         let due = state.withLock { state in state.loadedAt.map { now.timeIntervalSince($0) >= settings.refreshSeconds } ?? true }
         guard due else { return }
-        // Everything queued before this point has been recorded (the drain is the only writer).
-        let before = state.withLock { $0.queue.first.map { $0.sequence - 1 } ?? $0.sequence }
+        // Called by the drain before it takes a batch: everything taken before has been recorded,
+        // so the store's live trackers are the whole truth (this replica's and the others').
         do {
             let rows = try await store.liveTrackers(kind: Self.kind)
+            var live: [String: Set<ModuleID>] = [:]
+            for row in rows { live[row.tenantId, default: []].insert(ModuleID(row.assetId)) }
             state.withLock { state in
-                var live = state.live.mapValues { $0.filter { $0.value > before } }.filter { !$0.value.isEmpty }
-                for row in rows where live[row.tenantId]?[row.assetId] == nil { live[row.tenantId, default: [:]][row.assetId] = 0 }
                 state.live = live
                 state.loadedAt = now
             }
@@ -370,3 +457,4 @@ final class HazardEpisodes: Service, Sendable {
         }
     }
 }
+
