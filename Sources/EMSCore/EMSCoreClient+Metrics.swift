@@ -67,7 +67,9 @@ extension EMSCoreClient {
         } catch EMSCoreError.tooLarge {
             throw EMSCoreError.tooLarge("metrics page \(page) is longer than \(endpoint.maxPageBytes) bytes (EMS_CORE_MAX_PAGE_BYTES)")
         }
-        guard (200..<300).contains(answer.status) else { throw EMSCoreError.status(answer.status, answer.body) }
+        guard (200..<300).contains(answer.status) else {
+            throw EMSCoreError.status(answer.status, RetryPolicy.redirectNote(status: answer.status, location: answer.location) ?? answer.body)
+        }
         do {
             return try JSONDecoder().decode(MetricsPage.self, from: Data(buffer: body))
         } catch {

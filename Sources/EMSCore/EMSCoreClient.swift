@@ -77,19 +77,24 @@ public struct EMSCoreClient: Sendable {
     /// connection with backoff inside the pool, so while EMS Core is down every request (the
     /// breaker's probe too) waited out its whole deadline, and a recovery was seen seconds late.
     /// Here a refused connection fails at once and the deliverer's own backoff and breaker decide.
-    /// Lives as long as the process, like `.shared`, so it is never shut down.
+    /// Lives as long as the process, like `.shared`, so it is never shut down. Redirects are not
+    /// followed (async-http-client's default follows them to any host, with the bearer token and
+    /// the alert): a 3xx is answered as it came, and the deliverer says where it led.
     public static let http: HTTPClient = {
         var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
-    /// A status, the `Retry-After` header and the start of the body.
+    /// A status, the `Retry-After` and `Location` headers and the start of the body.
     public struct Answer: Sendable {
         public let status: Int
         public let retryAfter: String?
         public let body: String
+        /// Where a redirect (3xx) leads; not followed.
+        public var location: String? = nil
     }
 
     func request(_ method: HTTPMethod, _ pathAndQuery: String, body: [UInt8]? = nil, idempotencyKey: String? = nil) -> HTTPClientRequest {
@@ -119,7 +124,8 @@ public struct EMSCoreClient: Sendable {
                 let body = try await response.body.collect(upTo: limit)
                 let answer = Answer(
                     status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
-                    body: String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 1024)) ?? ByteBuffer()))
+                    body: String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 1024)) ?? ByteBuffer()),
+                    location: response.headers.first(name: "Location"))
                 return (answer, body)
             }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
@@ -140,7 +146,9 @@ public struct EMSCoreClient: Sendable {
     /// `GET /health`: throws unless 2xx.
     public func health() async throws {
         let (answer, _) = try await send(request(.GET, "/health"))
-        guard (200..<300).contains(answer.status) else { throw EMSCoreError.status(answer.status, answer.body) }
+        guard (200..<300).contains(answer.status) else {
+            throw EMSCoreError.status(answer.status, RetryPolicy.redirectNote(status: answer.status, location: answer.location) ?? answer.body)
+        }
     }
 
     /// `POST /api/events` or `/api/alerts` with the message's idempotency key; the answer as is

@@ -300,7 +300,8 @@ public final class OutboxDeliverer: Service, Sendable {
         do {
             let answer = try await client.post(message)
             shared.withLock { _ = $0.timedOut.removeValue(forKey: id) }
-            verdict = RetryPolicy.verdict(status: answer.status, retryAfter: RetryPolicy.retryAfter(answer.retryAfter), body: answer.body)
+            verdict = RetryPolicy.verdict(
+                status: answer.status, retryAfter: RetryPolicy.retryAfter(answer.retryAfter), body: answer.body, location: answer.location)
         } catch {
             if Task.isCancelled {
                 // Shutting down: not an attempt, and not EMS Core's failure.

@@ -31,14 +31,25 @@ public struct RetryPolicy: Sendable, Equatable {
         case park(reason: String)
     }
 
-    public static func verdict(status: Int, retryAfter: TimeInterval?, body: String) -> Verdict {
+    public static func verdict(status: Int, retryAfter: TimeInterval?, body: String, location: String? = nil) -> Verdict {
         switch status {
         case 200..<300: return .delivered(duplicate: false)
+        // A redirect is the deployment's to fix (EMS_CORE_URL), not the message's fault: kept
+        // and retried, never followed.
+        case 300..<400: return .retry(reason: redirectNote(status: status, location: location) ?? "EMS Core answered \(status)", retryAfter: retryAfter)
         case 409: return .delivered(duplicate: true)
         case 408, 429: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
         case 400..<500: return .park(reason: "EMS Core answered \(status): \(UpstreamText.excerpt(body))")
         default: return .retry(reason: "EMS Core answered \(status)", retryAfter: retryAfter)
         }
+    }
+
+    /// What a redirect answer means here, or nil for another status.
+    public static func redirectNote(status: Int, location: String?) -> String? {
+        guard (300..<400).contains(status) else { return nil }
+        let target = location.map { "'\(UpstreamText.excerpt($0, limit: 200))'" } ?? "no Location"
+        return "EMS Core answered \(status), a redirect to \(target), which is not followed (it would carry the token and the "
+            + "message elsewhere): set EMS_CORE_URL to the address EMS Core answers at"
     }
 
     /// `Retry-After` as seconds or an HTTP date; nil when absent or unreadable.

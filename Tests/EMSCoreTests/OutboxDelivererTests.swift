@@ -82,6 +82,39 @@ extension EMSCoreIntegration {
             }
         }
 
+        /// EMS Core answering with a redirect to another host (moved, or a proxy's mistake): the
+        /// message, its token and the alert go nowhere else; the messages stay and are retried, and
+        /// the reason names the redirect and the setting to fix.
+        @Test func testARedirectIsNotFollowedAndSaysWhereItLed() async throws {
+            let ems = StandInEMSCore()
+            let elsewhere = StandInEMSCore()
+            try await ems.start()
+            try await elsewhere.start()
+            defer { Task { await ems.stop(); await elsewhere.stop() } }
+            ems.faults { $0.redirectTo = elsewhere.url }
+            let stores = try await Self.committed()
+            let lines = Lines()
+            let recorder = Recorder()
+            let client = EMSCoreClient(endpoint: EMSCoreEndpoint(baseURL: ems.url, token: ems.token))
+            let deliverer = OutboxDeliverer(
+                outbox: stores.outbox, client: client, settings: Self.settings(), observer: recorder, logger: lines.logger)
+            try await Self.running(deliverer) {
+                #expect(await EMSTestApp.eventually(20) { recorder.seen.withLock { $0.failed } >= 3 })
+                #expect(await EMSTestApp.eventually(10) { lines.all.contains { $0.contains("a redirect to '\(elsewhere.url)/api/") } }, "\(lines.all)")
+            }
+            #expect(lines.all.contains { $0.contains("set EMS_CORE_URL") })
+            #expect(recorder.seen.withLock { $0.delivered } == 0)
+            #expect(elsewhere.state.withLock { $0.attempts.isEmpty && $0.accepted.isEmpty && $0.refusedAuth == 0 }, "nothing reached the other host")
+            #expect(try await stores.outbox.counts().pending == 9, "every message kept")
+            // The health probe and the training fetch say the same.
+            do {
+                try await client.health()
+                Issue.record("a redirected health check passed")
+            } catch {
+                #expect("\(error)".contains("redirect to '\(elsewhere.url)/health'"), "\(error)")
+            }
+        }
+
         @Test func testRetryAfterIsHonouredBeforeAnyFurtherSend() async throws {
             let ems = StandInEMSCore()
             try await ems.start()

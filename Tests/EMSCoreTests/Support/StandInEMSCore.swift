@@ -10,7 +10,7 @@ import Synchronization
 /// A stand-in for EMS Core, the customer's system: the API this service uses (`GET /health`,
 /// `POST /api/events`, `POST /api/alerts`, `GET /api/metrics`), bearer-token checked, with faults
 /// on demand: down (the port refuses connections), busy (429 or 503 with `Retry-After`), a 400 for
-/// chosen messages, slow metrics, and answers that never end: a slow body (the head, then a byte a
+/// chosen messages, slow metrics, a redirect elsewhere, and answers that never end: a slow body (the head, then a byte a
 /// second), a huge metrics page, pagination without end. It counts what it accepted by idempotency
 /// key and answers 409 to a key it has already accepted, as EMS Core does, and records how each
 /// streamed body ended (finished, or the client closed the connection after so many bytes).
@@ -46,6 +46,8 @@ final class StandInEMSCore: Sendable {
         /// `GET /api/metrics` says there is always one more page (serving the stored rows' first
         /// page again and again).
         var metricsEndlessPages = false
+        /// Every request is answered 307 to this base URL plus its path (a moved EMS Core).
+        var redirectTo: String?
     }
 
     /// A streamed body (slow or huge) as it ended.
@@ -127,9 +129,10 @@ final class StandInEMSCore: Sendable {
 
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("health") { _, _ -> HTTPResponse.Status in
+        router.get("health") { request, _ -> Response in
+            if let redirect = self.redirect(request) { return redirect }
             self.state.withLock { $0.healthChecks += 1 }
-            return .ok
+            return Response(status: .ok)
         }
         for path in ["events", "alerts"] {
             router.post("api/\(path)") { request, _ -> Response in try await self.receive(request, path: path) }
@@ -154,6 +157,7 @@ final class StandInEMSCore: Sendable {
     }
 
     private func receive(_ request: Request, path: String) async throws -> Response {
+        if let redirect = redirect(request) { return redirect }
         guard authorized(request) else { return Self.json(.unauthorized, ["error": "unauthorized"]) }
         let body = try await request.body.collect(upTo: 1 << 20)
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
@@ -189,7 +193,14 @@ final class StandInEMSCore: Sendable {
         }
     }
 
+    /// 307 to `faults.redirectTo` when set.
+    private func redirect(_ request: Request) -> Response? {
+        guard let base = state.withLock({ $0.faults.redirectTo }) else { return nil }
+        return Response(status: .temporaryRedirect, headers: [.location: base + request.uri.path])
+    }
+
     private func metricsPage(_ request: Request) async throws -> Response {
+        if let redirect = redirect(request) { return redirect }
         guard authorized(request) else { return Self.json(.unauthorized, ["error": "unauthorized"]) }
         let (faults, pageSize) = state.withLock { ($0.faults, $0.metricsPageSize) }
         if faults.metricsDelay > .zero { try await Task.sleep(for: faults.metricsDelay) }
