@@ -3,6 +3,10 @@ import Testing
 
 @testable import InferenceAPI
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -120,6 +124,48 @@ struct GracefulShutdownTests {
         while process.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning, "the server exits once requests are done")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+
+    /// SIGTERM while a dependency stalls (issue 25): EMS Core accepts connections and never
+    /// answers, with an alert in flight to it (a 60 s call deadline) and hazard bookkeeping
+    /// running. The process still exits 0 within `SHUTDOWN_GRACE_SECONDS` + 1 s.
+    @Test(.timeLimit(.minutes(2)))
+    func testSIGTERMEndsWithinTheGraceWhileEMSCoreStalls() async throws {
+        let stalled = try HeldPort()  // listens, never accepts: every call to it hangs
+        let grace = 2.0
+        let server = try await ServerProcess(environment: [
+            "SHUTDOWN_GRACE_SECONDS": "\(Int(grace))", "EMS_CORE_URL": "http://127.0.0.1:\(stalled.port)", "EMS_CORE_TIMEOUT_SECONDS": "60",
+            // Every reading hazardous, one opens an episode: an alert for EMS Core at once.
+            "HAZARD_THRESHOLD": "0", "ALERT_MIN_SAMPLES": "1",
+        ])
+        let vector = try TestApp.servedVector()
+        var readings = Array(vector.readings.prefix(3)) as [[String: Any]]
+        for k in readings.indices { readings[k]["module_id"] = "m-\(k)" }
+        var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(server.port)/predict")))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["readings": readings])
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        // The episodes recorded (within the 1 s linger) and their alerts claimed for delivery.
+        var pending = false
+        let until = Date().addingTimeInterval(20)
+        while !pending, Date() < until {
+            let metrics = await server.get("/metrics")
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(#"ems_outbox_messages{state="pending"} "#) }
+            pending = (line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 3
+            if !pending { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(pending, "the episodes' messages wait for EMS Core")
+        try await Task.sleep(for: .seconds(1))  // the deliverer's calls are under way, hanging
+
+        let sent = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        while server.process.isRunning, Date().timeIntervalSince(sent) < 30 { try await Task.sleep(for: .milliseconds(20)) }
+        let took = Date().timeIntervalSince(sent)
+        #expect(!server.process.isRunning)
+        #expect(took <= grace + 1, "SIGTERM took \(took) s with EMS Core stalled (grace \(grace) s)")
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "\(server.logs.text.suffix(1500))")
     }
 
     /// Settings that take one of a few words: a wrong one stops start-up naming the variable and
