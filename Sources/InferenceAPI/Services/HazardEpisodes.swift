@@ -62,11 +62,11 @@ final class HazardEpisodes: Service, Sendable {
     let onChanges: (@Sendable () -> Void)?
     let onDrop: (@Sendable (Int) -> Void)?
 
-    /// One request's readings, as decoded: its arrays are shared with the request, not copied.
+    /// One request's readings that may matter (parallel arrays).
     private struct Pending: Sendable {
         var sequence: UInt64
         let tenant: String
-        let moduleIds: [ModuleID?]
+        let moduleIds: [ModuleID]
         let timestamps: [String?]?
         let probabilities: [Float]
         let threshold: Double
@@ -81,10 +81,11 @@ final class HazardEpisodes: Service, Sendable {
         /// last batch recorded, and at each refresh (other replicas' episodes). Only the drain
         /// reads and writes it per module; the request path asks only whether a tenant has any.
         var live: [String: Set<ModuleID>] = [:]
-        /// Per tenant, the sequence of the last queued request with a hazardous reading, until it
-        /// is recorded: the requests that follow it are queued too (they may close or extend
-        /// what it opens).
-        var hazardQueued: [String: UInt64] = [:]
+        /// Per tenant, the modules whose readings matter, as `/predict` asks: `known` holds the
+        /// live and held modules (rebuilt by the drain), `fresh` the hazardous modules of requests
+        /// queued since the drain last took from the queue (so the requests that follow one are
+        /// queued too: they may close or extend what it opens).
+        var filters: [String: (known: ModuleFilter, fresh: ModuleFilter)] = [:]
         var queue: [Pending] = []
         var queuedReadings = 0
         /// Readings taken from the queue and grouped by module, waiting to be recorded together
@@ -128,28 +129,48 @@ final class HazardEpisodes: Service, Sendable {
 
     // MARK: - The request path
 
-    /// Queues a request's readings when they can matter (a hazardous reading of a module, or a
-    /// tenant with live modules: a pending run or an open episode); never waits, and does no work
-    /// per module here. The request's own arrays are queued as they are (no copy); the drain picks
-    /// the modules that matter, one lookup per module and batch. A reading without a timestamp is
-    /// the time of its request.
+    /// Queues the readings of a request that can matter (a module's hazardous reading, and the
+    /// readings of modules that are live, held or hazardous in a queued request); never waits. A
+    /// reading without a timestamp is the time of its request.
     ///
     /// This runs on every /predict with `module_id`: the guard in `make test` and `make bench`
-    /// measure it. (Picking the modules here, per reading, cost /predict about 9 % of its CPU at
-    /// 1,000 readings: a hash lookup, a timestamp parse and two appends per reading, and the live
-    /// set marked under the lock.)
+    /// measure it. Per reading it costs one filter probe under the lock (a few nanoseconds; an
+    /// exact lookup, a timestamp parse and two appends per reading cost /predict about 9 % of its
+    /// CPU at 1,000 readings); the drain does the exact work for the readings queued.
     func observe(tenant: String, moduleIds: [ModuleID?]?, timestamps: [String?]?, probabilities: [Float], threshold: Double) {
         guard let moduleIds else { return }
         let count = min(moduleIds.count, probabilities.count)
-        var hazardous = false
-        for index in 0..<count where Double(probabilities[index]) >= threshold && moduleIds[index] != nil {
-            hazardous = true
-            break
+        // The request's hazardous modules: their other readings in it matter too.
+        var hazardous: [Int] = []
+        for index in 0..<count where Double(probabilities[index]) >= threshold {
+            if let module = moduleIds[index] { hazardous.append(ModuleFilter.position(module)) }
         }
+        let local = hazardous.isEmpty ? nil : ModuleFilter()
+        for position in hazardous { local?.insert(position) }
+        let chosen: [Int] = state.withLock { state in
+            let filters = state.filters[tenant]
+            guard filters != nil || local != nil else { return [] }
+            var chosen: [Int] = []
+            for index in 0..<count {
+                guard let module = moduleIds[index] else { continue }
+                let position = ModuleFilter.position(module)
+                if Double(probabilities[index]) >= threshold || local?.contains(position) == true || filters?.known.contains(position) == true
+                    || filters?.fresh.contains(position) == true
+                {
+                    chosen.append(index)
+                }
+            }
+            if let local {
+                if let filters { filters.fresh.formUnion(local) } else { state.filters[tenant] = (ModuleFilter(), local) }
+            }
+            return chosen
+        }
+        guard !chosen.isEmpty else { return }
         enqueue(
             Pending(
-                sequence: 0, tenant: tenant, moduleIds: moduleIds, timestamps: timestamps, probabilities: probabilities,
-                threshold: threshold, receivedAt: Date(), hazardous: hazardous, readings: count))
+                sequence: 0, tenant: tenant, moduleIds: chosen.map { moduleIds[$0]! }, timestamps: timestamps.map { all in chosen.map { all[$0] } },
+                probabilities: chosen.map { probabilities[$0] }, threshold: threshold, receivedAt: Date(), hazardous: !hazardous.isEmpty,
+                readings: chosen.count))
     }
 
     /// Queues `pending` if it can matter and the queue has room; counts and warns when it has none.
@@ -157,7 +178,6 @@ final class HazardEpisodes: Service, Sendable {
         var warn = 0
         var dropped = 0
         let queued = state.withLock { state -> Bool in
-            guard pending.hazardous || state.live[pending.tenant] != nil || state.hazardQueued[pending.tenant] != nil else { return false }
             let readings = pending.readings
             guard state.queuedReadings + readings <= settings.queueReadings else {
                 state.dropped += readings
@@ -172,7 +192,6 @@ final class HazardEpisodes: Service, Sendable {
             state.sequence += 1
             var pending = pending
             pending.sequence = state.sequence
-            if pending.hazardous { state.hazardQueued[pending.tenant] = state.sequence }
             state.queue.append(pending)
             state.queuedReadings += readings
             return true
@@ -288,6 +307,7 @@ final class HazardEpisodes: Service, Sendable {
                     state.held = [:]
                     state.heldReadings = 0
                     state.lastRecorded = .now
+                    Self.rebuildFilters(&state)
                 }
                 return true
             } catch {
@@ -326,6 +346,11 @@ final class HazardEpisodes: Service, Sendable {
             state.queuedReadings -= readings
             live = state.live
             swap(&held, &state.held)
+            // The taken requests' hazardous modules stay in the filter until they are held.
+            for (_, filters) in state.filters {
+                filters.known.formUnion(filters.fresh)
+                filters.fresh.removeAll()
+            }
         }
         guard let through = pending.last?.sequence else { return false }
         var byTenant: [String: [Pending]] = [:]
@@ -340,6 +365,7 @@ final class HazardEpisodes: Service, Sendable {
             state.held = held
             state.heldReadings += added
             state.heldThrough = through
+            Self.rebuildFilters(&state)
         }
         return true
     }
@@ -363,7 +389,7 @@ final class HazardEpisodes: Service, Sendable {
         var byModule: [ModuleID: Readings] = [:]
         for (r, request) in requests.enumerated() {
             for index in 0..<request.readings {
-                guard let module = request.moduleIds[index] else { continue }
+                let module = request.moduleIds[index]
                 let hazardous = request.hazardous && Double(request.probabilities[index]) >= request.threshold
                 byModule[module, default: Readings()].add(UInt64(r) << 32 | UInt64(index), hazardous: hazardous)
             }
@@ -406,12 +432,7 @@ final class HazardEpisodes: Service, Sendable {
                     if recorded.live.contains(name) { live.insert(module) } else { live.remove(module) }
                 }
                 state.live[tenant] = live.isEmpty ? nil : live
-                if let last = state.hazardQueued[tenant], last <= through { state.hazardQueued[tenant] = nil }
             }
-        }
-        // Tenants whose requests in this batch chose no module.
-        state.withLock { state in
-            for (tenant, last) in state.hazardQueued where last <= through && batch[tenant]?.isEmpty ?? true { state.hazardQueued[tenant] = nil }
         }
         if state.withLock({ $0.failure.take() }) != nil {
             logger.notice("hazard episodes: recording resumed", metadata: ["queued_readings": "\(status.queuedReadings)"])
@@ -427,6 +448,17 @@ final class HazardEpisodes: Service, Sendable {
         }
         if first {
             logger.warning("hazard episodes: \(what) failed; /predict answers on, the queue waits and is retried", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Each tenant's `known` filter from its live and held modules.
+    private static func rebuildFilters(_ state: inout State) {
+        for tenant in Set(state.filters.keys).union(state.live.keys).union(state.held.keys) {
+            let known = state.filters[tenant]?.known ?? ModuleFilter()
+            known.removeAll()
+            known.insert(state.live[tenant] ?? [])
+            if let held = state.held[tenant] { known.insert(held.keys) }
+            if state.filters[tenant] == nil { state.filters[tenant] = (known, ModuleFilter()) }
         }
     }
 
@@ -451,6 +483,7 @@ final class HazardEpisodes: Service, Sendable {
             state.withLock { state in
                 state.live = live
                 state.loadedAt = now
+                Self.rebuildFilters(&state)
             }
         } catch {
             if !Task.isCancelled { failed(error, doing: "re-reading the live modules") }
