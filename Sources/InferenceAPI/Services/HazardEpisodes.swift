@@ -280,7 +280,9 @@ final class HazardEpisodes: Service, Sendable {
         await refreshIfDue()
         let linger = Duration.milliseconds(settings.lingerMilliseconds)
         while true {
-            let more = takeBatch(upTo: upTo)
+            // Grouping is CPU work in one stretch: it leaves the event loop by the one rule.
+            let queued = min(state.withLock { $0.queuedReadings }, settings.batchReadings)
+            let more = (try? await Offload.run(.groupReadings(queued)) { self.takeBatch(upTo: upTo) }) ?? takeBatch(upTo: upTo)
             let (held, stopping, due) = state.withLock { state in
                 (state.heldReadings, state.stopping, state.lastRecorded.map { ContinuousClock.now >= $0 + linger } ?? true)
             }
