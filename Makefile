@@ -39,7 +39,7 @@ QUERY_FUZZ_INPUTS ?= 20000
 ## hostile tracking server's download deadlines,
 ## whose time bounds need a quiet machine): run after the others, one
 ## after another (scripts/test-suites.sh), so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
+ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests|ShutdownUnderStallTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:

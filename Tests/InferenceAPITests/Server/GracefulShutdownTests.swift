@@ -126,6 +126,29 @@ struct GracefulShutdownTests {
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     }
 
+    /// Settings that take one of a few words: a wrong one stops start-up naming the variable and
+    /// the words it takes.
+    @Test(arguments: [
+        ("TASK_EXECUTOR", "threads", "event-loops, global"), ("MISSING_VALUES", "drop", "reject, nan, zero"),
+        ("LOG_LEVEL", "loud", "trace, debug, info, notice, warning, error, critical"),
+    ])
+    func testUnknownChoiceStopsStartUpNamingTheVariable(_ variable: String, _ value: String, _ choices: String) {
+        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: [variable: value]) }
+        #expect(error?.variable == variable)
+        #expect(error?.description.contains("must be one of \(choices) (got '\(value)')") == true, "\(error?.description ?? "")")
+    }
+
+    @Test func testTaskExecutorDefaultsToTheEventLoopsAndIgnoresCase() throws {
+        #expect(try Configuration(environment: [:]).taskExecutor == .eventLoops)
+        #expect(try Configuration(environment: ["TASK_EXECUTOR": "Global"]).taskExecutor == .global)
+    }
+}
+
+/// SIGTERM with a dependency stalled. Runs alone (`ALONE_TESTS`): it bounds a shutdown's time, and
+/// in the loaded parallel pass one run took 13.6 s (alone, and beside 3 or 8 busy loops here, the
+/// whole test takes 7-9 s and passes); its failure message carries the server's debug log.
+@Suite("Shutdown with a dependency stalled")
+struct ShutdownUnderStallTests {
     /// SIGTERM while a dependency stalls (issue 25): EMS Core accepts connections and never
     /// answers, with an alert in flight to it (a 60 s call deadline) and hazard bookkeeping
     /// running. The process still exits 0 within `SHUTDOWN_GRACE_SECONDS` + 1 s.
@@ -136,7 +159,7 @@ struct GracefulShutdownTests {
         let server = try await ServerProcess(environment: [
             "SHUTDOWN_GRACE_SECONDS": "\(Int(grace))", "EMS_CORE_URL": "http://127.0.0.1:\(stalled.port)", "EMS_CORE_TIMEOUT_SECONDS": "60",
             // Every reading hazardous, one opens an episode: an alert for EMS Core at once.
-            "HAZARD_THRESHOLD": "0", "ALERT_MIN_SAMPLES": "1",
+            "HAZARD_THRESHOLD": "0", "ALERT_MIN_SAMPLES": "1", "LOG_LEVEL": "debug",
         ])
         let vector = try TestApp.servedVector()
         var readings = Array(vector.readings.prefix(3)) as [[String: Any]]
@@ -164,24 +187,7 @@ struct GracefulShutdownTests {
         while server.process.isRunning, Date().timeIntervalSince(sent) < 30 { try await Task.sleep(for: .milliseconds(20)) }
         let took = Date().timeIntervalSince(sent)
         #expect(!server.process.isRunning)
-        #expect(took <= grace + 1, "SIGTERM took \(took) s with EMS Core stalled (grace \(grace) s)")
+        #expect(took <= grace + 1, "SIGTERM took \(took) s with EMS Core stalled (grace \(grace) s): \(server.logs.text.suffix(3000))")
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "\(server.logs.text.suffix(1500))")
-    }
-
-    /// Settings that take one of a few words: a wrong one stops start-up naming the variable and
-    /// the words it takes.
-    @Test(arguments: [
-        ("TASK_EXECUTOR", "threads", "event-loops, global"), ("MISSING_VALUES", "drop", "reject, nan, zero"),
-        ("LOG_LEVEL", "loud", "trace, debug, info, notice, warning, error, critical"),
-    ])
-    func testUnknownChoiceStopsStartUpNamingTheVariable(_ variable: String, _ value: String, _ choices: String) {
-        let error = #expect(throws: ConfigurationError.self) { try Configuration(environment: [variable: value]) }
-        #expect(error?.variable == variable)
-        #expect(error?.description.contains("must be one of \(choices) (got '\(value)')") == true, "\(error?.description ?? "")")
-    }
-
-    @Test func testTaskExecutorDefaultsToTheEventLoopsAndIgnoresCase() throws {
-        #expect(try Configuration(environment: [:]).taskExecutor == .eventLoops)
-        #expect(try Configuration(environment: ["TASK_EXECUTOR": "Global"]).taskExecutor == .global)
     }
 }
