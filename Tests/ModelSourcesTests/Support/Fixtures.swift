@@ -56,6 +56,9 @@ enum Fixtures {
         guard let uri = vector.tracking_uri, uri.hasPrefix("sqlite:///") else { throw MissingStore(vector: vector.case) }
         var settings = ModelSources.Settings()
         settings.trackingURI = "sqlite:///" + repoRoot.appendingPathComponent(String(uri.dropFirst("sqlite:///".count))).path
+        // Generous, as in BackendStoreSourceTests: these tests are about what is read, and in the
+        // loaded parallel pass one read of a fixture database waited past the default 30 s.
+        settings.requestTimeoutSeconds = 120
         return try await ModelSources.open(settings, logger: logger)
     }
 
