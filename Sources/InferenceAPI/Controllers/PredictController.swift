@@ -32,7 +32,9 @@ struct PredictController {
 
     static func response(_ outcome: PredictionService.Outcome, readings: ReadingsDecoder.Readings) -> Response {
         let model = outcome.model
-        var json = JSONWriter(capacity: 256 + readings.count * 96)
+        // About 115 bytes a reading, and its module id and timestamp: one growth at most.
+        let perReading = 120 + (readings.moduleIds == nil ? 0 : 40) + (readings.timestamps == nil ? 0 : 40)
+        var json = JSONWriter(capacity: 256 + readings.count * perReading)
         json.raw("{\"model\":")
         ModelInfo.writeSummary(model, into: &json)
         json.raw(",\"predictions\":[")
@@ -42,21 +44,31 @@ struct PredictController {
             let label = Double(probability) >= outcome.threshold ? 1 : 0
             hazardous += label
             maxProbability = max(maxProbability, probability)
-            if index > 0 { json.raw(",") }
-            json.raw("{\"index\":")
-            json.int(index)
-            if let module = readings.moduleIds?[index] {
-                json.raw(",\"module_id\":")
-                json.string(module)
+            let module = readings.moduleIds?[index]
+            let timestamp = readings.timestamps?[index]
+            let explanation = outcome.explanations?[index]
+            // One reservation per reading (the bound from the pieces' own bounds).
+            let bound = 112 + JSONWriter.Reserved.intBound + JSONWriter.Reserved.floatBound
+                + JSONWriter.Reserved.stringBound(module?.utf8Count ?? 0) + JSONWriter.Reserved.stringBound(timestamp?.utf8.count ?? 0)
+            json.reserving(bound) { out in
+                out.raw(index > 0 ? ",{\"index\":" : "{\"index\":")
+                out.int(index)
+                if let module {
+                    out.raw(",\"module_id\":")
+                    out.string(module)
+                }
+                if let timestamp {
+                    out.raw(",\"timestamp\":")
+                    out.string(timestamp)
+                }
+                out.raw(label == 1 ? ",\"prediction\":1,\"label\":\"Hazardous\",\"hazard_probability\":" : ",\"prediction\":0,\"label\":\"Normal\",\"hazard_probability\":")
+                out.float(probability)
+                if explanation == nil { out.raw("}") }
             }
-            if let timestamp = readings.timestamps?[index] {
-                json.raw(",\"timestamp\":")
-                json.string(timestamp)
+            if let explanation {
+                Self.write(explanation, into: &json)
+                json.raw("}")
             }
-            json.raw(label == 1 ? ",\"prediction\":1,\"label\":\"Hazardous\",\"hazard_probability\":" : ",\"prediction\":0,\"label\":\"Normal\",\"hazard_probability\":")
-            json.float(probability)
-            if let explanation = outcome.explanations?[index] { Self.write(explanation, into: &json) }
-            json.raw("}")
         }
         json.raw("],\"summary\":{\"count\":")
         json.int(outcome.probabilities.count)

@@ -55,6 +55,14 @@ public enum ModuleID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The id's length in UTF-8 bytes.
+    var utf8Count: Int {
+        switch self {
+        case .inline(_, _, _, let d): Int(d >> 56)
+        case .long(let text): text.utf8.count
+        }
+    }
+
     public var string: String {
         switch self {
         case .inline: withUTF8 { String(decoding: $0, as: UTF8.self) }
