@@ -81,6 +81,43 @@ struct EpisodeTrackerTests {
         #expect(expected.events.count > 20, "the series has episodes to compare")
     }
 
+    /// The rows a batch writes: the last state of every episode it touched, in the order first
+    /// touched; the same as one observation at a time, each outcome's rows merged by id.
+    @Test func testABatchWritesTheLastStateOfEachEpisodeItTouched() {
+        var generator = SplitMix64(seed: 9)
+        let pattern = String((0..<3000).map { _ in
+            let r = Double(generator.next() % 1000) / 1000
+            return r < 0.75 ? "." : r < 0.97 ? "a" : "c"
+        })
+        let all = Self.observations(pattern)
+        var n = 0
+        var batch = EpisodeTracker(), single = EpisodeTracker()
+        let newIdBatch = { n += 1; return "ep_\(n)" }
+        var m = 0
+        var offset = 0
+        while offset < all.count {
+            let size = Int(generator.next() % 200) + 1
+            let part = Array(all[offset..<min(offset + size, all.count)])
+            offset += size
+            let outcome = batch.advance(part, tenantId: "t", assetId: "a", kind: "anomaly", policy: Self.policy, newId: newIdBatch)
+            // Expected from the tracker's state after each observation, not from `episodes`: every
+            // observation while an episode is open touches it, and so do its events.
+            var expected: [Episode] = []
+            func upsert(_ episode: Episode) {
+                if let k = expected.firstIndex(where: { $0.id == episode.id }) { expected[k] = episode } else { expected.append(episode) }
+            }
+            for o in part {
+                let wasOpen = single.open != nil
+                let step = single.advance([o], tenantId: "t", assetId: "a", kind: "anomaly", policy: Self.policy) { m += 1; return "ep_\(m)" }
+                step.events.forEach { upsert($0.episode) }
+                if wasOpen, let open = single.open { upsert(open) }
+            }
+            #expect(outcome.episodes == expected, "batch ending at \(offset)")
+            #expect(batch == single)
+        }
+        #expect(n > 30 && n == m, "the series opens episodes to compare")
+    }
+
     @Test func testOutboxRowsAreAnEventPerChangeAndAnAlertForOpeningAndEscalation() {
         var tracker = EpisodeTracker()
         let outcome = Self.run("aac.....", &tracker)

@@ -46,34 +46,39 @@ public struct EpisodeTracker: Sendable, Equatable {
         newId: () -> String = Episode.newId
     ) -> Outcome {
         var outcome = Outcome()
+        // The open episode is changed in place, and written to `outcome` when an event needs it
+        // and once at the end: not copied (five strings) and searched for per observation, which
+        // was most of what a batch of a module's readings cost.
+        var changed = false
         for o in observations {
-            if var episode = open {
+            if open != nil {
                 if o.isAnomaly {
-                    episode.anomalousSamples += 1
-                    episode.normalRun = 0
-                    episode.lastAnomalyAt = max(episode.lastAnomalyAt, o.timestamp)
-                    if o.score > episode.peakScore {
-                        episode.peakScore = o.score
-                        episode.metric = o.metric
+                    open!.anomalousSamples += 1
+                    open!.normalRun = 0
+                    open!.lastAnomalyAt = max(open!.lastAnomalyAt, o.timestamp)
+                    if o.score > open!.peakScore {
+                        open!.peakScore = o.score
+                        open!.metric = o.metric
                     }
-                    let severity = policy.severity(episode.peakScore)
-                    if severity > episode.severity {
-                        episode.severity = severity
-                        outcome.events.append(EpisodeEvent(change: .escalate, episode: episode))
+                    let severity = policy.severity(open!.peakScore)
+                    if severity > open!.severity {
+                        open!.severity = severity
+                        outcome.events.append(EpisodeEvent(change: .escalate, episode: open!))
                     }
-                    open = episode
+                    changed = true
                 } else {
-                    episode.normalRun += 1
-                    if episode.normalRun >= policy.clearSamples {
-                        episode.state = .closed
-                        episode.endedAt = o.timestamp
-                        outcome.events.append(EpisodeEvent(change: .close, episode: episode))
-                        open = nil
+                    open!.normalRun += 1
+                    if open!.normalRun >= policy.clearSamples {
+                        open!.state = .closed
+                        open!.endedAt = o.timestamp
+                        let closed = open.take()!
+                        outcome.events.append(EpisodeEvent(change: .close, episode: closed))
+                        outcome.touch(closed)
+                        changed = false
                     } else {
-                        open = episode
+                        changed = true
                     }
                 }
-                outcome.touch(episode)
             } else if o.isAnomaly {
                 if pendingRun == 0 || o.score > pendingPeak {
                     pendingPeak = o.score
@@ -91,11 +96,13 @@ public struct EpisodeTracker: Sendable, Equatable {
                     outcome.touch(episode)
                     open = episode
                     clearPending()
+                    changed = false
                 }
             } else {
                 clearPending()
             }
         }
+        if changed, let open { outcome.touch(open) }
         return outcome
     }
 

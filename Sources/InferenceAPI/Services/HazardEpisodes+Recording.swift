@@ -124,9 +124,9 @@ extension HazardEpisodes {
     }
 
     /// Takes the oldest queued requests up to sequence `upTo`, at most `batchReadings` readings
-    /// (at least one request), and adds the readings of the modules that matter (live, held, or
-    /// hazardous in these requests) to the held readings, per tenant and module, in the order
-    /// they were queued. False when nothing was queued up to `upTo`.
+    /// (at least one request), and adds the readings that matter (`choose`) to the held
+    /// readings, per tenant and module, in the order they were queued. False when nothing was
+    /// queued up to `upTo`.
     private func takeBatch(upTo: UInt64) -> Bool {
         // Taken under the lock, grouped outside it: requests queueing meanwhile do not wait. The
         // held readings move out while they grow and back after (swapped, so never copied).
@@ -172,44 +172,37 @@ extension HazardEpisodes {
         return true
     }
 
-    /// A module's readings in a batch, as (request, reading) positions.
-    private struct Readings {
-        var positions: [UInt64] = []
-        var hazardous = false
-
-        mutating func add(_ position: UInt64, hazardous: Bool) {
-            positions.append(position)
-            self.hazardous = self.hazardous || hazardous
-        }
-    }
-
-    /// Adds one tenant's readings of the modules that matter to `held`, by module: one hash per
-    /// reading, one lookup per module; returns how many. (A module hazardous only late in the
-    /// requests brings its earlier normal readings too: on a tracker with nothing pending they
-    /// change nothing.)
+    /// Adds one tenant's readings that matter to `held`, by module, in the order they were
+    /// queued; returns how many. A reading matters when its module is held already (it has
+    /// readings waiting), live (a pending run or an open episode), or the reading is hazardous.
+    /// A normal reading of any other module is left out: on a tracker with nothing pending it
+    /// changes nothing (`EpisodeTracker.advance`). One pass, one hash per reading (two for a
+    /// module seen for the first time), and each request's arrays read in place, not copied
+    /// per reading.
     private static func choose(_ requests: [Pending], live: Set<ModuleID>, into held: inout [ModuleID: [EpisodeObservation]]) -> Int {
-        var byModule: [ModuleID: Readings] = [:]
-        for (r, request) in requests.enumerated() {
+        var added = 0
+        for request in requests {
             for index in 0..<request.readings {
                 let module = request.moduleIds[index]
-                let hazardous = request.hazardous && Double(request.probabilities[index]) >= request.threshold
-                byModule[module, default: Readings()].add(UInt64(r) << 32 | UInt64(index), hazardous: hazardous)
+                let p = Double(request.probabilities[index])
+                let hazardous = p >= request.threshold
+                if let slot = held.index(forKey: module) {
+                    held.values[slot].append(Self.observation(request, index, p, hazardous))
+                } else if hazardous || live.contains(module) {
+                    held[module] = [Self.observation(request, index, p, hazardous)]
+                } else {
+                    continue
+                }
+                added += 1
             }
         }
-        var added = 0
-        for (module, readings) in byModule where readings.hazardous || live.contains(module) || held[module] != nil {
-            added += readings.positions.count
-            held[module, default: []].append(
-                contentsOf: readings.positions.lazy.map { position in
-                    let request = requests[Int(position >> 32)]
-                    let index = Int(position & 0xFFFF_FFFF)
-                    let p = Double(request.probabilities[index])
-                    return EpisodeObservation(
-                        timestamp: request.timestamps?[index].flatMap(ISO8601.parse) ?? request.receivedAt, score: p,
-                        isAnomaly: p >= request.threshold, metric: "hazard_probability")
-                })
-        }
         return added
+    }
+
+    @inline(__always) private static func observation(_ request: borrowing Pending, _ index: Int, _ p: Double, _ hazardous: Bool) -> EpisodeObservation {
+        EpisodeObservation(
+            timestamp: request.timestamps?[index].flatMap(ISO8601.parse) ?? request.receivedAt, score: p, isAnomaly: hazardous,
+            metric: "hazard_probability")
     }
 
     private func record(_ batch: [String: [ModuleID: [EpisodeObservation]]], through: UInt64) async throws {

@@ -71,8 +71,6 @@ final class HazardEpisodes: Service, Sendable {
         let probabilities: [Float]
         let threshold: Double
         let receivedAt: Date
-        /// Some reading of a module is hazardous.
-        let hazardous: Bool
         let readings: Int
     }
 
@@ -167,7 +165,7 @@ final class HazardEpisodes: Service, Sendable {
         enqueue(
             Pending(
                 sequence: 0, tenant: tenant, moduleIds: chosen.map { moduleIds[$0]! }, timestamps: timestamps.map { all in chosen.map { all[$0] } },
-                probabilities: chosen.map { probabilities[$0] }, threshold: threshold, receivedAt: Date(), hazardous: !hazardous.isEmpty,
+                probabilities: chosen.map { probabilities[$0] }, threshold: threshold, receivedAt: Date(),
                 readings: chosen.count))
     }
 
