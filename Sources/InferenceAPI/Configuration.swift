@@ -231,7 +231,7 @@ public struct Configuration: Sendable {
         }
         tokenLifetimeSeconds = try env.int("JWT_EXPIRES_IN", default: tokenLifetimeSeconds, range: 60...604_800)
         for (variable, text) in try Self.apiKeySources(env) {
-            switch APIKey.parse(text) {
+            switch APIKey.parse(text, fleetTenant: authTenant) {
             case .success(let keys): apiKeys += keys
             case .failure(let invalid): throw ConfigurationError(variable: variable, message: invalid.message)
             }

@@ -15,7 +15,8 @@ struct Authenticator: Sendable {
         case throttled(retryAfter: Int)
     }
 
-    /// The claims of our tokens: subject, tenant, space-separated scopes (RFC 8693 `scope`).
+    /// The claims of our tokens: subject, tenant, space-separated scopes (RFC 8693 `scope`), and
+    /// `fleet` when the holder may change fleet-wide state (`Principal.fleetWide`; absent: not).
     struct TokenPayload: JWTPayload {
         var sub: SubjectClaim
         var exp: ExpirationClaim
@@ -23,6 +24,7 @@ struct Authenticator: Sendable {
         var iss: IssuerClaim
         var tenant: String
         var scope: String
+        var fleet: Bool? = nil
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
@@ -60,7 +62,8 @@ struct Authenticator: Sendable {
         apiKeys = Dictionary(configuration.apiKeys.map { ($0.digest, $0) }, uniquingKeysWith: { first, _ in first })
         var basic: [BasicCredentials] = []
         if let user = configuration.authUsername, let password = configuration.authPassword {
-            let principal = Principal(id: "user:\(SecretDigest(user).label)", kind: .basic, tenant: configuration.authTenant, scopes: Set(Scope.allCases))
+            let principal = Principal(
+                id: "user:\(SecretDigest(user).label)", kind: .basic, tenant: configuration.authTenant, scopes: Set(Scope.allCases), fleetWide: true)
             operatorCredentials = BasicCredentials(username: user, password: password, principal: principal)
             basic.append(operatorCredentials!)
         } else {
@@ -115,7 +118,8 @@ struct Authenticator: Sendable {
             throw .invalid("the token's tenant or scopes are not valid")
         }
         // The same id as HTTP Basic gives the same user: one person, one rate-limit allowance.
-        return Principal(id: "user:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes)
+        return Principal(
+            id: "user:\(SecretDigest(payload.sub.value).label)", kind: .token, tenant: payload.tenant, scopes: scopes, fleetWide: payload.fleet ?? false)
     }
 
     private func basicPrincipal(_ encoded: String, address: String) async throws(Failure) -> Principal {
@@ -147,7 +151,8 @@ struct Authenticator: Sendable {
         let principal = operatorCredentials.principal
         let payload = TokenPayload(
             sub: .init(value: username), exp: .init(value: now.addingTimeInterval(Double(tokenLifetime))), iat: .init(value: now),
-            iss: .init(value: Self.issuer), tenant: principal.tenant, scope: principal.scopes.sorted().map(\.rawValue).joined(separator: " "))
+            iss: .init(value: Self.issuer), tenant: principal.tenant, scope: principal.scopes.sorted().map(\.rawValue).joined(separator: " "),
+            fleet: principal.fleetWide ? true : nil)
         return Token(value: try await keys.sign(payload), expiresIn: tokenLifetime, scopes: principal.scopes)
     }
 

@@ -28,15 +28,18 @@ public struct APIKey: Sendable {
     let digest: SecretDigest
     public let tenant: String
     public let scopes: Set<Scope>
+    /// Written `KEY@*=...`: a key of every tenant (see `Principal.fleetWide`).
+    public let fleetWide: Bool
 
     /// Made once: every request with this key is this principal.
     let principal: Principal
 
-    init(digest: SecretDigest, tenant: String, scopes: Set<Scope>) {
+    init(digest: SecretDigest, tenant: String, scopes: Set<Scope>, fleetWide: Bool = false) {
         self.digest = digest
         self.tenant = tenant
         self.scopes = scopes
-        self.principal = Principal(id: "key:\(digest.label)", kind: .apiKey, tenant: tenant, scopes: scopes)
+        self.fleetWide = fleetWide
+        self.principal = Principal(id: "key:\(digest.label)", kind: .apiKey, tenant: tenant, scopes: scopes, fleetWide: fleetWide)
     }
 
     /// Keys shorter than this are refused at start-up: they would be guessable.
@@ -44,9 +47,10 @@ public struct APIKey: Sendable {
 
     /// Parses `API_KEYS` / the lines of `API_KEYS_FILE`: entries `KEY@TENANT=SCOPE,SCOPE`
     /// separated by `;` or new lines; `@TENANT` may be left out (tenant `default`); `#` starts a
-    /// comment line. `*` as the scope list grants every scope.
+    /// comment line. `*` as the scope list grants every scope; `*` as the tenant makes a key of
+    /// every tenant (fleet-wide changes allowed), whose own rows are `fleetTenant`'s.
     /// - Returns: the keys, or the reason the first bad entry is bad (without the key itself).
-    static func parse(_ text: String) -> Result<[APIKey], InvalidEntry> {
+    static func parse(_ text: String, fleetTenant: String = "default") -> Result<[APIKey], InvalidEntry> {
         var keys: [APIKey] = []
         let entries = text.split(whereSeparator: { $0 == ";" || $0 == "\n" || $0 == "\r" })
         for (number, raw) in entries.enumerated() {
@@ -69,8 +73,9 @@ public struct APIKey: Sendable {
             guard key.count >= minimumLength, key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 return .failure(InvalidEntry("\(position): keys must be at least \(minimumLength) printable characters without spaces"))
             }
-            guard Tenant.isValid(tenant) else {
-                return .failure(InvalidEntry("\(position): tenant '\(tenant)' must be 1-64 letters, digits, '-', '_' or '.'"))
+            let fleetWide = tenant == "*"
+            guard fleetWide || Tenant.isValid(tenant) else {
+                return .failure(InvalidEntry("\(position): tenant '\(tenant)' must be 1-64 letters, digits, '-', '_' or '.' (or * for every tenant)"))
             }
             switch Scope.parseList(entry[entry.index(after: equals)...]) {
             case .failure(let invalid):
@@ -82,7 +87,7 @@ public struct APIKey: Sendable {
                 guard !keys.contains(where: { $0.digest == digest }) else {
                     return .failure(InvalidEntry("\(position) repeats a key"))
                 }
-                keys.append(APIKey(digest: digest, tenant: tenant, scopes: scopes))
+                keys.append(APIKey(digest: digest, tenant: fleetWide ? fleetTenant : tenant, scopes: scopes, fleetWide: fleetWide))
             }
         }
         return .success(keys)

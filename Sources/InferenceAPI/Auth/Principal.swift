@@ -42,18 +42,23 @@ public struct Principal: Sendable, Equatable {
     public let kind: Kind
     public let tenant: String
     public let scopes: Set<Scope>
+    /// May change what every tenant is served (activating a model): the operator, development
+    /// mode, and API keys of every tenant (`KEY@*=...`). A credential of one tenant may not,
+    /// whatever its scopes: a tenant's admin key is not the fleet's.
+    public let fleetWide: Bool
 
-    public init(id: String, kind: Kind, tenant: String, scopes: Set<Scope>) {
+    public init(id: String, kind: Kind, tenant: String, scopes: Set<Scope>, fleetWide: Bool = false) {
         self.id = id
         self.kind = kind
         self.tenant = tenant
         self.scopes = scopes
+        self.fleetWide = fleetWide
     }
 
     public func allows(_ scope: Scope) -> Bool { scopes.contains(scope) }
 
     static func development(tenant: String) -> Principal {
-        Principal(id: "development", kind: .development, tenant: tenant, scopes: everyScope)
+        Principal(id: "development", kind: .development, tenant: tenant, scopes: everyScope, fleetWide: true)
     }
 
     static let everyScope = Set(Scope.allCases)

@@ -15,6 +15,9 @@ struct RouteAccess: RouterMiddleware {
         /// No credentials needed, rate limited per client (the login route, the API document).
         case open
         case scope(Scope)
+        /// The scope, from a credential that is not limited to one tenant (`Principal.fleetWide`):
+        /// the route changes what every tenant is served.
+        case fleetWide(Scope)
     }
 
     let requirement: Requirement
@@ -38,8 +41,18 @@ struct RouteAccess: RouterMiddleware {
                 refusal.headers[.retryAfter] = String(decision.retryAfter)
                 throw refusal
             }
-            if case .scope(let scope) = requirement {
+            switch requirement {
+            case .open: break
+            case .scope(let scope): try Self.authorize(context.principal, failure: context.credentialFailure, scope: scope)
+            case .fleetWide(let scope):
                 try Self.authorize(context.principal, failure: context.credentialFailure, scope: scope)
+                if let principal = context.principal, !principal.fleetWide {
+                    throw APIError(
+                        .forbidden, code: "tenant_limited",
+                        message:
+                            "this changes what every tenant is served, and these credentials are limited to tenant '\(principal.tenant)': use the operator's credentials or an API key of every tenant (KEY@*=\(scope.rawValue))"
+                    )
+                }
             }
             var response = try await next(request, context)
             response.headers.append(contentsOf: limits)
@@ -90,6 +103,8 @@ struct AccessRules: Sendable {
     let telemetry: Telemetry?
 
     func requires(_ scope: Scope) -> RouteAccess { RouteAccess(requirement: .scope(scope), limiter: limiter, telemetry: telemetry) }
+    /// `scope`, from a credential of every tenant (see `RouteAccess.Requirement.fleetWide`).
+    func requiresFleetWide(_ scope: Scope) -> RouteAccess { RouteAccess(requirement: .fleetWide(scope), limiter: limiter, telemetry: telemetry) }
     var open: RouteAccess { RouteAccess(requirement: .open, limiter: limiter, telemetry: telemetry) }
 }
 

@@ -14,12 +14,14 @@ struct ModelsController {
     let fleet: FleetCoordinator
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
-        group.add(middleware: access.requires(.modelsAdmin))
+        group.group().add(middleware: access.requires(.modelsAdmin))
             .get(use: list)
             .get("active", use: active)
-            .post("activate", use: activate)
             .get("active/performance", use: performance)
             .get("history", use: history)
+        // Activation changes every tenant's predictions: not for a credential of one tenant.
+        group.group().add(middleware: access.requiresFleetWide(.modelsAdmin))
+            .post("activate", use: activate)
     }
 
     struct HistoryAnswer: ResponseEncodable {

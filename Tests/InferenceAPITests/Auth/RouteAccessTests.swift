@@ -20,6 +20,10 @@ struct RouteAccessTests {
         .anomalyRead: (.predict, .anomalyReader), .metricsRead: (.predict, .metrics),
     ]
 
+    /// Per scope: a key of every tenant (`KEY@*=`) that has it, for the fleet-wide routes.
+    static let fleetKeys: [Scope: SecuredApp.Key] = [.modelsAdmin: .fleetAdmin]
+    static let fleetWideSuffix = " (fleet-wide)"
+
     /// A concrete path for a route pattern.
     static func concrete(_ pattern: String, runId: String) -> String {
         pattern.replacingOccurrences(of: "{asset_id}", with: "router-1").replacingOccurrences(of: "{name}", with: "battery-hazard")
@@ -51,13 +55,24 @@ struct RouteAccessTests {
                 case "open":
                     #expect(anonymous.status != .unauthorized && limited, "\(key): open routes answer without credentials, rate limited")
                 default:
-                    let scope = try #require(Scope(rawValue: access), "\(key): x-access '\(access)' is not a scope")
+                    // "SCOPE", or "SCOPE (fleet-wide)": the scope from a credential of every tenant.
+                    let fleetWide = access.hasSuffix(Self.fleetWideSuffix)
+                    let name = fleetWide ? String(access.dropLast(Self.fleetWideSuffix.count)) : access
+                    let scope = try #require(Scope(rawValue: name), "\(key): x-access '\(access)' is not a scope")
                     let pair = try #require(Self.keys[scope])
                     #expect(anonymous.status == .unauthorized, "\(key): no credentials -> 401, got \(anonymous.status)")
                     let without = try await client.execute(uri: uri, method: route.method, headers: pair.without.headers, body: body)
                     #expect(without.status == .forbidden, "\(key): a key without \(scope.rawValue) -> 403, got \(without.status)")
                     let with = try await client.execute(uri: uri, method: route.method, headers: pair.with.headers, body: body)
-                    #expect(with.status != .unauthorized && with.status != .forbidden, "\(key): a key with \(scope.rawValue) passes, got \(with.status)")
+                    if fleetWide {
+                        #expect(with.status == .forbidden, "\(key): a key of one tenant with \(scope.rawValue) -> 403, got \(with.status)")
+                        #expect(String(buffer: with.body).contains("tenant_limited"), "\(key): \(String(buffer: with.body))")
+                        let fleet = try #require(Self.fleetKeys[scope])
+                        let passed = try await client.execute(uri: uri, method: route.method, headers: fleet.headers, body: body)
+                        #expect(passed.status != .unauthorized && passed.status != .forbidden, "\(key): a key of every tenant passes, got \(passed.status)")
+                    } else {
+                        #expect(with.status != .unauthorized && with.status != .forbidden, "\(key): a key with \(scope.rawValue) passes, got \(with.status)")
+                    }
                     #expect(with.headers[HTTPField.Name("RateLimit-Limit")!] != nil, "\(key): rate limited")
                 }
             }

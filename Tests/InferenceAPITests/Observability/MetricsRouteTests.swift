@@ -99,12 +99,12 @@ struct MetricsRouteTests {
                 let results = (try JSONSerialization.jsonObject(with: Data(buffer: answer.body)) as? [String: Any])?["results"] as? [[String: Any]] ?? []
                 for result in results { named[result["method"] as? String ?? "?", default: 0] += 1 }
             }
-            let admin = SecuredApp.Key.admin.headers
+            let fleetAdmin = SecuredApp.Key.fleetAdmin.headers
             let bad = ByteBuffer(string: "{\"run_id\": \"0000000000000000000000000000dead\"}")
-            let r21 = try await client.execute(uri: "/models/activate", method: .post, headers: admin, body: bad)
+            let r21 = try await client.execute(uri: "/models/activate", method: .post, headers: fleetAdmin, body: bad)
             #expect(r21.status == .notFound)
             let again = ByteBuffer(string: "{\"run_id\": \"\(vector.run_id)\"}")
-            let r22 = try await client.execute(uri: "/models/activate", method: .post, headers: admin, body: again)
+            let r22 = try await client.execute(uri: "/models/activate", method: .post, headers: fleetAdmin, body: again)
             #expect(r22.status == .ok)
 
             let scraped = try await client.execute(uri: "/metrics", method: .get, headers: SecuredApp.Key.metrics.headers)

@@ -134,7 +134,7 @@ struct FleetTests {
                 try await Task.sleep(for: .seconds(5))
                 // Activate the baseline run through replica 1, then watch each replica directly.
                 let activation = try await Self.send(
-                    client, replicas[0].url + "/models/activate", method: .POST, key: .admin, body: ["run_id": baseline.run_id])
+                    client, replicas[0].url + "/models/activate", method: .POST, key: .fleetAdmin, body: ["run_id": baseline.run_id])
                 let activated = elapsed()
                 #expect(activation.status == .ok, "activation: \(activation.body)")
                 timeline.state.withLock { $0.activated = activated }

@@ -11,7 +11,8 @@ enum SecuredApp {
     static let operatorName = "operator"
     static let operatorPassword = "correct horse battery staple"
 
-    /// Keys by what they may do; tenant `acme` unless the name says `globex`.
+    /// Keys by what they may do; tenant `acme` unless the name says `globex` or `fleet` (every
+    /// tenant, its own rows `acme`'s, the operator's tenant).
     enum Key: String, CaseIterable {
         case predict = "predict-key-0000000001"
         case anomalyWriter = "ems-writer-key-000000002"
@@ -19,6 +20,7 @@ enum SecuredApp {
         case anomalyReader = "ems-reader-key-000000004"
         case metrics = "metrics-key-0000000000005"
         case admin = "admin-key-00000000000006"
+        case fleetAdmin = "fleet-admin-key-000000007"
 
         var entry: String {
             switch self {
@@ -28,6 +30,7 @@ enum SecuredApp {
             case .anomalyReader: "\(rawValue)@acme=anomaly:read"
             case .metrics: "\(rawValue)@acme=metrics:read"
             case .admin: "\(rawValue)@acme=models:admin"
+            case .fleetAdmin: "\(rawValue)@*=models:admin"
             }
         }
 
