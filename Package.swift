@@ -34,6 +34,8 @@ let package = Package(
         // Outgoing HTTP: EMS Core, the MLflow tracking server's REST API and artifact proxy (timeouts, TLS, redirects),
         // and the fleet test's load generator (pooled keep-alive connections).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // gzip for stored idempotency receipts (a 780 KB detect answer was kept as is for 24 h).
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // <xgboost/c_api.h> from Debian's libxgboost-dev (1.7.4); the only C dependency.
@@ -115,6 +117,7 @@ let package = Package(
                 "ModelSources",
                 "AnomalyDetection",
                 "EMSCore",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -78,8 +78,8 @@ struct AnomalyController {
             let scored = try await service.score(tenantId: context.tenant, request: parsed)
             let answer = Self.detectAnswer(parsed, scored)
             if parsed.persist {
-                try await service.persist(
-                    tenantId: context.tenant, request: parsed, scored: scored, receipt: key?.receipt(status: .ok, body: answer))
+                let receipt = try await key?.receipt(status: .ok, body: answer)
+                try await service.persist(tenantId: context.tenant, request: parsed, scored: scored, receipt: receipt)
             }
             telemetry?.detections(scored.detections)
             return .json(.ok, answer)
@@ -154,7 +154,7 @@ struct AnomalyController {
         let parsed = try AnomalyRequests.train(Data(buffer: body), maxSamples: 1_000_000)
         let key = try idempotency.key(of: request, body: body, tenant: context.tenant)
         var receipt: (@Sendable (AnomalyService.Trained) -> IdempotencyReceipt)?
-        if let key { receipt = { trained in key.receipt(status: .created, body: Self.trainAnswer(parsed, trained)) } }
+        if let key { receipt = { trained in key.receiptNow(status: .created, body: Self.trainAnswer(parsed, trained)) } }
         return try await idempotency.once(key) {
             let trained = try await service.train(tenantId: context.tenant, request: parsed, receipt: receipt)
             telemetry?.training(seconds: trained.seconds)

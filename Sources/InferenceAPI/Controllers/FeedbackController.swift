@@ -29,7 +29,7 @@ struct FeedbackController {
             ByteBuffer(data: (try? JSONEncoder.api.encode(FeedbackAnswer(stored: stored.count, run_id: stored.runId, tenant: tenant))) ?? Data("{}".utf8))
         }
         var receipt: (@Sendable (FeedbackService.Stored) -> IdempotencyReceipt)?
-        if let key { receipt = { stored in key.receipt(status: .created, body: answer(stored)) } }
+        if let key { receipt = { stored in key.receiptNow(status: .created, body: answer(stored)) } }
         return try await idempotency.once(key) {
             let stored = try await feedback.record(body: body, tenant: tenant, receipt: receipt)
             return .json(.created, answer(stored))
