@@ -14,6 +14,9 @@
 #   TEST_MLFLOW_URL, TEST_MLFLOW_VECTORS            the open server, the vectors of its runs
 #   TEST_MLFLOW_DB, TEST_MLFLOW_ARTIFACTS            its backend database and artifact root
 #   TEST_MLFLOW_AUTH_URL, TEST_MLFLOW_AUTH_USERNAME, TEST_MLFLOW_AUTH_PASSWORD   the server with auth
+#   TEST_MLFLOW_HTTPS_URL, TEST_MLFLOW_CA            the open server behind nginx terminating TLS
+#                                                    (https://localhost:<port>) with a certificate
+#                                                    signed by a CA made here, and that CA's PEM
 # and, when run inside scripts/with-postgres.sh (TEST_DATABASE_URL set), the same runs logged by
 # MLflow itself into a PostgreSQL backend store (database mlflow_backend of that cluster):
 #   TEST_MLFLOW_PG_URL, TEST_MLFLOW_PG_ARTIFACTS, TEST_MLFLOW_PG_VECTORS
@@ -98,6 +101,54 @@ mkdir -p "$work/vectors"
   >"$work/log-runs.txt" 2>&1 || { cat "$work/log-runs.txt" "$work/server.log" >&2; exit 1; }
 wait_for "http://127.0.0.1:$port" "$work/server.log"
 wait_for "http://127.0.0.1:$auth_port" "$work/auth-server.log"
+
+# HTTPS in front of the open server, as deployments put one: nginx terminating TLS with a
+# certificate for localhost signed by a CA made here, which clients must be told to trust
+# (MLFLOW_TRACKING_SERVER_CERT_PATH, as with MLflow's own client).
+tls_port=$(free_port)
+mkdir -p "$work/tls" "$work/nginx"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls/ca.key" -out "$work/tls/ca.pem" -days 2 \
+  -subj "/CN=inference-api test CA" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -keyout "$work/tls/server.key" -out "$work/tls/server.csr" -subj "/CN=localhost" >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/tls/server.ext"
+openssl x509 -req -in "$work/tls/server.csr" -CA "$work/tls/ca.pem" -CAkey "$work/tls/ca.key" -CAcreateserial \
+  -out "$work/tls/server.pem" -days 2 -extfile "$work/tls/server.ext" >/dev/null 2>&1
+cat >"$work/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:$tls_port ssl;
+    ssl_certificate $work/tls/server.pem;
+    ssl_certificate_key $work/tls/server.key;
+    location / {
+      proxy_pass http://127.0.0.1:$port;
+      proxy_http_version 1.1;
+      proxy_read_timeout 120s;
+    }
+  }
+}
+CONF
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+setsid "$nginx" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -sf --cacert "$work/tls/ca.pem" "https://localhost:$tls_port/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf --cacert "$work/tls/ca.pem" "https://localhost:$tls_port/health" >/dev/null \
+  || { echo "with-mlflow: nginx with TLS did not start" >&2; cat "$work/nginx/error.log" >&2; exit 1; }
 echo "with-mlflow: MLflow 3.17.2 at http://127.0.0.1:$port with the runs logged, auth server at http://127.0.0.1:$auth_port ($(( $(date +%s) - started )) s)" >&2
 
 if [ -n "$pg_job" ]; then
@@ -110,6 +161,7 @@ fi
 export TEST_MLFLOW_URL="http://127.0.0.1:$port" TEST_MLFLOW_VECTORS="$work/vectors"
 export TEST_MLFLOW_DB="$work/mlflow.db" TEST_MLFLOW_ARTIFACTS="$work/mlartifacts"
 export TEST_MLFLOW_AUTH_URL="http://127.0.0.1:$auth_port" TEST_MLFLOW_AUTH_USERNAME=admin TEST_MLFLOW_AUTH_PASSWORD="$auth_password"
+export TEST_MLFLOW_HTTPS_URL="https://localhost:$tls_port" TEST_MLFLOW_CA="$work/tls/ca.pem"
 set +e
 "$@"
 status=$?

@@ -1,4 +1,5 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -301,7 +302,7 @@ public final class OutboxDeliverer: Service, Sendable {
             let answer = try await client.post(message)
             shared.withLock { _ = $0.timedOut.removeValue(forKey: id) }
             verdict = RetryPolicy.verdict(
-                status: answer.status, retryAfter: RetryPolicy.retryAfter(answer.retryAfter), body: answer.body, location: answer.location)
+                status: answer.status, retryAfter: RetryAfter.seconds(answer.retryAfter), body: answer.body, location: answer.location)
         } catch {
             if Task.isCancelled {
                 // Shutting down: not an attempt, and not EMS Core's failure.

@@ -52,15 +52,4 @@ public struct RetryPolicy: Sendable, Equatable {
             + "message elsewhere): set EMS_CORE_URL to the address EMS Core answers at"
     }
 
-    /// `Retry-After` as seconds or an HTTP date; nil when absent or unreadable.
-    public static func retryAfter(_ value: String?, now: Date = Date()) -> TimeInterval? {
-        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        if let seconds = Double(value), seconds.isFinite, seconds >= 0 { return min(seconds, 3600) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: value) else { return nil }
-        return min(max(0, date.timeIntervalSince(now)), 3600)
-    }
 }

@@ -12,6 +12,9 @@ Listings (GET /api/2.0/mlflow-artifacts/artifacts?path=P), by P's first segment:
   rsame     rsame/model.ubj, listed at 10 bytes; its download redirects (302) to a path of the same
             server that sends "credential" or "anonymous." (10 bytes: was Authorization sent?)
   rother    the same, redirected to another host name for this server (localhost)
+  busy      busy/model.ubj, listed at 10 bytes; its first download is 503 with Retry-After: 2,
+            the next sends the 10 bytes
+  later     later/model.ubj, listed at 10 bytes; its downloads are 429 with Retry-After: 30
 """
 import json
 import os
@@ -23,6 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
+# Downloads answered so far, by kind (busy, later).
+SEEN = {}
+LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"files": [{"path": f"{path}/a", "is_dir": True}]})
             if kind == "twice":
                 return self.answer(200, {"files": [{"path": "twice/a", "is_dir": True}, {"path": "twice/a", "is_dir": True}]})
-            if kind in ("big", "slow", "fine", "rsame", "rother") and path == kind:
+            if kind in ("big", "slow", "fine", "rsame", "rother", "busy", "later") and path == kind:
                 return self.answer(200, {"files": [{"path": f"{kind}/model.ubj", "is_dir": False, "file_size": 10}]})
             return self.answer(200, {})
         if url.path.startswith(PREFIX + "/"):
@@ -84,6 +90,19 @@ class Handler(BaseHTTPRequestHandler):
                     self.end_headers()
                     self.wfile.write(b"credential" if self.headers.get("Authorization") else b"anonymous.")
                     return
+                if kind in ("busy", "later"):
+                    with LOCK:
+                        SEEN[kind] = SEEN.get(kind, 0) + 1
+                        first = SEEN[kind] == 1
+                    if kind == "later" or first:
+                        data = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}'
+                        self.send_response(429 if kind == "later" else 503)
+                        self.send_header("Retry-After", "30" if kind == "later" else "2")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                        return
+                    kind = "fine"
                 if kind == "fine":
                     self.send_response(200)
                     self.send_header("Content-Length", "10")

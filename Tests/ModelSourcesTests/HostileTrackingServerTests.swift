@@ -56,11 +56,11 @@ struct HostileTrackingServerTests {
 
     static func source(
         _ standIn: StandIn, cache: URL, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes, otherHosts: Bool = false,
-        requestTimeout: Int = 20
+        requestTimeout: Int = 20, attempts: Int = 1
     ) throws -> TrackingServerSource {
         var settings = TrackingServerClient.Settings(baseURL: standIn.url)
         settings.requestTimeout = .seconds(Int64(requestTimeout))
-        settings.attempts = 1
+        settings.attempts = attempts
         settings.token = "t0k3n"
         settings.redirectsToOtherHosts = otherHosts
         return try TrackingServerSource(
@@ -71,14 +71,15 @@ struct HostileTrackingServerTests {
     /// `fetch(remote)` into a fresh staging folder: the error, what was written, and how long it took.
     static func fetch(
         _ remote: String, maximumBytes: Int = ModelSources.Settings.defaultMaxArtifactBytes, otherHosts: Bool = false,
-        requestTimeout: Int = 20
+        requestTimeout: Int = 20, attempts: Int = 1
     ) async throws -> (error: String?, written: Int, folders: Int, seconds: Double, content: String) {
         let standIn = try await StandIn()
         let cache = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: cache) }
         let staging = cache.appendingPathComponent("staging")
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        let source = try Self.source(standIn, cache: cache, maximumBytes: maximumBytes, otherHosts: otherHosts, requestTimeout: requestTimeout)
+        let source = try Self.source(
+            standIn, cache: cache, maximumBytes: maximumBytes, otherHosts: otherHosts, requestTimeout: requestTimeout, attempts: attempts)
         let started = ContinuousClock.now
         var failure: String?
         do { _ = try await source.fetch(remote, into: staging) } catch { failure = "\(error)" }
@@ -150,5 +151,22 @@ struct HostileTrackingServerTests {
         let fetched = try await Self.fetch("fine", maximumBytes: 10)
         #expect(fetched.error == nil)
         #expect(fetched.written == 10)
+    }
+
+    /// 503 with `Retry-After: 2`, then the file: the retry waits the 2 s the server asked (not the
+    /// client's own 0.2 s pause) and fetches it.
+    @Test func testRetryAfterIsWaitedForWithinTheDeadline() async throws {
+        let outcome = try await Self.fetch("busy", requestTimeout: 10, attempts: 3)
+        #expect(outcome.error == nil, "\(outcome.error ?? "")")
+        #expect(outcome.written == 10)
+        #expect(outcome.seconds >= 2 && outcome.seconds < 10, "waited the server's 2 s: \(outcome.seconds) s")
+    }
+
+    /// 429 with `Retry-After: 30` against a 3 s deadline: not waited for, answered at once, saying so.
+    @Test func testARetryAfterPastTheDeadlineEndsTheRequestAtOnce() async throws {
+        let outcome = try await Self.fetch("later", requestTimeout: 3, attempts: 3)
+        #expect(outcome.error?.contains("HTTP 429") == true && outcome.error?.contains("retry after 30") == true, "\(outcome.error ?? "no error")")
+        #expect(outcome.seconds < 3, "the 30 s were not waited: \(outcome.seconds) s")
+        #expect(outcome.written == 0)
     }
 }

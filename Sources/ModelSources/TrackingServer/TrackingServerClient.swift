@@ -117,7 +117,7 @@ final class TrackingServerClient: Sendable {
             let response = try await self.execute(method, url, body: body)
             let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
             let data = Data(buffer: bytes)
-            return (200..<300).contains(response.status.code) ? .success(data) : .failed(response.status, data)
+            return (200..<300).contains(response.status.code) ? .success(data) : .failed(response.status, data, retryAfter: Self.retryAfter(response))
         }
     }
 
@@ -183,7 +183,7 @@ final class TrackingServerClient: Sendable {
             let response = try await self.execute(.GET, url, body: nil)
             guard response.status == .ok else {
                 let bytes = try await response.body.collect(upTo: 64 * 1024)
-                return .failed(response.status, Data(buffer: bytes))
+                return .failed(response.status, Data(buffer: bytes), retryAfter: Self.retryAfter(response))
             }
             guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
                 throw ModelSourceError.configuration("cannot write \(file.path) (MODEL_CACHE_DIR)")
@@ -205,10 +205,14 @@ final class TrackingServerClient: Sendable {
         }
     }
 
-    /// One try: a result, or a status (and body) for `withRetries` to judge.
+    /// One try: a result, or a status (with its body and `Retry-After`) for `withRetries` to judge.
     private enum Attempt<T: Sendable>: Sendable {
         case success(T)
-        case failed(HTTPResponseStatus, Data)
+        case failed(HTTPResponseStatus, Data, retryAfter: Duration?)
+    }
+
+    private static func retryAfter(_ response: HTTPClientResponse) -> Duration? {
+        RetryAfter.seconds(response.headers.first(name: "retry-after")).map { .seconds($0) }
     }
 
     /// Runs `attempt` until it answers something other than a retryable failure, at most
@@ -223,11 +227,20 @@ final class TrackingServerClient: Sendable {
         var pause = settings.retryPause
         var lastFailure = ""
         var tries = 0
+        // The server's `Retry-After` (429, 503): the next try waits that long, if the deadline allows.
+        var asked: Duration?
         for number in 1...max(1, settings.attempts) {
             if number > 1 {
-                guard ContinuousClock.now + pause < deadline else { break }
-                try await Task.sleep(for: pause)
+                let wait = max(pause, asked ?? .zero)
+                guard ContinuousClock.now + wait < deadline else {
+                    if let asked, asked > pause {
+                        lastFailure += ", and it asked to retry after \(asked), past the deadline"
+                    }
+                    break
+                }
+                try await Task.sleep(for: wait)
                 pause *= 2
+                asked = nil
             }
             tries = number
             let status: HTTPResponseStatus, body: Data
@@ -235,7 +248,9 @@ final class TrackingServerClient: Sendable {
                 let result = try await Deadline.run(until: deadline) { try await attempt() }
                 switch result {
                 case .success(let value): return value
-                case .failed(let s, let b): (status, body) = (s, b)
+                case .failed(let s, let b, let retryAfter):
+                    (status, body) = (s, b)
+                    asked = retryAfter
                 }
             } catch let error as HTTPClientError where error == .connectTimeout {
                 throw ModelSourceError.unreachable("\(printableBase) cannot be reached (no connection within \(settings.connectTimeout))")
@@ -254,6 +269,9 @@ final class TrackingServerClient: Sendable {
                 throw CancellationError()
             } catch let error as ModelSourceError {
                 throw error
+            } catch let error as NIOSSLError {
+                // Not transient: a certificate not trusted now is not trusted on the next try.
+                throw ModelSourceError.unreachable("\(printableBase): \(Self.tlsWords(error))")
             } catch {
                 lastFailure = ConnectionFailure.words(error) ?? "\(error)"
                 continue
@@ -271,6 +289,15 @@ final class TrackingServerClient: Sendable {
         }
         throw ModelSourceError.unreachable(
             "\(printableBase) cannot be reached: \(lastFailure) (\(tries) attempt\(tries == 1 ? "" : "s"))")
+    }
+
+    /// A TLS failure in words, with what to set.
+    static func tlsWords(_ error: NIOSSLError) -> String {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "its TLS certificate is not trusted (CERTIFICATE_VERIFY_FAILED): set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed it, or MLFLOW_TRACKING_INSECURE_TLS=true to skip verification"
+        }
+        return "the TLS handshake failed (\(UpstreamText.excerpt(text))); MLFLOW_TRACKING_SERVER_CERT_PATH and MLFLOW_TRACKING_INSECURE_TLS configure TLS"
     }
 
     private var noAnswer: String {

@@ -106,6 +106,36 @@ struct HostileClientTests {
         }
     }
 
+    /// kill -9 right after a `/predict` whose hazardous readings are queued for episode
+    /// bookkeeping (issue 31): what is lost is at most that bookkeeping. An episode recorded
+    /// before the kill is there after the restart, the file is intact, the answer was given,
+    /// and the same readings posted again open the episode.
+    @Test func testKillNineLosesAtMostTheQueuedHazardBookkeeping() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-hazard-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = try await ServerProcess.python(
+            "kill_hazard_episodes.py",
+            [
+                ServerProcess.executable.path, TestApp.repoRoot.appendingPathComponent("mlruns").path, "--sqlite",
+                directory.appendingPathComponent("s.sqlite").path, "--log", directory.appendingPathComponent("server.log").path,
+            ])
+        #expect(report["recorded_statuses"] as? [Int] == [200, 200, 200])
+        #expect(report["recorded_before_kill"] as? [String] == ["open"], "recorded before the kill: \(report)")
+        #expect(report["queued_status"] as? Int == 200)
+        #expect(report["queued_answer_labels"] as? [String] == ["Hazardous", "Hazardous", "Hazardous"], "the answer was given: \(report)")
+        #expect(report["integrity"] as? String == "ok")
+        #expect(report["ready_after_restart"] as? Int == 200)
+        #expect(report["recorded_after_restart"] as? [String] == ["open"], "a recorded episode survives the kill: \(report)")
+        let queued = report["queued_recorded_before_kill"] as? [String] ?? ["?"]
+        #expect(queued.isEmpty || queued == ["open"], "lost with the queue, or recorded whole: \(report)")
+        #expect(report["again_statuses"] as? [Int] == [200, 200, 200])
+        #expect(report["again_states"] as? [String] == ["open"], "bookkeeping goes on after the restart: \(report)")
+        print(
+            "kill -9 with hazard bookkeeping queued: the recorded episode listed \(report["recorded_listed_after_s"] ?? "?") s after its readings, open after the restart; the queued readings' episode \(queued.isEmpty ? "lost with the queue" : "recorded before the kill"); posted again, listed after \(report["again_listed_after_s"] ?? "?") s; integrity \(report["integrity"] ?? "?")"
+        )
+    }
+
     /// PostgreSQL stopped for 3 s and started again while four clients post detect batches with
     /// persist (its own throwaway cluster, so other tests keep theirs): every request during the
     /// outage is answered within the store timeout (STORE_TIMEOUT_SECONDS=5 here), 503 with Retry-After, never a 500 or a
