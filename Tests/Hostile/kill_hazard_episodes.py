@@ -87,11 +87,7 @@ def main():
         report["again_listed_after_s"] = seconds
         report["again_states"] = [e.get("state") for e in listed or []]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except Exception:
-            process.kill()
+        serve.stop(process)
     print(json.dumps(report))
 
 

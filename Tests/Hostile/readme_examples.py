@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 
@@ -123,11 +122,7 @@ def secured_block(args, lines, directory):
         script = "set -eo pipefail\n" + "\n".join(lines[cut + 1:]).replace("localhost:8080", f"http://127.0.0.1:{port}")
         run = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except Exception:
-            process.kill()
+        serve.stop(process)
     problems = []
     if set(env) != {"JWT_SECRET", "AUTH_USERNAME", "AUTH_PASSWORD", "API_KEYS", "SQLITE_PATH"}:
         problems.append(f"the block exported {sorted(env)}")
@@ -172,11 +167,7 @@ def main():
                 if problems:
                     report["failures"].append({"command": command[:300], "problems": problems})
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except Exception:
-            process.kill()
+        serve.stop(process)
     print(json.dumps(report))
 
 

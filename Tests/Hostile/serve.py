@@ -5,6 +5,7 @@ binary on port 0 with JSON logs into `log_path` (appended, so a restart's port i
 "listening on" line), and read the port back from that line.
 """
 import re
+import signal
 import subprocess
 import time
 
@@ -27,6 +28,16 @@ def start(binary, mlruns, log_path, env, timeout=60):
         time.sleep(0.05)
     process.kill()
     raise SystemExit(f"server did not start: {_read(log_path)[-2000:]!r}")
+
+
+def stop(process, timeout=30):
+    """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _read(path):
