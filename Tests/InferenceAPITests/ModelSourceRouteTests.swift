@@ -198,13 +198,29 @@ final class DedicatedMLflow: @unchecked Sendable {
         self.url = "http://127.0.0.1:\(port)"
     }
 
-    /// SIGTERM to its process group, and waits until every process of it has exited.
-    func stop() {
+    /// The server's process group (mlflow and its workers), while it runs.
+    private var group: Int32? {
         let setsid = process.processIdentifier
         guard setsid > 0, process.isRunning,
-            let children = try? String(contentsOfFile: "/proc/\(setsid)/task/\(setsid)/children", encoding: .utf8),
-            let group = children.split(separator: " ").first.flatMap({ Int32($0) })
-        else { return }
+            let children = try? String(contentsOfFile: "/proc/\(setsid)/task/\(setsid)/children", encoding: .utf8)
+        else { return nil }
+        return children.split(separator: " ").first.flatMap { Int32($0) }
+    }
+
+    /// SIGSTOP to its process group: connections are still accepted (by the kernel) and never
+    /// answered, a server that stalls. `thaw` (or `stop`) resumes it.
+    func freeze() {
+        if let group { kill(-group, SIGSTOP) }
+    }
+
+    func thaw() {
+        if let group { kill(-group, SIGCONT) }
+    }
+
+    /// SIGTERM to its process group, and waits until every process of it has exited.
+    func stop() {
+        guard let group else { return }
+        kill(-group, SIGCONT)
         kill(-group, SIGTERM)
         let deadline = Date().addingTimeInterval(15)
         while kill(-group, 0) == 0, Date() < deadline { usleep(100_000) }

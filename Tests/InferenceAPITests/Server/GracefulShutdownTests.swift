@@ -190,4 +190,46 @@ struct ShutdownUnderStallTests {
         #expect(took <= grace + 1, "SIGTERM took \(took) s with EMS Core stalled (grace \(grace) s): \(server.logs.text.suffix(3000))")
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "\(server.logs.text.suffix(1500))")
     }
+    /// SIGTERM while the tracking server stalls (issue 25 item 2): a real `mlflow server` fills the
+    /// cache, then is frozen (SIGSTOP: connections accepted, never answered); the service serves
+    /// from the cache, the alias follower's call and an activation hang on it (a 60 s request
+    /// timeout), and the process still exits 0 within `SHUTDOWN_GRACE_SECONDS` + 1 s.
+    @Test(.timeLimit(.minutes(5)), .enabled(if: MLflowServer.url != nil, "needs TEST_MLFLOW_URL: run under scripts/with-mlflow.sh (make test does)"))
+    func testSIGTERMEndsWithinTheGraceWhileTheTrackingServerStalls() async throws {
+        let cache = try TestApp.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        // The cache filled from a real server of the test's own (the default selection, remembered).
+        let mlflow = try await DedicatedMLflow.start()
+        defer { mlflow.stop() }
+        let first = try await ServerProcess(environment: ["MLFLOW_TRACKING_URI": mlflow.url, "MODEL_CACHE_DIR": cache.path, "MODEL_REFRESH_SECONDS": "0"])
+        first.process.terminate()
+        first.process.waitUntilExit()
+
+        mlflow.freeze()  // connections accepted, never answered
+        let grace = 2.0
+        let started = Date()
+        let server = try await ServerProcess(environment: [
+            "MLFLOW_TRACKING_URI": mlflow.url, "MODEL_CACHE_DIR": cache.path, "MODEL_REFRESH_SECONDS": "1",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "STARTUP_TIMEOUT_SECONDS": "3", "SHUTDOWN_GRACE_SECONDS": "\(Int(grace))", "LOG_LEVEL": "debug",
+        ])
+        let listening = Date().timeIntervalSince(started)
+        #expect(server.logs.text.contains("serving the cached model"), "\(server.logs.text.suffix(1500))")
+        // An activation hanging on the stalled server, beside the alias follower's call.
+        let port = server.port
+        let activation = Task {
+            try? await ModelSourceRouteTests.post(port, "/models/activate", Data(#"{"model_uri": "models:/battery-hazard/1"}"#.utf8))
+        }
+        try await Task.sleep(for: .seconds(2))
+
+        let sent = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        while server.process.isRunning, Date().timeIntervalSince(sent) < 30 { try await Task.sleep(for: .milliseconds(20)) }
+        let took = Date().timeIntervalSince(sent)
+        activation.cancel()
+        print("SIGTERM with the tracking server stalled: listening from the cache after \(String(format: "%.2f", listening)) s, exited \(String(format: "%.2f", took)) s after SIGTERM (grace \(grace) s)")
+        #expect(!server.process.isRunning)
+        #expect(took <= grace + 1, "SIGTERM took \(took) s with the tracking server stalled (grace \(grace) s): \(server.logs.text.suffix(3000))")
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "\(server.logs.text.suffix(1500))")
+    }
 }
+
