@@ -70,8 +70,11 @@ struct AppServices: Sendable {
         if configuration.hazardEpisodes {
             var policy = configuration.episodes
             policy.outbox = ems != nil
+            // Its shutdown (the batch in hand, then one attempt at the rest) fits in the grace.
+            let finish = min(2, Double(configuration.shutdownGraceSeconds) / 2)
             hazards = HazardEpisodes(
-                store: stores.episodes, settings: .init(policy: policy, queueReadings: configuration.hazardEpisodeQueueReadings), logger: logger,
+                store: stores.episodes,
+                settings: .init(policy: policy, queueReadings: configuration.hazardEpisodeQueueReadings, finishSeconds: finish), logger: logger,
                 onChanges: nudge, onDrop: { telemetry.hazardEpisodeReadingsDropped($0) })
         }
     }

@@ -53,12 +53,14 @@ extension HazardEpisodes {
             }
         }
         // On the way out, one attempt at what is still queued, for at most `finishSeconds`: a store
-        // that does not answer by then loses it (bookkeeping only).
+        // that does not answer by then loses it (bookkeeping only). Past the shutdown's grace the
+        // service group cancels this task: the attempt ends then too (sleeping would not wait:
+        // a cancelled task's sleep returns at once, and this loop spun until `finishSeconds`).
         state.withLock { $0.stopping = false }
         let last = Task { await self.drain(retrying: false) }
         let clock = ContinuousClock()
         let until = clock.now + .seconds(settings.finishSeconds)
-        while clock.now < until, state.withLock({ !$0.queue.isEmpty || $0.heldReadings > 0 || $0.draining }) {
+        while clock.now < until, !Task.isCancelled, state.withLock({ !$0.queue.isEmpty || $0.heldReadings > 0 || $0.draining }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         last.cancel()
