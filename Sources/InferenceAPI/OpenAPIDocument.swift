@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import Synchronization
 
 /// The OpenAPI 3.1 description served at `GET /openapi.json`, kept in `Resources/openapi.json`.
 ///
@@ -16,6 +18,18 @@ enum OpenAPIDocument {
     static var resource: [String: Any]? {
         resourceData.flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }
     }
+
+    /// The served document for these features, rendered once per feature list: rendering it
+    /// (JSONSerialization, both ways, keys sorted) took about 10 ms, so the open route answered
+    /// about 100 requests a second for a whole core, to anyone.
+    static func body(featureNames: [String]) -> ByteBuffer {
+        if let cached = rendered.withLock({ $0 }), cached.featureNames == featureNames { return cached.body }
+        let body = ByteBuffer(bytes: json(featureNames: featureNames))
+        rendered.withLock { $0 = (featureNames, body) }
+        return body
+    }
+
+    private static let rendered = Mutex<(featureNames: [String], body: ByteBuffer)?>(nil)
 
     static func json(featureNames: [String]) -> Data {
         var document = resource ?? [:]

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import Artifacts
 import Foundation
+import NIOCore
 import Testing
 
 @testable import InferenceAPI
@@ -34,6 +35,21 @@ struct OpenAPIDocumentTests {
         #expect(((predict?["responses"] as? [String: Any])?.keys).map(Set.init)?.isSuperset(of: ["401", "403", "429"]) == true)
         let health = ((document["paths"] as? [String: Any])?["/health"] as? [String: Any])?["get"] as? [String: Any]
         #expect((health?["security"] as? [Any])?.isEmpty == true && (health?["responses"] as? [String: Any])?["429"] == nil)
+    }
+
+    /// The served document is rendered once per feature list, and again when the model's
+    /// features change (a swap to a run with other features).
+    @Test func testTheServedDocumentFollowsTheFeatures() throws {
+        func required(_ body: ByteBuffer) throws -> [String]? {
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])
+            return (((document["components"] as? [String: Any])?["schemas"] as? [String: Any])?["Reading"] as? [String: Any])?["required"] as? [String]
+        }
+        let first = OpenAPIDocument.body(featureNames: ["x", "y"])
+        #expect(try required(first) == ["x", "y"])
+        #expect(first == ByteBuffer(bytes: OpenAPIDocument.json(featureNames: ["x", "y"])))
+        #expect(OpenAPIDocument.body(featureNames: ["x", "y"]) == first)
+        #expect(try required(OpenAPIDocument.body(featureNames: ["z"])) == ["z"])
+        #expect(try required(OpenAPIDocument.body(featureNames: ["x", "y"])) == ["x", "y"])
     }
 
     /// Hummingbird prints captures as `{name}` or `:name`; OpenAPI uses `{name}`.

@@ -60,8 +60,8 @@ struct HealthController {
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
         group.group().add(middleware: access.open).get("openapi.json") { _, _ -> Response in
-            let body = OpenAPIDocument.json(featureNames: models.active?.featureNames ?? [])
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            let body = OpenAPIDocument.body(featureNames: models.active?.featureNames ?? [])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
         }
         // Traffic counts across every tenant: for a credential that may read metrics, not for probes.
         group.group().add(middleware: access.requires(.metricsRead)).get("model-health") { _, _ -> ModelHealth in
