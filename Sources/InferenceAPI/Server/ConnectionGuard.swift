@@ -142,7 +142,18 @@ final class ConnectionWatch: ChannelDuplexHandler {
     private let counters: ConnectionCounters
     private var phase = Phase.waiting(sawBytes: false)
     private var requestsInProgress = 0
+    /// When the connection is closed unless something happens first, and why; nil while a request
+    /// is being handled.
+    private var deadline: (at: NIODeadline, reason: ConnectionCounters.Reason)?
+    /// When the next request's first bytes arrived (its head must be whole `headerTimeout` after).
+    private var firstByteAt: NIODeadline?
+    /// The one timer, and when it fires. It is not moved for every request: a timer that fires
+    /// before the deadline re-arms itself for the rest, and one that fires with nothing due does
+    /// nothing. (Scheduling and cancelling a timer two or three times per keep-alive request cost
+    /// the 1-reading `/predict` a few percent of its CPU: allocations and the event loop's
+    /// priority queue.)
     private var timer: Scheduled<Void>?
+    private var armedAt: NIODeadline?
 
     init(limits: ConnectionLimits, counters: ConnectionCounters) {
         self.limits = limits
@@ -150,22 +161,20 @@ final class ConnectionWatch: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { schedule(context, after: limits.headerTimeout, reason: .headerTimeout) }
+        if context.channel.isActive { setDeadline(context, .now() + limits.headerTimeout, reason: .headerTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        schedule(context, after: limits.headerTimeout, reason: .headerTimeout)
+        setDeadline(context, .now() + limits.headerTimeout, reason: .headerTimeout)
         context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        disarm()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        disarm()
         context.fireChannelInactive()
     }
 
@@ -174,8 +183,10 @@ final class ConnectionWatch: ChannelDuplexHandler {
         case .lingering:
             return  // discarded: the answer is written, the connection is closing
         case .waiting(sawBytes: false):
+            // The head's deadline counts from now; it is set at the end of this read, only if the
+            // head is not whole by then (most heads arrive in the read that starts them).
             phase = .waiting(sawBytes: true)
-            schedule(context, after: limits.headerTimeout, reason: .headerTimeout)
+            firstByteAt = .now()
         case .waiting(sawBytes: true), .inRequest:
             break
         }
@@ -187,6 +198,9 @@ final class ConnectionWatch: ChannelDuplexHandler {
             // The handlers behind stopped asking for data; keep reading to drain the client.
             context.read()
             return
+        }
+        if case .waiting(sawBytes: true) = phase, let firstByteAt, deadline?.reason != .headerTimeout {
+            setDeadline(context, firstByteAt + limits.headerTimeout, reason: .headerTimeout)
         }
         context.fireChannelReadComplete()
     }
@@ -202,7 +216,7 @@ final class ConnectionWatch: ChannelDuplexHandler {
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .output {
             phase = .lingering
-            schedule(context, after: limits.lingerTimeout, reason: .lingerTimeout)
+            setDeadline(context, .now() + limits.lingerTimeout, reason: .lingerTimeout)
             context.close(mode: mode, promise: promise)
             context.read()
             return
@@ -215,8 +229,8 @@ final class ConnectionWatch: ChannelDuplexHandler {
         requestsInProgress += 1
         if case .lingering = phase { return }
         phase = .inRequest
-        timer?.cancel()
-        timer = nil
+        deadline = nil
+        firstByteAt = nil
     }
 
     /// From `RequestWatch`: an answer is complete.
@@ -224,17 +238,41 @@ final class ConnectionWatch: ChannelDuplexHandler {
         requestsInProgress = max(0, requestsInProgress - 1)
         guard requestsInProgress == 0, case .inRequest = phase else { return }
         phase = .waiting(sawBytes: false)
-        schedule(context, after: limits.idleTimeout, reason: .idleTimeout)
+        setDeadline(context, .now() + limits.idleTimeout, reason: .idleTimeout)
     }
 
-    private func schedule(_ context: ChannelHandlerContext, after delay: TimeAmount, reason: ConnectionCounters.Reason) {
+    /// Makes `at` the deadline; the timer moves only when it would fire after it.
+    private func setDeadline(_ context: ChannelHandlerContext, _ at: NIODeadline, reason: ConnectionCounters.Reason) {
+        deadline = (at, reason)
+        if let armedAt, armedAt <= at { return }
+        arm(context, at: at)
+    }
+
+    private func arm(_ context: ChannelHandlerContext, at: NIODeadline) {
         timer?.cancel()
-        let counters = self.counters
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: delay) {
-            counters.closed(reason)
-            loopBound.value.close(promise: nil)
+        armedAt = at
+        let bound = NIOLoopBound((watch: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: at) { bound.value.watch.fire(bound.value.context) }
+    }
+
+    private func fire(_ context: ChannelHandlerContext) {
+        timer = nil
+        armedAt = nil
+        guard let deadline else { return }
+        if deadline.at <= .now() {
+            self.deadline = nil
+            counters.closed(deadline.reason)
+            context.close(promise: nil)
+        } else {
+            arm(context, at: deadline.at)
         }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+        armedAt = nil
+        deadline = nil
     }
 }
 
