@@ -22,7 +22,12 @@ struct TrackingServerTLSTests {
 
         let cache = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: cache) }
-        let trusted = try await LiveMLflow.source(url: url, cache: cache) { $0.serverCertificate = ca }
+        // Up to 120 s a request, as the model-source fixtures allow: the shared MLflow server,
+        // one worker, took longer than 30 s to answer once at the start of the loaded parallel pass.
+        let trusted = try await LiveMLflow.source(url: url, cache: cache) {
+            $0.serverCertificate = ca
+            $0.requestTimeoutSeconds = 120
+        }
         let largest = try await Fixtures.expectParity(trusted, "models:/battery-hazard@champion", champion)
         print("tracking server over HTTPS, CA trusted: champion served, max |swift - python| = \(largest)")
         await trusted.close()
@@ -47,7 +52,10 @@ struct TrackingServerTLSTests {
         // MLFLOW_TRACKING_INSECURE_TLS=true: verification off, as in MLflow.
         let insecureCache = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: insecureCache) }
-        let insecure = try await LiveMLflow.source(url: url, cache: insecureCache) { $0.insecureTLS = true }
+        let insecure = try await LiveMLflow.source(url: url, cache: insecureCache) {
+            $0.insecureTLS = true
+            $0.requestTimeoutSeconds = 120
+        }
         try await Fixtures.expectParity(insecure, champion.run_id, champion)
         await insecure.close()
     }
