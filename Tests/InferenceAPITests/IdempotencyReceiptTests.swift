@@ -14,8 +14,7 @@ import Testing
 @Suite("Idempotency receipts")
 struct IdempotencyReceiptTests {
     @Test func testABigDetectIsStoredCompressedAndReplayedByteForByte() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("receipts-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TestApp.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("store.sqlite").path
         let app = try await buildApplication(configuration: TestApp.configuration { $0.sqlitePath = file })

@@ -236,8 +236,7 @@ struct ShutdownUnderStallTests {
     /// within `SHUTDOWN_GRACE_SECONDS` + 1 s (its own cluster, `Tests/Hostile/sigterm_postgres_down.py`).
     @Test(.timeLimit(.minutes(3)), .enabled(if: TestApp.postgresEnabled, TestApp.postgresSkipReason))
     func testSIGTERMEndsWithinTheGraceWhilePostgreSQLIsDown() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sigterm-pg-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TestApp.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let grace = 2.0
         let report = try await ServerProcess.python(

@@ -111,8 +111,7 @@ struct HostileClientTests {
     /// before the kill is there after the restart, the file is intact, the answer was given,
     /// and the same readings posted again open the episode.
     @Test func testKillNineLosesAtMostTheQueuedHazardBookkeeping() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-hazard-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TestApp.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let report = try await ServerProcess.python(
             "kill_hazard_episodes.py",

@@ -8,8 +8,7 @@ import Testing
 @Suite("README examples", .timeLimit(.minutes(5)))
 struct ReadmeExamplesTests {
     @Test func testEveryCurlExampleAnswersWhatTheReadmeShows() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TestApp.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let report = try await ServerProcess.python(
             "readme_examples.py",
