@@ -13,13 +13,14 @@ public struct Detection: Sendable, Equatable {
     public let components: [String: Double]
 }
 
-/// Scores an asset's samples: the trained Isolation Forest when there is one, statistical
-/// detectors (z-score; MAD and IQR fences once there are 10 samples of history) when there is not, and the
-/// flatline detector always, because a forest cannot see a metric stuck at a plausible value.
-/// The sample's score is the highest; `method` names which detector gave it. A model trained
-/// with calibration (`AssetModel`) scores on residuals from its daily profile, with every
-/// detector on one calibrated scale (`AssetDetector+Calibrated.swift`). A sample's score depends
-/// only on the samples before it and on itself, never on how the client batched them.
+/// Scores an asset's samples. A model trained with calibration (`AssetModel`) scores on residuals
+/// from its daily profile (`AssetDetector+Calibrated.swift`); an asset without a model is scored
+/// by the fallback detectors on its recent samples (`AssetDetector+Fallback.swift`); both report
+/// on one calibrated scale, so one threshold is one false-alarm budget. A model read from an
+/// artifact trained before calibration existed keeps the older scale: its forest plus a flatline
+/// detector (a forest cannot see a metric stuck at a plausible value). The sample's score is the
+/// highest detector's; `method` names it. A sample's score depends only on the samples before it
+/// and on itself, never on how the client batched them.
 public struct AssetDetector: Sendable {
     public let metrics: [String]
     public let window: FeatureWindow
@@ -58,10 +59,8 @@ public struct AssetDetector: Sendable {
         if let calibration, let forest {
             return scoreCalibrated(calibration, forest: forest, history: history, samples: samples, historyTimes: historyTimes, sampleTimes: sampleTimes)
         }
-        var forestScores: [Double]?
-        if let forest {
-            forestScores = forest.anomalyScores(window.rows(history: history, samples: samples), rows: samples.count)
-        }
+        guard let forest else { return scoreFallback(history: history, samples: samples) }
+        let forestScores = forest.anomalyScores(window.rows(history: history, samples: samples), rows: samples.count)
         // Per metric, the window of the `keep` samples before the one scored: the history's last
         // ones first, then each scored sample joins it after its score.
         let keep = max(Self.statisticalHistory, 4 * flatlineRun)
@@ -73,11 +72,8 @@ public struct AssetDetector: Sendable {
         out.reserveCapacity(samples.count)
         for (index, sample) in samples.enumerated() {
             var components: [String: Double] = [:]
-            var best: (score: Double, method: DetectionMethod, metric: String?) = (0, forest == nil ? .zScore : .isolationForest, nil)
-            if let forestScores {
-                best = (forestScores[index], .isolationForest, nil)
-                components[DetectionMethod.isolationForest.rawValue] = forestScores[index]
-            }
+            var best: (score: Double, method: DetectionMethod, metric: String?) = (forestScores[index], .isolationForest, nil)
+            components[DetectionMethod.isolationForest.rawValue] = forestScores[index]
             for (m, name) in metrics.enumerated() {
                 let value = sample[m]
                 guard !value.isNaN else { continue }
@@ -90,19 +86,6 @@ public struct AssetDetector: Sendable {
                     let s = StatisticalDetectors.score(fromZ: StatisticalDetectors.flatlineZ(run: run, minimumRun: flatlineRun))
                     components[DetectionMethod.flatline.rawValue] = max(components[DetectionMethod.flatline.rawValue] ?? 0, s)
                     if s > best.score { best = (s, .flatline, name) }
-                }
-                if forest == nil, n >= 3 {
-                    let method: DetectionMethod = n >= 10 ? .mad : .zScore
-                    let z = method == .mad ? StatisticalDetectors.madZ(value, sorted: w.sorted) : StatisticalDetectors.zScore(value, sorted: w.sorted)
-                    let s = StatisticalDetectors.score(fromZ: z)
-                    components[method.rawValue] = max(components[method.rawValue] ?? 0, s)
-                    if s > best.score || (best.metric == nil && best.score == 0) { best = (s, method, name) }
-                    // IQR fences as a second opinion once the window can have quartiles.
-                    if n >= 10 {
-                        let si = StatisticalDetectors.score(fromZ: StatisticalDetectors.iqrZ(value, sorted: w.sorted))
-                        components[DetectionMethod.iqr.rawValue] = max(components[DetectionMethod.iqr.rawValue] ?? 0, si)
-                        if si > best.score { best = (si, .iqr, name) }
-                    }
                 }
                 windows[m].append(value)
             }

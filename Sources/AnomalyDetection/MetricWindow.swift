@@ -23,6 +23,41 @@ struct MetricWindow {
     /// The run `value` would end, were it appended.
     func run(after value: Double) -> Int { last.map { AssetDetector.same($0, value) } == true ? run + 1 : 1 }
 
+    /// Pairs before a run below which the window cannot say how rare the run is.
+    static let repeatEvidencePairs = 20
+
+    /// What the window says about how often `value` repeats, for a sample that would end a run
+    /// of `run` equal values. A value the samples before that run repeated 5 times or more (a
+    /// count that is mostly zero) is judged by its own pairs over the whole window, the run
+    /// included: long runs of it are its normal behaviour. Any other value (a continuous metric
+    /// stuck) by every pair before the run, so the run cannot excuse itself; nil under
+    /// `repeatEvidencePairs` of them.
+    func repeatEvidence(_ value: Double, run: Int) -> (repeats: Int, pairs: Int)? {
+        var before = sorted.count - (run - 1)
+        var previous: Double?
+        var all = (repeats: 0, pairs: 0), own = (repeats: 0, pairs: 0), ownBefore = 0
+        for x in samples where !x.isNaN {
+            if let p = previous {
+                let repeated = AssetDetector.same(p, x)
+                if before > 0 {
+                    all.pairs += 1
+                    if repeated { all.repeats += 1 }
+                }
+                if AssetDetector.same(p, value) {
+                    own.pairs += 1
+                    if repeated {
+                        own.repeats += 1
+                        if before > 0 { ownBefore += 1 }
+                    }
+                }
+            }
+            before -= 1
+            previous = x
+        }
+        if ownBefore >= 5 { return own }
+        return all.pairs >= Self.repeatEvidencePairs ? all : nil
+    }
+
     mutating func append(_ value: Double) {
         if samples.count == capacity { removeOldest() }
         samples.append(value)

@@ -3,8 +3,11 @@ import Foundation
 /// Which detector produced a score; every score says.
 public enum DetectionMethod: String, Codable, Sendable, CaseIterable {
     case isolationForest = "isolation_forest"
+    /// An untrained asset with under `SmallSample.tailFitHistory` samples: the t prediction.
     case zScore = "zscore"
+    /// No longer fires (IQR fences, before every path was calibrated); kept to read stored rows.
     case iqr
+    /// An untrained asset: the distance from its recent median against the fitted tail of distances.
     case mad
     case flatline
     /// A trained asset's metric far from its daily profile in one sample (spikes).
@@ -13,47 +16,17 @@ public enum DetectionMethod: String, Codable, Sendable, CaseIterable {
     case levelShift = "level_shift"
 }
 
-/// Statistical detectors used where an asset has no trained model or too little history, and
-/// the flatline detector that covers the Isolation Forest's blind spot (stuck values).
-///
-/// Every detector maps its statistic to a score in [0, 1) with the same curve,
-/// `z^2 / (z^2 + 6)`, so that the classic cut-offs (|z| = 3, robust |z| = 3, 1.5 IQR beyond the
-/// quartiles) all land on 0.6, the default `ANOMALY_THRESHOLD`.
+/// Order statistics for the fallback detectors (`AssetDetector+Fallback.swift`), and the older
+/// z scale that models trained before calibration still report on.
 public enum StatisticalDetectors {
+    /// The scale of models trained before calibration: `z^2 / (z^2 + 6)`, so |z| = 3 is 0.6.
     public static func score(fromZ z: Double) -> Double {
         guard z.isFinite else { return z.isNaN ? 0 : 1 }
         let z2 = z * z
         return z2 / (z2 + 6)
     }
 
-    /// |x - mean| / std over the window's values (population std), 3 or more of them.
-    static func zScore(_ x: Double, sorted: [Double]) -> Double {
-        let n = Double(sorted.count)
-        let mean = sorted.reduce(0, +) / n
-        let variance = sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
-        guard variance > 0 else { return x == mean ? 0 : .infinity }
-        return abs(x - mean) / variance.squareRoot()
-    }
-
-    /// Robust z: 0.6745 |x - median| / MAD, over the window's values (sorted).
-    static func madZ(_ x: Double, sorted: [Double]) -> Double {
-        let median = quantile(sorted, 0.5)
-        let mad = distanceQuantile(sorted, from: median, 0.5)
-        guard mad > 0 else { return x == median ? 0 : .infinity }
-        return 0.6745 * abs(x - median) / mad
-    }
-
-    /// Distance beyond the quartile fences in IQR units, doubled so 1.5 IQR reads as z = 3.
-    static func iqrZ(_ x: Double, sorted: [Double]) -> Double {
-        let q1 = quantile(sorted, 0.25), q3 = quantile(sorted, 0.75)
-        let iqr = q3 - q1
-        let beyond = max(0, q1 - x, x - q3)
-        guard iqr > 0 else { return beyond == 0 ? 0 : .infinity }
-        return 2 * beyond / iqr
-    }
-
-    /// Flatline: a run of `run` equal values (this one included) of a metric that normally
-    /// varies; a run of exactly `minimumRun` reads as z = 3, longer runs more.
+    /// Flatline on the older scale: a run of exactly `minimumRun` equal values reads as z = 3.
     static func flatlineZ(run: Int, minimumRun: Int) -> Double {
         run >= minimumRun ? 3 * Double(run) / Double(minimumRun) : 0
     }
@@ -62,15 +35,29 @@ public enum StatisticalDetectors {
     /// the same arithmetic), found by walking the two sorted halves outwards from `center` up to the
     /// rank it needs: no array of distances, since this runs for every sample and metric.
     static func distanceQuantile(_ sorted: [Double], from center: Double, _ q: Double) -> Double {
-        guard !sorted.isEmpty else { return .nan }
-        let position = q * Double(sorted.count - 1)
-        let lower = Int(position.rounded(.down))
-        let upper = min(lower + 1, sorted.count - 1)
+        distanceQuantiles(sorted, from: center, (q, q, q)).0
+    }
+
+    /// Three such quantiles (ascending levels) in one walk.
+    static func distanceQuantiles(_ sorted: [Double], from center: Double, _ q: (Double, Double, Double)) -> (Double, Double, Double) {
+        guard !sorted.isEmpty else { return (.nan, .nan, .nan) }
+        let last = Double(sorted.count - 1)
+        let positions = (q.0 * last, q.1 * last, q.2 * last)
+        let lowers = (Int(positions.0.rounded(.down)), Int(positions.1.rounded(.down)), Int(positions.2.rounded(.down)))
+        let top = min(lowers.2 + 1, sorted.count - 1)
+        var found = (0.0, 0.0, 0.0)
+        var previous = 0.0
         var right = sorted.partitioningIndex { $0 >= center }
         var left = right - 1
-        var atLower = 0.0
         var rank = 0
-        while true {
+        // Each level's value interpolates the distances at ranks lower and lower + 1 (clamped).
+        let at = { (distance: Double, previous: Double, rank: Int, lower: Int, position: Double) -> Double? in
+            let upper = min(lower + 1, sorted.count - 1)
+            guard rank == upper else { return nil }
+            let low = upper == lower ? distance : previous
+            return low + (distance - low) * (position - Double(lower))
+        }
+        while rank <= top {
             let l = left >= 0 ? center - sorted[left] : .infinity
             let r = right < sorted.count ? sorted[right] - center : .infinity
             let distance: Double
@@ -81,10 +68,13 @@ public enum StatisticalDetectors {
                 distance = r
                 right += 1
             }
-            if rank == lower { atLower = distance }
-            if rank == upper { return atLower + (distance - atLower) * (position - Double(lower)) }
+            if let v = at(distance, previous, rank, lowers.0, positions.0) { found.0 = v }
+            if let v = at(distance, previous, rank, lowers.1, positions.1) { found.1 = v }
+            if let v = at(distance, previous, rank, lowers.2, positions.2) { found.2 = v }
+            previous = distance
             rank += 1
         }
+        return found
     }
 
     /// numpy's linear quantile of sorted values.

@@ -29,25 +29,39 @@ public struct TailFit: Codable, Sendable, Equatable {
     /// Fits the tail through the quantiles `levels` of `values` (ascending levels).
     public init(_ values: [Double], levels: (Double, Double, Double) = body) {
         let sorted = values.filter(\.isFinite).sorted()
-        let s1 = 1 - levels.0, s2 = 1 - levels.1, s3 = 1 - levels.2
+        let tails = (1 - levels.0, 1 - levels.1, 1 - levels.2)
         guard !sorted.isEmpty else {
-            self.init(anchor: 0, anchorTail: s1, scale: 1, shape: 0)
+            self.init(anchor: 0, anchorTail: tails.0, scale: 1, shape: 0)
             return
         }
-        let u = StatisticalDetectors.quantile(sorted, levels.0)
-        let a = StatisticalDetectors.quantile(sorted, levels.1) - u
-        let b = StatisticalDetectors.quantile(sorted, levels.2) - u
+        self.init(
+            quantiles: (
+                StatisticalDetectors.quantile(sorted, levels.0), StatisticalDetectors.quantile(sorted, levels.1),
+                StatisticalDetectors.quantile(sorted, levels.2)
+            ), tails: tails)
+    }
+
+    /// Fits the tail through three quantiles of the statistic, ascending, and the tail
+    /// probabilities they stand at (descending). With `minimumShape`, a lighter tail than that is
+    /// not believed: the curve then keeps the first and last points with that shape.
+    public init(quantiles q: (Double, Double, Double), tails: (Double, Double, Double), minimumShape: Double = 0) {
+        let (s1, s2, s3) = tails
+        let u = q.0, a = q.1 - u, b = q.2 - u
         let floor = 1e-9 * max(1, abs(u))
         // S(u + x) = s1 (1 + shape x / scale)^(-1/shape), through s2 at a and s3 at b.
         let (ka, kb) = (log(s1 / s2), log(s1 / s3))
         guard a > floor, b > a else {
             // A statistic that hardly varies: any clear move above the anchor is rare.
-            self.init(anchor: u, anchorTail: s1, scale: max(b / kb, floor), shape: 0)
+            if minimumShape > 0, b > floor {
+                self.init(anchor: u, anchorTail: s1, scale: minimumShape * b / expm1(minimumShape * kb), shape: minimumShape)
+            } else {
+                self.init(anchor: u, anchorTail: s1, scale: max(b / kb, floor), shape: 0)
+            }
             return
         }
         let ratio = b / a
         guard ratio > kb / ka else {
-            self.init(anchor: u, anchorTail: s1, scale: b / kb, shape: 0)
+            self.init(anchor: u, anchorTail: s1, scale: minimumShape > 0 ? minimumShape * b / expm1(minimumShape * kb) : b / kb, shape: minimumShape)
             return
         }
         let growth = { (k: Double) in expm1(k * kb) / expm1(k * ka) }
@@ -60,7 +74,11 @@ public struct TailFit: Codable, Sendable, Equatable {
                 if growth(mid) < ratio { low = mid } else { high = mid }
             }
         }
-        self.init(anchor: u, anchorTail: s1, scale: low * a / expm1(low * ka), shape: low)
+        if low < minimumShape {
+            self.init(anchor: u, anchorTail: s1, scale: minimumShape * b / expm1(minimumShape * kb), shape: minimumShape)
+        } else {
+            self.init(anchor: u, anchorTail: s1, scale: low * a / expm1(low * ka), shape: low)
+        }
     }
 
     /// P(statistic >= x) for an ordinary sample, in (0, 1].
@@ -83,7 +101,8 @@ public enum CalibratedScore {
 
     public static func score(tail p: Double) -> Double {
         guard p > 0 else { return 1 }
-        return min(1, max(0, -log10(p) / decades))
+        guard p < 1 else { return 0 }
+        return min(1, -log10(p) / decades)
     }
 
     /// The tail probability a score stands for (the budget a threshold sets).

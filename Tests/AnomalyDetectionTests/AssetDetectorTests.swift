@@ -34,11 +34,12 @@ struct AssetDetectorTests {
         var rng = SplitMix64(seed: 3)
         let history = (0..<100).map { _ in [50 + rng.nextUnit() * 10, 5 + rng.nextUnit()] }
         let detector = AssetDetector(metrics: ["cpu", "latency"], window: FeatureWindow(metrics: ["cpu", "latency"], window: 0), forest: nil, threshold: 0.6)
-        let results = detector.score(history: history, samples: [[55, 5.5], [55, 40]])
+        let results = detector.score(history: history, samples: [[55, 5.5], [56, 40]])
         #expect(results[0].isAnomaly == false)
         #expect(results[1].isAnomaly)
-        #expect([.mad, .iqr].contains(results[1].method) && results[1].metric == "latency")
-        #expect(results[1].components["mad"] != nil && results[1].components["iqr"] != nil)
+        #expect(results[1].method == .mad && results[1].metric == "latency")
+        #expect(results[1].components["mad"] != nil && results[1].components["iqr"] == nil)
+        #expect(results[1].contributions["latency"] == results[1].score && (results[1].contributions["cpu"] ?? 1) < 0.3, "\(results[1])")
         let early = detector.score(history: Array(history.prefix(5)), samples: [[55, 5.5]])
         #expect(early[0].method == .zScore)
     }

@@ -193,7 +193,7 @@ extension EMSCoreIntegration {
             defer { Task { await ems.stop() } }
             try await EMSTestApp.withDatabase(backend) { apply in
                 let app = try await buildApplication(configuration: EMSTestApp.configuration(ems: ems, apply))
-                let series = Series.make(count: 6000, runs: 100, seed: 15)
+                let series = Series.make(count: 10_500, runs: 100, seed: 15)
                 try await app.test(.live) { client in
                     try await EMSTestApp.detect(client, asset: "sw-1", series.samples[0..<500])
                     #expect(await EMSTestApp.eventually(10) { !ems.accepted.isEmpty }, "delivering before the outage")
@@ -268,10 +268,10 @@ extension EMSCoreIntegration {
             defer { Task { await ems.stop() } }
             try await EMSTestApp.withDatabase(backend) { apply in
                 let app = try await buildApplication(configuration: EMSTestApp.configuration(ems: ems, apply))
-                let series = Series.make(count: 1000, runs: 10, seed: 16)
+                let series = Series.make(count: 1_400, runs: 10, seed: 16)
                 ems.faults { $0.rejectKeysContaining = ":open:alert" }
                 try await app.test(.live) { client in
-                    try await EMSTestApp.detect(client, asset: "ups-3", series.samples[0..<1000])
+                    try await EMSTestApp.detect(client, asset: "ups-3", series.samples[0..<series.samples.count])
                     let episodes = try await Self.episodes(client, asset: "ups-3")
                     #expect(episodes.count == 10)
                     let parked = await EMSTestApp.eventually(30) {

@@ -100,7 +100,7 @@ extension EMSCoreIntegration {
                 if let url = configuration.databaseURL { environment["DATABASE_URL"] = url } else { environment["SQLITE_PATH"] = configuration.sqlitePath }
 
                 let first = try await Server.start(environment: environment)
-                let series = Series.make(count: 900, runs: 8, seed: 17)
+                let series = Series.make(count: 1_200, runs: 8, seed: 17)
                 let body: [String: Any] = [
                     "asset_id": "bms-9", "samples": series.samples.map { ["timestamp": ISO8601.format($0.time), "metrics": $0.metrics] },
                 ]

@@ -57,6 +57,7 @@ struct AnomalyBatchingTests {
             let flagged = answers[260]?.filter { $0.contains(" true ") }.count ?? 0
             #expect(flagged >= 2, "the spikes at 50 and 147 at least")
             print("untrained, 260 samples: \(flagged) flagged whatever the batching")
+            for i in [50, 147, 244] { print("untrained sample \(i): \(answers[260]?[i] ?? "-")") }
 
             // With a trained model: the same history and model, then 60 samples three ways.
             let history = try series(0..<300), later = try series(300..<360)

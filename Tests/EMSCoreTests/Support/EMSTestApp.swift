@@ -135,7 +135,8 @@ struct Series: Sendable {
 
     /// `count` samples five minutes apart: cpu and memory varying in a narrow band, `runs`
     /// injected runs of 2-6 samples (some moderate, some big, some moderate then big), lone
-    /// spikes between some, at least 30 normal samples between runs and at the end.
+    /// spikes between some, at least 80 normal samples between runs (anomalies stay under one sample
+    /// in ten of the detector's 200-sample window, whose body it reads) and 30 at the end.
     static func make(count: Int, runs: Int, seed: UInt64) -> Series {
         var generator = SplitMix64(seed: seed)
         var kinds: [Int: Double] = [:]
@@ -146,10 +147,13 @@ struct Series: Sendable {
             let length = 2 + Int(generator.next() % 5)
             let shape = r % 3
             for k in 0..<length {
-                kinds[i + k] = shape == 0 ? 95 : shape == 1 ? 27 : (k < 2 ? 27 : 95)
+                // Moderate (a warning on the calibrated scale) or big (critical); no value repeats,
+                // so the flatline detector stays out of the severities.
+                let moderate = 36 + 0.01 * Double(k), big = 95 + 0.01 * Double(k)
+                kinds[i + k] = shape == 0 ? big : shape == 1 ? moderate : (k < 2 ? moderate : big)
             }
             made.append(Run(start: i, length: length))
-            let gap = 30 + Int(generator.next() % 20)
+            let gap = 80 + Int(generator.next() % 20)
             if r % 4 == 1 {
                 singles.append(i + length + gap / 2)
                 kinds[i + length + gap / 2] = 95
