@@ -100,8 +100,10 @@ bench-forest: release
 	done
 
 ## make eval-anomaly: per anomaly kind (spike, level shift, stuck), recall at ANOMALY_THRESHOLD's default, median
-## detection delay and ROC AUC, with the false-positive rate on normal samples, on a seeded labelled series of 5 assets
-## (10,080 training + 10,080 scored samples each), beside today's detector and scikit-learn's IsolationForest. ~1 minute.
+## detection delay and ROC AUC, with the false-positive rate on normal samples, on seeded labelled series of 5 assets
+## (10,080 training + 10,080 scored samples each) from two generators (standard, hard), for the asset trained and
+## untrained, beside today's detector and scikit-learn's IsolationForest; then the episodes EMS Core would get, a
+## threshold sweep and issue 26's goals, each met or missed. ~1 minute (most of it scikit-learn).
 .PHONY: eval-anomaly
 EVAL_PYTHON := fixtures/.venv-mlflow3-xgb3/bin/python
 eval-anomaly: release $(EVAL_PYTHON)
