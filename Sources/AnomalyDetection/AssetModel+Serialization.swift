@@ -43,7 +43,7 @@ extension AssetModel {
         let count = header.metrics.count, c = header.calibration
         let window = FeatureWindow(metrics: header.metrics, window: header.window)
         guard c.profile.levels.count == count, c.profile.scales.count == count, c.residual.count == count, c.level.count == count,
-            c.repeatChance.count == count, c.profile.slots >= 1, c.profile.levels.allSatisfy({ $0.count == c.profile.slots }),
+            c.repeatChance.count == count, c.profile.slots >= 1, c.profile.levels.allSatisfy({ $0.count == c.profile.slots }), c.profile.logFloors.map({ $0.count == count }) ?? true,
             forest.featureCount == window.featureCount
         else { throw IsolationForest.FormatError(description: "asset model header does not match its forest") }
         self.init(metrics: header.metrics, window: window, forest: forest, calibration: c)
