@@ -15,14 +15,23 @@ server started with what it exports, its commands as one script. A line naming a
 (`<pid>`) is left out, and its block listed. Prints one JSON object: the commands run, the blocks left out, and
 every failure.
 
+The server is given `EMS_CORE_URL` of a stand-in EMS Core started here (`ems_core`: its documented
+`GET /api/metrics` pages of a deterministic five-minute series, and 201 to every event and alert),
+so the README's training-from-EMS-Core example runs too.
+
 usage: readme_examples.py BINARY MLRUNS [--log PATH]
 """
 import argparse
+import datetime
+import http.server
 import json
+import math
 import os
 import re
 import subprocess
 import tempfile
+import threading
+import urllib.parse
 
 import serve
 
@@ -133,6 +142,53 @@ def secured_block(args, lines, directory):
     return {"exported": sorted(env), "status": run.returncode, "problems": problems}
 
 
+class StandInEMSCore(http.server.BaseHTTPRequestHandler):
+    """EMS Core as the README documents it: `GET /api/metrics?assetId&from&to&page` answers
+    `{"data": [{"timestamp", "metrics"}], "page", "total_pages"}` (1,000 samples a page, one every
+    five minutes from `from` up to `to`, cpu_pct on a daily cycle, latency_ms varying), and every
+    `POST /api/...` (events, alerts) is accepted."""
+
+    PAGE = 1000
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        if url.path != "/api/metrics" or not {"assetId", "from", "to"} <= set(query):
+            return self.answer(404, {"error": "not found"})
+        parse = lambda text: datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        start, end = parse(query["from"][0]), parse(query["to"][0])
+        count = max(0, int((end - start).total_seconds() // 300))
+        page = int(query.get("page", ["1"])[0])
+        rows = []
+        for i in range((page - 1) * self.PAGE, min(count, page * self.PAGE)):
+            time = start + datetime.timedelta(seconds=300 * i)
+            cpu = 40 + 10 * math.sin(2 * math.pi * i / 288) + ((i * 7) % 11) * 0.3
+            rows.append({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "metrics": {"cpu_pct": round(cpu, 3), "latency_ms": 20 + ((i * 13) % 17) * 0.5}})
+        self.answer(200, {"data": rows, "page": page, "total_pages": max(1, math.ceil(count / self.PAGE))})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer(201, {})
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def ems_core():
+    """A stand-in EMS Core on a loopback port, serving from a daemon thread; its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandInEMSCore)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
@@ -141,7 +197,7 @@ def main():
     args = parser.parse_args()
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     directory = tempfile.mkdtemp(prefix="readme-")
-    process, port = serve.start(args.binary, args.mlruns, args.log, {"SQLITE_PATH": os.path.join(directory, "s.sqlite")})
+    process, port = serve.start(args.binary, args.mlruns, args.log, {"SQLITE_PATH": os.path.join(directory, "s.sqlite"), "EMS_CORE_URL": ems_core()})
     report = {"commands": [], "left_out": [], "failures": []}
     try:
         for lines, answer in blocks(readme):
