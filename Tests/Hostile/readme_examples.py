@@ -34,6 +34,7 @@ import threading
 import urllib.parse
 
 import serve
+from json_handler import JSONHandler
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FRAGMENT = re.compile(r'"([A-Za-z_]+)":("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)')
@@ -142,7 +143,7 @@ def secured_block(args, lines, directory):
     return {"exported": sorted(env), "status": run.returncode, "problems": problems}
 
 
-class StandInEMSCore(http.server.BaseHTTPRequestHandler):
+class StandInEMSCore(JSONHandler):
     """EMS Core as the README documents it: `GET /api/metrics?assetId&from&to&page` answers
     `{"data": [{"timestamp", "metrics"}], "page", "total_pages"}` (1,000 samples a page, one every
     five minutes from `from` up to `to`, cpu_pct on a daily cycle, latency_ms varying), and every
@@ -169,17 +170,6 @@ class StandInEMSCore(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.answer(201, {})
-
-    def answer(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 def ems_core():

@@ -16,14 +16,15 @@ Listings (GET /api/2.0/mlflow-artifacts/artifacts?path=P), by P's first segment:
             the next sends the 10 bytes
   later     later/model.ubj, listed at 10 bytes; its downloads are 429 with Retry-After: 30
 """
-import json
 import os
 import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from json_handler import JSONHandler
 
 PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 # Downloads answered so far, by kind (busy, later).
@@ -31,19 +32,8 @@ SEEN = {}
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         url = urlparse(self.path)
