@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "inference-api", targets: ["inference-api"]),
         .library(name: "Artifacts", targets: ["Artifacts"]),
         .library(name: "AnomalyDetection", targets: ["AnomalyDetection"]),
+        .library(name: "Storage", targets: ["Storage"]),
         .library(name: "InferenceAPI", targets: ["InferenceAPI"]),
     ],
     dependencies: [
@@ -83,9 +84,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Detection only: detectors, asset models, feature windows, the episode state machine.
+        // Nothing here reads or writes a database.
         .target(
             name: "AnomalyDetection",
             dependencies: [
+                "ComputeSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Everything the service keeps: the database layer (PostgreSQL, SQLite, memory), its
+        // migrations, and every store (samples and scores, episodes and the EMS Core outbox,
+        // feedback, fleet state, login failures, idempotency receipts, the model audit log).
+        .target(
+            name: "Storage",
+            dependencies: [
+                "AnomalyDetection",
                 "ComputeSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -99,7 +114,7 @@ let package = Package(
         .target(
             name: "EMSCore",
             dependencies: [
-                "AnomalyDetection",
+                "Storage",
                 "ComputeSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,6 +131,7 @@ let package = Package(
                 "ComputeSupport",
                 "ModelSources",
                 "AnomalyDetection",
+                "Storage",
                 "EMSCore",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -144,6 +160,7 @@ let package = Package(
                 "Artifacts",
                 "ModelSources",
                 "AnomalyDetection",
+                "Storage",
                 "ComputeSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -178,6 +195,15 @@ let package = Package(
             dependencies: [
                 "AnomalyDetection",
                 "ComputeSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Storage",
+                "AnomalyDetection",
+                "ComputeSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -190,6 +216,7 @@ let package = Package(
                 "EMSCore",
                 "InferenceAPI",
                 "AnomalyDetection",
+                "Storage",
                 "ComputeSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -209,6 +236,7 @@ let package = Package(
                 "Artifacts",
                 "ModelSources",
                 "AnomalyDetection",
+                "Storage",
                 "ComputeSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -2,7 +2,8 @@ import Foundation
 
 /// The booster's trees in flat arrays, walked in Swift: the same margins and probabilities as
 /// libxgboost 1.7.4's CPU predictor, bit for bit, without its per-call JSON parsing, scratch
-/// allocations and OpenMP region (most of a small call's cost, see PERFORMANCE.md).
+/// allocations and OpenMP region (most of a small call's cost: BENCHMARKS.md, the C-API limit
+/// against the compiled forest).
 ///
 /// Exactness, as in libxgboost (`src/predictor/predict_fn.h`, `cpu_predictor.cc`, `common/math.h`):
 /// a node goes left when `value < threshold` in float32; NaN (the missing value) follows the

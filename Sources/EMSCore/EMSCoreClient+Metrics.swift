@@ -1,6 +1,7 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
 import NIOCore
+import Storage
 
 extension EMSCoreClient {
     /// One page of `GET /api/metrics`: `{"data": [{"timestamp", "metrics": {name: number}}],

@@ -1,9 +1,9 @@
-import AnomalyDetection
 import AsyncHTTPClient
 import ComputeSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Storage
 
 /// Where EMS Core is, how to talk to it and how much to take from it (`EMS_CORE_URL`,
 /// `EMS_CORE_TOKEN`, `EMS_CORE_TIMEOUT_SECONDS`, `EMS_CORE_MAX_PAGE_BYTES`, `EMS_TRAIN_MAX_SAMPLES`,

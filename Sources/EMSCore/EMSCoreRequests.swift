@@ -1,5 +1,5 @@
-import AnomalyDetection
 import Foundation
+import Storage
 
 /// The JSON bodies this service sends EMS Core (the README lists them).
 public enum EMSCoreRequests {

@@ -1,8 +1,8 @@
-import AnomalyDetection
 import ComputeSupport
 import Foundation
 import Logging
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// How the deliverer behaves (`EMS_*` settings).

@@ -1,6 +1,6 @@
-import AnomalyDetection
 import EMSCore
 import Logging
+import Storage
 
 /// Every service, store and client of the application, each built once from the configuration.
 /// `buildApplication` makes one and runs its long-lived parts; `buildRouter(services:)` only mounts

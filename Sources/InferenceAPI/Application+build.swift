@@ -1,4 +1,3 @@
-import AnomalyDetection
 import Artifacts
 import EMSCore
 import Foundation
@@ -9,6 +8,7 @@ import Logging
 import ModelSources
 import NIOSSL
 import ServiceLifecycle
+import Storage
 
 /// Builds the whole application: the executable and the tests call this same function.
 ///

@@ -7,6 +7,7 @@ import Glibc
 #endif
 import Logging
 import ModelSources
+import Storage
 
 /// Everything the server reads from its environment, parsed and checked once at start-up.
 ///

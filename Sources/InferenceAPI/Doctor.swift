@@ -1,10 +1,10 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Logging
 import ModelSources
 import NIOCore
 import NIOPosix
+import Storage
 
 /// `inference-api doctor`: every dependency the configuration names, reached the way `serve`
 /// reaches it at start-up, without serving: no migration, no database file created, the port

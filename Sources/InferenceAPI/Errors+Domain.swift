@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Hummingbird
 import ModelSources
+import Storage
 
 /// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelopeMiddleware` applies it
 /// to whatever a handler throws, so controllers and services never pick a status themselves.

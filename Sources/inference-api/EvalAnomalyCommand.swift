@@ -3,6 +3,7 @@ import AnomalyDetection
 import ArgumentParser
 import Foundation
 import InferenceAPI
+import Storage
 
 /// `inference-api eval-anomaly` (`make eval-anomaly`): how well anomalies that matter get
 /// flagged, and how the alerts they make feel to an operator. Per generator (`EvalSeries`: the

@@ -1,5 +1,6 @@
 import AnomalyDetection
 import Foundation
+import Storage
 
 /// Alerts as EMS Core sees them (`eval-anomaly`): each scored test series fed, sample by sample,
 /// through the service's own episode tracker (`EpisodeTracker`, default `EpisodePolicy`), read

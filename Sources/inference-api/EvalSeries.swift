@@ -1,6 +1,6 @@
 import ComputeSupport
-import AnomalyDetection
 import Foundation
+import Storage
 
 /// A labelled EMS series for `eval-anomaly`: one asset's 5-minute samples of cpu, memory,
 /// bandwidth and latency, shaped like fixtures/anomaly/ems_series.json (a daily cycle, noise,

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import ArgumentParser
 import Foundation
+import Storage
 
 /// `inference-api forest-timing`: fit and score times of the Isolation Forest on a data set
 /// (fixtures/anomaly/*.json), the Swift half of `make bench-forest`.

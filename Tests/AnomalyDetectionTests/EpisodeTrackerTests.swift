@@ -117,15 +117,4 @@ struct EpisodeTrackerTests {
         }
         #expect(n > 30 && n == m, "the series opens episodes to compare")
     }
-
-    @Test func testOutboxRowsAreAnEventPerChangeAndAnAlertForOpeningAndEscalation() {
-        var tracker = EpisodeTracker()
-        let outcome = Self.run("aac.....", &tracker)
-        let messages = OutboxMessage.messages(for: outcome.events, now: Self.t0)
-        #expect(messages.map { "\($0.change.rawValue)/\($0.target.rawValue)" } == ["open/event", "open/alert", "escalate/event", "escalate/alert", "close/event"])
-        #expect(Set(messages.map(\.idempotencyKey)).count == messages.count)
-        #expect(messages[0].idempotencyKey == "ep_1:open:event")
-        let payload = try! JSONSerialization.jsonObject(with: Data(messages[4].payload.utf8)) as! [String: Any]
-        #expect(payload["state"] as? String == "closed" && payload["severity"] as? String == "critical" && payload["ended_at"] != nil)
-    }
 }

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import EMSCore
 import Foundation
+import Storage
 import Testing
 
 /// The bodies sent to EMS Core carry the episode's numbers exactly: the payload was once read

@@ -1,9 +1,10 @@
-import AnomalyDetection
+import ComputeSupport
 import EMSCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
+import Storage
 import Testing
 
 extension EMSCoreIntegration {

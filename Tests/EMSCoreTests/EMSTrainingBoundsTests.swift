@@ -1,10 +1,11 @@
-import AnomalyDetection
+import ComputeSupport
 import EMSCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
 import NIOHTTP1
+import Storage
 import Testing
 
 extension EMSCoreIntegration {

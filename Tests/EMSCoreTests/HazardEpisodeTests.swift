@@ -1,8 +1,9 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
+import Storage
 import Testing
 
 extension EMSCoreIntegration {

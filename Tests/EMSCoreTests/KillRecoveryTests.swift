@@ -1,9 +1,10 @@
-import AnomalyDetection
 import AsyncHTTPClient
+import ComputeSupport
 import Foundation
 import InferenceAPI
 import NIOCore
 import NIOHTTP1
+import Storage
 import Testing
 
 #if canImport(Glibc)

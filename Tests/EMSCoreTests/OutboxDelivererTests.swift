@@ -2,6 +2,7 @@ import AnomalyDetection
 import EMSCore
 import Foundation
 import Logging
+import Storage
 import Synchronization
 import Testing
 

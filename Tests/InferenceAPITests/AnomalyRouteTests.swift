@@ -1,7 +1,8 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Testing
 
 @testable import InferenceAPI

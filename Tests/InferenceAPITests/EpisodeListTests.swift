@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 @testable import InferenceAPI
+import Storage
 import Testing
 
 /// `GET /anomaly/episodes` pages: a cursor carries the filters of its list, so following `next`

@@ -1,8 +1,8 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Testing
 
 @testable import InferenceAPI

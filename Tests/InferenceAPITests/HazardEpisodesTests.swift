@@ -1,10 +1,12 @@
 import AnomalyDetection
 import Artifacts
+import ComputeSupport
 import Foundation
 import Hummingbird
 import Logging
 import HummingbirdTesting
 import ServiceLifecycle
+import Storage
 import Synchronization
 import Testing
 

@@ -1,8 +1,9 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
+import Storage
 import Testing
 
 /// (e) History by cursor: a month of 5-minute scores (10,080 rows) paged while new rows arrive

@@ -1,9 +1,9 @@
-@testable import AnomalyDetection
 import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+@testable import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,9 +1,9 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import ModelSources
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,4 +1,3 @@
-import AnomalyDetection
 import Artifacts
 import AsyncHTTPClient
 import Foundation
@@ -6,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import ModelSources
 import NIOCore
+import Storage
 import Testing
 
 @testable import InferenceAPI

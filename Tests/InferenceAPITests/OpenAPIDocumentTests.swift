@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import NIOCore
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,4 +1,3 @@
-import AnomalyDetection
 import AsyncHTTPClient
 import ComputeSupport
 import Foundation
@@ -6,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
 import NIOCore
+import Storage
 import Testing
 
 /// 100,000 random and extreme cursors and query values (`QueryFuzzing`: Int64 bounds, huge and

@@ -1,6 +1,6 @@
 import ComputeSupport
-import AnomalyDetection
 import Foundation
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,8 +1,9 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import InferenceAPI
+import Storage
 import Testing
 
 /// One accepted range of times, years 1970-9999 UTC after the offset. A sample at

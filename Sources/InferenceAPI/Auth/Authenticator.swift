@@ -1,8 +1,8 @@
-import AnomalyDetection
 import Foundation
 import HTTPTypes
 import Hummingbird
 import JWTKit
+import Storage
 
 /// Turns the credentials of a request (a bearer JWT, an `X-API-Key`, or HTTP basic) into a
 /// `Principal`, and issues tokens for `POST /auth/token`. Built once from the configuration.

@@ -1,5 +1,5 @@
-import AnomalyDetection
 import Logging
+import Storage
 
 /// One throttle for every password check (`POST /auth/token` and HTTP Basic alike), keyed by the
 /// username tried and by the client's address: past `maxFailures` failures within `window`, that

@@ -1,7 +1,9 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Storage
 
 /// History by cursor: `GET /anomaly/scores/{asset_id}` (one asset, newest first, a time range),
 /// `GET /anomaly/scores` (every asset of the tenant, in write order, for incremental sync) and

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import Foundation
 import Hummingbird
+import Storage
 
 /// EMS anomalies: `POST /anomaly/detect`, `POST /anomaly/train`, `GET /anomaly/models`, and the
 /// history routes (`AnomalyController+History.swift`).

@@ -2,6 +2,7 @@ import AnomalyDetection
 import EMSCore
 import Foundation
 import Hummingbird
+import Storage
 
 /// The EMS Core outbox for the operator (scope `models:admin`): `GET /ems/outbox?state=` lists
 /// messages (parked ones with EMS Core's reason), `POST /ems/outbox/retry` puts parked ones back.

@@ -1,6 +1,6 @@
-import AnomalyDetection
 import Foundation
 import Hummingbird
+import Storage
 
 /// `POST /feedback`: readings with their observed outcome, stored for the caller's tenant.
 struct FeedbackController {

@@ -1,6 +1,6 @@
-import AnomalyDetection
 import Foundation
 import Hummingbird
+import Storage
 
 /// `GET /fleet` (scope `models:admin`): the replicas sharing the database, from their heartbeats,
 /// with the model each serves next to the fleet's. With SQLite the state is this process's own,

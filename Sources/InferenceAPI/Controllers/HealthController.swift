@@ -1,7 +1,7 @@
-import AnomalyDetection
 import EMSCore
 import Foundation
 import Hummingbird
+import Storage
 
 /// Probes (`/health`, `/ready`: no credentials, no rate limit), the served model's health
 /// (`/model-health`, scope `metrics:read`) and the API document (`/openapi.json`, open).

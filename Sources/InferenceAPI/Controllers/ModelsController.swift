@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
+import Storage
 
 /// Model management, mounted on `/models`: `GET /models`, `GET /models/active`,
 /// `POST /models/activate`, `GET /models/active/performance`.

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Hummingbird
 import Logging
 import NIOHTTP1
+import Storage
 
 /// Turns every error into the JSON envelope: the domain's errors through their one mapping
 /// (Errors+Domain.swift); Hummingbird's own `HTTPError`s (404 for an unknown route, 405, 413 for

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import EMSCore
 import Metrics
+import Storage
 
 /// The EMS Core deliverer's series: `ems_breaker_state` (0 closed, 1 half-open, 2 open),
 /// `ems_outbox_messages{state}`, `ems_deliveries_total{target,result}` and

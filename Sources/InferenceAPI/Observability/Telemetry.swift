@@ -3,6 +3,7 @@ import Artifacts
 import Dispatch
 import Metrics
 import Prometheus
+import Storage
 import Synchronization
 
 /// The service's Prometheus series, recorded through swift-metrics into a registry of this

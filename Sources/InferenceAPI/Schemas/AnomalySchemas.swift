@@ -1,5 +1,7 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
+import Storage
 
 /// Validated anomaly requests. Every problem is listed with the sample index and field.
 enum AnomalyRequests {

@@ -1,5 +1,5 @@
-import AnomalyDetection
 import Foundation
+import Storage
 
 /// The fast path for `POST /anomaly/detect` bodies: one pass over the bytes with a `JSONLexer`,
 /// straight into `MetricSample`s, metric-name strings made once per distinct name. Foundation's `JSONDecoder` took most of a 1000-sample request's time.

@@ -1,7 +1,8 @@
-import AnomalyDetection
 import Artifacts
+import ComputeSupport
 import Foundation
 import NIOCore
+import Storage
 
 /// How the serving model is described in answers.
 enum ModelInfo {

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Hummingbird
+import Storage
 
 /// `GET /models` item.
 struct RunSummary: Codable, Sendable {

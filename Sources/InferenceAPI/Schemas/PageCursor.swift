@@ -1,5 +1,6 @@
-import AnomalyDetection
+import ComputeSupport
 import Foundation
+import Storage
 
 /// The opaque `next` cursors of the history routes: base64url of a versioned, `|`-separated
 /// keyset position. They carry the query's time range, so following one keeps the range fixed

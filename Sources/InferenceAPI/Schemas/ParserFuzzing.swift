@@ -1,5 +1,6 @@
 import AnomalyDetection
 import Foundation
+import Storage
 
 /// The request parsers' contract, checked on arbitrary bytes by `inference-api fuzz-parsers`
 /// (`make fuzz`): whatever a client sends to `/predict` or `/anomaly/detect`, the parsers either

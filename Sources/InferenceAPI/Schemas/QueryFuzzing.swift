@@ -1,7 +1,9 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Storage
 
 /// Hostile query strings for every route that takes a cursor or a numeric or time query value,
 /// and the contract their parsers keep: every value is either refused (a 400 naming it) or

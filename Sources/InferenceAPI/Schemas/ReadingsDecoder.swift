@@ -4,7 +4,7 @@ import Foundation
 /// straight into a row-major `Double` matrix in the model's feature order.
 ///
 /// Why hand-written: Foundation's `JSONDecoder` builds a dictionary per reading, and at 1000
-/// readings a request that is nearly all of the request's cost (see PERFORMANCE.md). This
+/// readings a request that is nearly all of the request's cost (`make bench`'s profile). This
 /// decoder knows the feature names up front, writes numbers into their column as it reads them,
 /// and still reports every problem with the reading index and field, so a dashboard developer can
 /// act on the answer. Numbers convert exactly as Python's `json` does (correctly rounded).

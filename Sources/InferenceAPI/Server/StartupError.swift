@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Foundation
 import Logging
 import ModelSources
+import Storage
 
 /// A dependency the configuration names could not be reached at start-up (within
 /// `STARTUP_TIMEOUT_SECONDS`): printed as one line naming the variable, the target (passwords

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Logging
+import Storage
 
 /// Records every hazard-model activation in `model_metadata` (`model_type = 'xgboost_hazard'`,
 /// version = run id), so the table says which run served when. A failed write is logged; the

@@ -1,6 +1,7 @@
 import AnomalyDetection
 import EMSCore
 import Foundation
+import Storage
 
 /// EMS anomaly detection: scores samples with the asset's model (or statistical fallbacks),
 /// persists before answering, trains and replaces models, and reads back history and models.

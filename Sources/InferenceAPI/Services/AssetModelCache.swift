@@ -1,4 +1,5 @@
 import AnomalyDetection
+import Storage
 import Synchronization
 
 /// Decoded anomaly models per asset, so `/anomaly/detect` decodes a forest once per trained model,

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import NIOCore
+import Storage
 
 /// Observed outcomes of readings: checked, scored with the served model, stored for the tenant;
 /// and the served model's performance on that feedback.

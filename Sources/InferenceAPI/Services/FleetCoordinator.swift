@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import Logging
+import Storage
 import Synchronization
 
 /// Keeps this replica serving the model the fleet recorded (`FleetStore`), and records a new one

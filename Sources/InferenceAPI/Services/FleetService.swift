@@ -1,6 +1,6 @@
-import AnomalyDetection
 import Logging
 import ServiceLifecycle
+import Storage
 
 /// Runs the fleet's background work for as long as the application runs: listening for the
 /// other replicas' announcements, and every `interval` a heartbeat and a re-read of the fleet's

@@ -1,7 +1,9 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
 import Logging
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// Hazard episodes, off the request path: the drain that groups what `/predict` queued, holds it,

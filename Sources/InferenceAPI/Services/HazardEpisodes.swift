@@ -2,6 +2,7 @@ import AnomalyDetection
 import Foundation
 import Logging
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// Hazard episodes (`HAZARD_EPISODES`, on by default): a battery module (`module_id`) whose

@@ -1,9 +1,9 @@
-import AnomalyDetection
 import CompressNIO
 import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Storage
 import Synchronization
 
 /// `Idempotency-Key` on the routes that write (`POST /anomaly/detect` with persist,

@@ -1,6 +1,6 @@
-import AnomalyDetection
 import Artifacts
 import Logging
+import Storage
 
 /// The one path of every swap of the served model (`POST /models/activate`, SIGHUP, a followed
 /// alias): load and check, record for the fleet, serve, audit. Each caller only says what to load

@@ -12,7 +12,7 @@ enum Offload {
 
     enum Work: Sendable {
         /// Hazard predictions through the C API: about 6.7 µs a row on one thread
-        /// (`inference-api bench-limits`, PERFORMANCE.md), so 75 rows reach the budget.
+        /// (`inference-api bench-limits`), so 75 rows reach the budget.
         case predict(rows: Int)
         /// A `/predict` body decoded, predicted and answered in one trip: about 790 bytes and
         /// 8 µs (decode 1.4 + predict 6.7) a reading, so about 48 KiB reaches the budget.

@@ -1,7 +1,7 @@
-import AnomalyDetection
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Storage
 
 /// Opens the stores the configuration names: PostgreSQL when `DATABASE_URL` is set, else the
 /// embedded SQLite file. PostgreSQL's pooled client runs as a service of the application;

@@ -1,7 +1,6 @@
 import ComputeSupport
 import Foundation
 
-@testable import AnomalyDetection
 
 /// A clean two-metric 5-minute series with a daily cycle: `load` with normal noise, `traffic`
 /// with heavy-tailed (Student t, 3 degrees of freedom) noise. Anomalies are added by each test.

@@ -1,4 +1,3 @@
-import AnomalyDetection
 import ComputeSupport
 import EMSCore
 import Foundation
@@ -7,6 +6,7 @@ import HummingbirdTesting
 import InferenceAPI
 import Logging
 import PostgresNIO
+import Storage
 import Testing
 
 /// The whole service (`buildApplication`) against the stand-in EMS Core, on SQLite or on a fresh

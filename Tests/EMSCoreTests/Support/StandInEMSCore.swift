@@ -1,10 +1,12 @@
 import AnomalyDetection
+import ComputeSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// A stand-in for EMS Core, the customer's system: the API this service uses (`GET /health`,

@@ -1,10 +1,10 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JWTKit
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import AnomalyDetection
+import Storage
 import Testing
 
 @testable import InferenceAPI

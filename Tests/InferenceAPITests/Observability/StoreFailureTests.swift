@@ -3,6 +3,7 @@ import Artifacts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Testing
 
 @testable import InferenceAPI

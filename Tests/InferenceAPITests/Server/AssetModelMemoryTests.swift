@@ -2,10 +2,10 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+@testable import Storage
 import Synchronization
 import Testing
 
-@testable import AnomalyDetection
 @testable import InferenceAPI
 
 /// The real server with 500 assets that each have a trained 100-tree model, scored round robin:

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ComputeSupport
 import Foundation
 import JWTKit
 import NIOCore

@@ -1,8 +1,8 @@
 import ComputeSupport
-import AnomalyDetection
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Testing
 
 @testable import InferenceAPI

@@ -1,9 +1,9 @@
-import AnomalyDetection
 import Artifacts
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Storage
 import Synchronization
 import Testing
 

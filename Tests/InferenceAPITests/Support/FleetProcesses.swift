@@ -4,10 +4,10 @@ import NIOCore
 import NIOHTTP1
 import PostgresNIO
 
-@testable import AnomalyDetection
 
 #if canImport(Glibc)
 import Glibc
+@testable import Storage
 #endif
 
 /// A loopback port nothing listens on now (bound, read, closed).

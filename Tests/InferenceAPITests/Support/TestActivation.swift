@@ -1,4 +1,4 @@
-import AnomalyDetection
+import Storage
 
 @testable import InferenceAPI
 
