@@ -15,6 +15,6 @@ for configuration in .build/debug .build/release; do
   for target in Sources/* Tests/*; do
     [ -d "$target" ] || continue
     folder="$configuration/$(basename "$target" | tr '-' '_').build"
-    [ -d "$folder" ] && find "$folder" -name '*.o' -delete
+    if [ -d "$folder" ]; then find "$folder" -name '*.o' -delete; fi
   done
 done
