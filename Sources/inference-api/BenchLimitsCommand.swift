@@ -19,7 +19,7 @@ import InferenceAPI
 ///
 /// Rows come from a /predict body (the bench's 1000-reading body), decoded by the server's own
 /// decoder and tiled to the largest batch. Every figure is the median of `--trials` timed loops.
-struct BenchLimits: ParsableCommand {
+struct BenchLimits: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-limits", abstract: "In-process limits for make bench: C API, compiled forest, HazardModel, ReadingsDecoder.")
 
@@ -43,8 +43,8 @@ struct BenchLimits: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    func run() throws {
-        let configuration = try store.configuration()
+    func run() async throws {
+        let configuration = try await store.configuration()
         let mlflow = try MLflowStore(root: URL(fileURLWithPath: configuration.mlrunsDirectory))
         let reference = try configuration.modelReference ?? ModelSelection.defaultReference(in: mlflow) ?? ""
         let model = try HazardModel.load(from: mlflow, reference: reference)

@@ -44,8 +44,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("model"), help: "Run id or model URI to serve (BEST_MLFLOW_RUN_ID / MODEL_URI).")
     var model: String?
 
-    func configuration() throws -> Configuration {
-        var configuration = try Configuration(environment: ProcessInfo.processInfo.environment)
+    func configuration() async throws -> Configuration {
+        var configuration = try await Configuration.load(environment: ProcessInfo.processInfo.environment)
         if let mlruns { configuration.mlrunsDirectory = mlruns }
         if let model { configuration.modelReference = model }
         return configuration
@@ -64,10 +64,10 @@ struct ListenOptions: ParsableArguments {
 
     /// The configuration with the flags applied; a bad setting or flag is printed as one line and
     /// exits 2.
-    func configuration() throws -> Configuration {
+    func configuration() async throws -> Configuration {
         var configuration: Configuration
         do {
-            configuration = try store.configuration()
+            configuration = try await store.configuration()
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
@@ -90,7 +90,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var listen: ListenOptions
 
     func run() async throws {
-        let configuration = try listen.configuration()
+        let configuration = try await listen.configuration()
         // Before any server task exists: from here on, a task resumed by I/O stays on the event
         // loop that resumed it (no hop to Swift's pool and back per request: p50 0.36 -> 0.32 ms,
         // p99 1.2 -> 0.8 ms at one reading in make bench's wrk run). Blocking work (big bodies,
@@ -137,7 +137,7 @@ struct Doctor: AsyncParsableCommand {
     @OptionGroup var listen: ListenOptions
 
     func run() async throws {
-        let configuration = try listen.configuration()
+        let configuration = try await listen.configuration()
         var logger = Logger(label: "inference-api doctor")
         logger.logLevel = .critical
         let checks = await InferenceAPI.Doctor.run(configuration: configuration, logger: logger)

@@ -55,7 +55,7 @@ struct Predict: AsyncParsableCommand {
         guard let choice = PredictorChoice(rawValue: predictor) else {
             throw ValidationError("--predictor must be one of \(PredictorChoice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        var configuration = try store.configuration()
+        var configuration = try await store.configuration()
         let base = URL(fileURLWithPath: input).deletingLastPathComponent()
         if let trackingURI {
             configuration.modelSource.trackingURI = trackingURI
@@ -145,7 +145,7 @@ struct Models: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let configuration = try store.configuration()
+        let configuration = try await store.configuration()
         var settings = configuration.modelSource
         settings.mlrunsDirectory = configuration.mlrunsDirectory
         let source = try await ModelSources.open(settings, logger: Logger(label: "inference-api"))

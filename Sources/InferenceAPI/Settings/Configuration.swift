@@ -2,9 +2,6 @@ import AnomalyDetection
 import Artifacts
 import EMSCore
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import ModelSources
 import Storage
@@ -145,22 +142,33 @@ public struct Configuration: Sendable {
 
     public init() {}
 
-    /// Reads the process environment (or `environment`, for tests).
+    /// Reads `environment` only (tests, and tools that take no settings files).
     /// - Throws: `ConfigurationError` for the first variable with a bad value.
     public init(environment: [String: String]) throws {
-        let env = Reader(environment: environment)
-        if let v = env.string("MLRUNS_DIR") { mlrunsDirectory = v }
+        try self.init(reader: SettingsReader(environment: environment))
+    }
+
+    /// Reads the environment, then the files it names (`CONFIG_FILE`, `SECRETS_DIR`): what the
+    /// server's commands use.
+    public static func load(environment: [String: String]) async throws -> Configuration {
+        try Configuration(reader: try await SettingsReader.fromEnvironmentAndFiles(environment))
+    }
+
+    /// Every variable is declared in `SettingsCatalog`; `SettingsCatalogTests` checks that this
+    /// reads each with the default declared there.
+    init(reader env: SettingsReader) throws {
+        mlrunsDirectory = env.string("MLRUNS_DIR", default: mlrunsDirectory)
         let runId = env.string("BEST_MLFLOW_RUN_ID")
         let uri = env.string("MODEL_URI")
         if runId != nil, uri != nil, runId != uri {
             throw ConfigurationError(variable: "MODEL_URI", message: "set either MODEL_URI or BEST_MLFLOW_RUN_ID, not both")
         }
         modelReference = uri ?? runId
-        if let v = env.string("MODEL_SELECT_METRIC") { modelSelectMetric = v }
+        modelSelectMetric = env.string("MODEL_SELECT_METRIC", default: modelSelectMetric)
         modelSource.trackingURI = env.string("MLFLOW_TRACKING_URI")
         do { _ = try modelSource.kind } catch { throw ConfigurationError(variable: "MLFLOW_TRACKING_URI", message: "\(error)") }
         modelSource.artifactRoot = env.string("MLFLOW_ARTIFACT_ROOT")
-        if let v = env.string("MODEL_CACHE_DIR") { modelSource.cacheDirectory = v }
+        modelSource.cacheDirectory = env.string("MODEL_CACHE_DIR", default: modelSource.cacheDirectory)
         modelSource.token = env.string("MLFLOW_TRACKING_TOKEN")
         modelSource.username = env.string("MLFLOW_TRACKING_USERNAME")
         modelSource.password = env.string("MLFLOW_TRACKING_PASSWORD")
@@ -169,19 +177,10 @@ public struct Configuration: Sendable {
                 variable: modelSource.username == nil ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD",
                 message: "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD must be set together")
         }
-        if let v = env.string("MLFLOW_TRACKING_INSECURE_TLS") {
-            guard let on = Reader.flag(v) else {
-                throw ConfigurationError(variable: "MLFLOW_TRACKING_INSECURE_TLS", message: "must be true or false (got '\(v)')")
-            }
-            modelSource.insecureTLS = on
-        }
+        modelSource.insecureTLS = try env.flag("MLFLOW_TRACKING_INSECURE_TLS", default: modelSource.insecureTLS, words: "true or false")
         modelSource.serverCertificate = env.string("MLFLOW_TRACKING_SERVER_CERT_PATH")
-        if let v = env.string("MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS") {
-            guard let on = Reader.flag(v) else {
-                throw ConfigurationError(variable: "MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS", message: "must be true or false (got '\(v)')")
-            }
-            modelSource.redirectsToOtherHosts = on
-        }
+        modelSource.redirectsToOtherHosts = try env.flag(
+            "MLFLOW_ALLOW_REDIRECTS_TO_OTHER_HOSTS", default: modelSource.redirectsToOtherHosts, words: "true or false")
         modelSource.requestTimeoutSeconds = try env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default: 30, range: 1...600)
         modelSource.attempts = try env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default: 2, range: 0...10) + 1
         modelSource.maxArtifactBytes = try env.int("MODEL_MAX_ARTIFACT_BYTES", default: modelSource.maxArtifactBytes, range: 1...1 << 40)
@@ -190,8 +189,8 @@ public struct Configuration: Sendable {
         if let url = databaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw ConfigurationError(variable: "DATABASE_URL", message: "must be a postgres:// URL (unset it to use the embedded SQLite file)")
         }
-        if let v = env.string("SQLITE_PATH") { sqlitePath = v }
-        if let v = env.string("HOST") { host = v }
+        sqlitePath = env.string("SQLITE_PATH", default: sqlitePath)
+        host = env.string("HOST", default: host)
         port = try env.int("PORT", default: port, range: 0...65535)
         maxReadingsPerRequest = try env.int("MAX_READINGS_PER_REQUEST", default: maxReadingsPerRequest, range: 1...1_000_000)
         maxSamplesPerRequest = try env.int("MAX_SAMPLES_PER_REQUEST", default: maxSamplesPerRequest, range: 1...1_000_000)
@@ -205,12 +204,11 @@ public struct Configuration: Sendable {
         idempotencyKeyHours = try env.int("IDEMPOTENCY_KEY_HOURS", default: idempotencyKeyHours, range: 24...8_760)
         missingValues = try env.choice("MISSING_VALUES", default: missingValues)
         logLevel = try env.choice("LOG_LEVEL", default: logLevel)
-        if let v = env.string("LOG_FORMAT") {
-            guard ["json", "text"].contains(v.lowercased()) else {
-                throw ConfigurationError(variable: "LOG_FORMAT", message: "must be json or text (got '\(v)')")
-            }
-            logFormat = v.lowercased()
+        let format = env.string("LOG_FORMAT", default: logFormat)
+        guard ["json", "text"].contains(format.lowercased()) else {
+            throw ConfigurationError(variable: "LOG_FORMAT", message: "must be json or text (got '\(format)')")
         }
+        logFormat = format.lowercased()
         taskExecutor = try env.choice("TASK_EXECUTOR", default: taskExecutor)
         predictor = try env.choice("PREDICTOR", default: predictor)
         jwtSecret = env.string("JWT_SECRET")
@@ -226,11 +224,9 @@ public struct Configuration: Sendable {
         if authUsername != nil, jwtSecret == nil {
             throw ConfigurationError(variable: "JWT_SECRET", message: "must be set with AUTH_USERNAME: it signs the tokens of POST /auth/token")
         }
-        if let v = env.string("AUTH_TENANT") {
-            guard Tenant.isValid(v) else {
-                throw ConfigurationError(variable: "AUTH_TENANT", message: "must be 1-64 letters, digits, '-', '_' or '.'")
-            }
-            authTenant = v
+        authTenant = env.string("AUTH_TENANT", default: authTenant)
+        guard Tenant.isValid(authTenant) else {
+            throw ConfigurationError(variable: "AUTH_TENANT", message: "must be 1-64 letters, digits, '-', '_' or '.'")
         }
         tokenLifetimeSeconds = try env.int("JWT_EXPIRES_IN", default: tokenLifetimeSeconds, range: 60...604_800)
         for (variable, text) in try Self.apiKeySources(env) {
@@ -239,12 +235,7 @@ public struct Configuration: Sendable {
             case .failure(let invalid): throw ConfigurationError(variable: variable, message: invalid.message)
             }
         }
-        if let v = env.string("METRICS_AUTH") {
-            guard let on = Reader.flag(v) else {
-                throw ConfigurationError(variable: "METRICS_AUTH", message: "must be on or off (got '\(v)')")
-            }
-            metricsAuth = on
-        }
+        metricsAuth = try env.flag("METRICS_AUTH", default: metricsAuth)
         metricsUsername = env.string("METRICS_USERNAME")
         metricsPassword = env.string("METRICS_PASSWORD")
         if (metricsUsername == nil) != (metricsPassword == nil) {
@@ -280,10 +271,7 @@ public struct Configuration: Sendable {
         episodes.minSamples = try env.int("ALERT_MIN_SAMPLES", default: episodes.minSamples, range: 1...100_000)
         episodes.clearSamples = try env.int("ALERT_CLEAR_SAMPLES", default: episodes.clearSamples, range: 1...100_000)
         episodes.criticalScore = try env.double("ALERT_CRITICAL_SCORE", default: episodes.criticalScore, range: 0...1)
-        if let v = env.string("HAZARD_EPISODES") {
-            guard let on = Reader.flag(v) else { throw ConfigurationError(variable: "HAZARD_EPISODES", message: "must be on or off (got '\(v)')") }
-            hazardEpisodes = on
-        }
+        hazardEpisodes = try env.flag("HAZARD_EPISODES", default: hazardEpisodes)
         hazardEpisodeQueueReadings = try env.int(
             "HAZARD_EPISODE_QUEUE_READINGS", default: hazardEpisodeQueueReadings, range: 1...10_000_000)
         if let url = env.string("EMS_CORE_URL") {
@@ -338,68 +326,7 @@ public struct Configuration: Sendable {
         }
     }
 
-    /// Whether binding `host` listens on loopback only: every address it resolves to is in
-    /// 127.0.0.0/8 or is ::1 (a text test let `127.0.0.1.nip.io` pass). A name that does not
-    /// resolve is not loopback.
-    static func isLoopback(_ host: String) -> Bool {
-        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &list) == 0, let first = list else { return false }
-        defer { freeaddrinfo(list) }
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        var all = true
-        while let entry = cursor {
-            if let address = entry.pointee.ai_addr {
-                switch Int32(address.pointee.sa_family) {
-                case AF_INET:
-                    let ipv4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-                    all = all && ipv4 >> 24 == 127
-                case AF_INET6:
-                    let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
-                        withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
-                    }
-                    all = all && bytes == [UInt8](repeating: 0, count: 15) + [1]
-                default:
-                    all = false
-                }
-            }
-            cursor = entry.pointee.ai_next
-        }
-        return all
-    }
-
-    /// Whether a `Host` header names this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`,
-    /// with or without a port. Development mode answers no other (a DNS-rebinding page sends its own).
-    static func isLoopbackHostHeader(_ value: String) -> Bool {
-        // Byte by byte, no allocation: it runs on every request in development mode.
-        var bytes = Substring(value).utf8
-        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")), bytes.first != UInt8(ascii: "[") || bytes[bytes.index(before: colon)] == UInt8(ascii: "]") {
-            guard bytes[bytes.index(after: colon)...].allSatisfy({ $0 &- UInt8(ascii: "0") <= 9 }) else { return false }
-            bytes = bytes[..<colon]
-        }
-        if bytes.elementsEqual("[::1]".utf8) { return true }
-        if bytes.count == 9, zip(bytes, "localhost".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return true }
-        var parts = 0, digits = 0, value = 0, first = -1
-        for byte in bytes {
-            if byte == UInt8(ascii: ".") {
-                guard digits > 0, value <= 255 else { return false }
-                if first < 0 { first = value }
-                parts += 1
-                digits = 0
-                value = 0
-            } else if byte &- UInt8(ascii: "0") <= 9, digits < 3 {
-                digits += 1
-                value = value * 10 + Int(byte &- UInt8(ascii: "0"))
-            } else {
-                return false
-            }
-        }
-        return parts == 3 && digits > 0 && value <= 255 && first == 127
-    }
-
-    private static func apiKeySources(_ env: Reader) throws -> [(String, String)] {
+    private static func apiKeySources(_ env: SettingsReader) throws -> [(String, String)] {
         var sources: [(String, String)] = []
         if let text = env.string("API_KEYS") { sources.append(("API_KEYS", text)) }
         if let path = env.string("API_KEYS_FILE") {
@@ -409,59 +336,5 @@ public struct Configuration: Sendable {
             sources.append(("API_KEYS_FILE", text))
         }
         return sources
-    }
-
-    /// Reads variables; empty strings count as unset.
-    private struct Reader {
-        let environment: [String: String]
-
-        func string(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
-        }
-
-        static func flag(_ text: String) -> Bool? {
-            switch text.lowercased() {
-            case "on", "true", "1", "yes": true
-            case "off", "false", "0", "no": false
-            default: nil
-            }
-        }
-
-        /// One of an enumeration's raw values, case-insensitively.
-        func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) throws -> T where T.RawValue == String {
-            guard let v = string(name) else { return value }
-            guard let chosen = T(rawValue: v.lowercased()) else {
-                throw ConfigurationError(
-                    variable: name, message: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(v)')")
-            }
-            return chosen
-        }
-
-        func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let text = string(name) else { return value }
-            guard let v = Int(text), range.contains(v) else {
-                throw ConfigurationError(variable: name, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound) (got '\(text)')")
-            }
-            return v
-        }
-
-        func double(_ name: String, default value: Double, range: ClosedRange<Double>) throws -> Double {
-            guard let text = string(name) else { return value }
-            guard let v = Double(text), v.isFinite, range.contains(v) else {
-                throw ConfigurationError(variable: name, message: "must be a number in \(range.lowerBound)...\(range.upperBound) (got '\(text)')")
-            }
-            return v
-        }
-    }
-}
-
-/// A configuration variable with a bad value; `description` is the one line start-up prints.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let variable: String
-    public let message: String
-    /// One line naming the variable once, whether or not `message` already starts with it.
-    public var description: String {
-        message.hasPrefix(variable) ? "configuration error: \(message)" : "configuration error: \(variable) \(message)"
     }
 }
