@@ -13,6 +13,8 @@ extension JSONLexer {
         guard depth < 64 else { throw JSONSyntaxError("nesting deeper than 64 levels at byte \(i)") }
         switch peek() {
         case UInt8(ascii: "{"):
+            // Not `members`: a key is checked before its colon, so a duplicate is named even in
+            // a body that breaks right after it.
             i += 1
             var keys = Set<[UInt8]>()
             skipSpace()
@@ -20,7 +22,7 @@ extension JSONLexer {
             while true {
                 skipSpace()
                 let (start, length, escaped) = try scanString()
-                let key = escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
+                let key = keyBytes(start, length, escaped)
                 let name = String(decoding: key, as: UTF8.self)
                 let child = path.isEmpty ? name : "\(path).\(name)"
                 guard keys.insert(key).inserted else { return child }
@@ -34,19 +36,12 @@ extension JSONLexer {
                 return nil
             }
         case UInt8(ascii: "["):
-            i += 1
-            skipSpace()
-            if peek() == UInt8(ascii: "]") { i += 1; return nil }
-            var index = 0
-            while true {
-                skipSpace()
-                if let found = try duplicate(in: "\(path)[\(index)]", depth: depth + 1) { return found }
-                index += 1
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"))
-                return nil
+            var found: String?
+            try elements { (lexer, index) throws(JSONSyntaxError) in
+                found = try lexer.duplicate(in: "\(path)[\(index)]", depth: depth + 1)
+                return found == nil
             }
+            return found
         default:
             _ = try skipValue(depth: depth)
             return nil

@@ -76,7 +76,12 @@ struct JSONLexer {
             throw JSONSyntaxError("expected a key string at byte \(i)")
         }
         let (start, length, escaped) = try scanString()
-        return escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
+        return keyBytes(start, length, escaped)
+    }
+
+    /// A scanned key's bytes, unescaped when it holds escapes.
+    func keyBytes(_ start: Int, _ length: Int, _ escaped: Bool) -> [UInt8] {
+        escaped ? unescape(start, length) : Array(UnsafeBufferPointer(start: bytes + start, count: length))
     }
 
     /// Scans a string starting at `"`; returns the raw content range and whether it has escapes.
@@ -304,39 +309,17 @@ struct JSONLexer {
             try literal("Infinity")
             return "Infinity"
         case UInt8(ascii: "["):
-            i += 1
-            skipSpace()
-            if peek() == UInt8(ascii: "]") {
-                i += 1
-                return "a list"
+            try elements { (lexer, _) throws(JSONSyntaxError) in
+                _ = try lexer.skipValue(depth: depth + 1)
+                return true
             }
-            while true {
-                skipSpace()
-                _ = try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"))
-                return "a list"
-            }
+            return "a list"
         case UInt8(ascii: "{"):
-            i += 1
-            skipSpace()
-            if peek() == UInt8(ascii: "}") {
-                i += 1
-                return "an object"
+            try members { (lexer, _, _, _) throws(JSONSyntaxError) in
+                _ = try lexer.skipValue(depth: depth + 1)
+                return true
             }
-            while true {
-                skipSpace()
-                _ = try scanString()
-                skipSpace()
-                try expect(UInt8(ascii: ":"))
-                skipSpace()
-                _ = try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "}"))
-                return "an object"
-            }
+            return "an object"
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             if c == UInt8(ascii: "-"), peekAt(1) == UInt8(ascii: "I") {
                 try literal("-Infinity")

@@ -68,41 +68,20 @@ extension JSONLexer {
             try literal("null")
             return .null
         case UInt8(ascii: "["):
-            i += 1
-            skipSpace()
             var items: [JSONValue] = []
-            if peek() == UInt8(ascii: "]") {
-                i += 1
-                return .array(items)
+            try elements { (lexer, _) throws(JSONSyntaxError) in
+                items.append(try lexer.parseValue(depth: depth + 1))
+                return true
             }
-            while true {
-                skipSpace()
-                items.append(try parseValue(depth: depth + 1))
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"))
-                return .array(items)
-            }
+            return .array(items)
         case UInt8(ascii: "{"):
-            i += 1
-            skipSpace()
-            var members: [String: JSONValue] = [:]
-            if peek() == UInt8(ascii: "}") {
-                i += 1
-                return .object(members)
+            var object: [String: JSONValue] = [:]
+            try members { (lexer, start, length, escaped) throws(JSONSyntaxError) in
+                let key = lexer.keyBytes(start, length, escaped)
+                object[String(decoding: key, as: UTF8.self)] = try lexer.parseValue(depth: depth + 1)
+                return true
             }
-            while true {
-                skipSpace()
-                let key = String(decoding: try parseKey(), as: UTF8.self)
-                skipSpace()
-                try expect(UInt8(ascii: ":"))
-                skipSpace()
-                members[key] = try parseValue(depth: depth + 1)
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "}"))
-                return .object(members)
-            }
+            return .object(object)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return .number(try parseNumber())
         default:
