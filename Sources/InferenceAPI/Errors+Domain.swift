@@ -4,7 +4,9 @@ import ModelSources
 import Storage
 
 /// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelopeMiddleware` applies it
-/// to whatever a handler throws, so controllers and services never pick a status themselves.
+/// to whatever a handler throws. Services never pick a status: they throw domain errors, mapped
+/// here. Controllers throw `APIError` themselves only about the HTTP request as such (its body's
+/// type, size and JSON, a query value, a login, a file of the page that does not exist).
 extension APIError {
     /// The answer for a domain error; nil for anything else (store failures and Hummingbird's
     /// own errors are `ErrorEnvelopeMiddleware`'s).

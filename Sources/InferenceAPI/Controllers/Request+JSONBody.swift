@@ -15,7 +15,7 @@ extension Request {
                 message: "send the body as application/json (got \(type.isEmpty ? "no Content-Type" : "'\(type)'"))")
         }
         // A declared length over the limit is refused before a byte of the body is buffered; the
-        // connection guard then reads and discards the rest (ConnectionGuard.swift).
+        // connection guard then reads and discards the rest (`ConnectionWatch`).
         if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than \(limit) bytes")
         }

@@ -59,7 +59,7 @@ final class FleetCoordinator: Sendable {
 
     /// Start-up, once the store is migrated: with a shared store the fleet's recorded model wins
     /// and `reference` (the configured one, already loaded as `model`) only seeds an empty fleet;
-    /// with a local store the configuration is the fleet's, as it always was for one process.
+    /// with a local store this process is the whole fleet, so the configuration is the fleet's.
     ///
     /// When the store cannot answer, the configured model serves and the replica follows the fleet
     /// from the first poll on which the store answers (`sync` seeds an empty fleet then).
