@@ -1,8 +1,9 @@
 import Synchronization
 
 /// A call that ran past its deadline (`Deadline.run`).
-public struct DeadlineExceeded: Error, Sendable {
+public struct DeadlineExceeded: Error, CustomStringConvertible, Sendable {
     public let timeout: Duration
+    public var description: String { "no answer within \(timeout)" }
 }
 
 public enum Deadline {

@@ -25,6 +25,10 @@ struct AppServices: Sendable {
     let rateLimiter: RateLimiter
     /// EMS Core's outbox deliverer; nil when `EMS_CORE_URL` is not set.
     let deliverer: OutboxDeliverer?
+    /// The outbox for the operator (`/ems/outbox`).
+    let outbox: OutboxAdministration
+    /// Episode lists (`/anomaly/episodes`).
+    let episodes: EpisodeQueries
     /// Hazard-episode bookkeeping; nil when `HAZARD_EPISODES` is off. Tests may put their own.
     var hazards: HazardEpisodes?
 
@@ -48,6 +52,8 @@ struct AppServices: Sendable {
         delivery.releaseLeasesAtStart = configuration.databaseURL == nil
         let deliverer = ems.map { OutboxDeliverer(outbox: stores.outbox, client: $0, settings: delivery, observer: telemetry, logger: logger) }
         self.deliverer = deliverer
+        outbox = OutboxAdministration(outbox: stores.outbox, deliverer: deliverer)
+        episodes = EpisodeQueries(store: stores.episodes)
         let nudge: (@Sendable () -> Void)? = deliverer.map { deliverer in { @Sendable in deliverer.nudge() } }
 
         drift = DriftMonitor(window: configuration.driftWindow, threshold: configuration.driftThreshold)

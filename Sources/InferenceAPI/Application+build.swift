@@ -196,9 +196,9 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     WebController(files: WebFiles()).addRoutes(to: router.group(), access: access)
     AnomalyController(
         service: services.anomalies, maxSamples: configuration.maxSamplesPerRequest, maxBodyBytes: maxBody, telemetry: services.telemetry,
-        episodes: services.stores.episodes, idempotency: services.idempotency
+        episodes: services.episodes, idempotency: services.idempotency
     ).addRoutes(to: router.group("anomaly"), access: access)
-    EMSController(outbox: services.stores.outbox, deliverer: services.deliverer, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
+    EMSController(outbox: services.outbox, maxBodyBytes: maxBody).addRoutes(to: router.group("ems"), access: access)
 
     allowed.load(from: router)
     let routed = Set(router.routes.map(\.path.description))

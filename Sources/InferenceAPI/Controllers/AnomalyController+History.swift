@@ -187,7 +187,7 @@ extension AnomalyController {
     @Sendable func syncScores(request: Request, context: AppRequestContext) async throws -> Response {
         var details: [APIError.Detail] = []
         let query = request.uri.queryParameters
-        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: 1000, &details))
+        let limit = Int(request.queryNumber("limit", range: 1...10_000, default: 1000, &details))
         var afterId: Int64 = 0
         if let text = query["cursor"].map(String.init) {
             if case .sync(let id)? = PageCursor(text) { afterId = id } else {
@@ -246,7 +246,7 @@ extension AnomalyController {
             if state == nil { details.append(.init(field: "state", problem: "must be open or closed")) }
         }
         let range = Self.range(query, &details)
-        let limit = Int(Self.number(query["limit"].map(String.init), field: "limit", range: 1...1000, default: 100, &details))
+        let limit = Int(request.queryNumber("limit", range: 1...1000, default: 100, &details))
         // The list's filters: the query's, or on later pages the cursor's, which the query may
         // repeat but not change.
         var filters = PageCursor.EpisodeFilters(
@@ -266,12 +266,11 @@ extension AnomalyController {
             }
         }
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
-        let rows = try await episodes.episodes(
+        let (page, more) = try await episodes.page(
             EpisodeQuery(
                 tenantId: context.tenant, assetId: filters.asset, state: filters.state.flatMap(Episode.State.init(rawValue:)),
-                from: filters.from.map(Keyset.date(micros:)), to: filters.to.map(Keyset.date(micros:)), after: after, limit: limit + 1))
-        let page = rows.prefix(limit)
-        let next = rows.count > limit ? page.last.map { PageCursor.episodes(micros: Keyset.micros($0.startedAt), id: $0.id, filters: filters).encoded } : nil
+                from: filters.from.map(Keyset.date(micros:)), to: filters.to.map(Keyset.date(micros:)), after: after, limit: limit))
+        let next = more ? page.last.map { PageCursor.episodes(micros: Keyset.micros($0.startedAt), id: $0.id, filters: filters).encoded } : nil
         return EpisodesAnswer(
             count: page.count,
             episodes: page.map { e in

@@ -10,7 +10,7 @@ struct AnomalyController {
     let maxSamples: Int
     let maxBodyBytes: Int
     let telemetry: Telemetry?
-    let episodes: any EpisodeStore
+    let episodes: EpisodeQueries
     let idempotency: Idempotency
 
     /// Mounted on `/anomaly`.
@@ -221,18 +221,8 @@ struct AnomalyController {
     ) -> (asset: String, hours: Double, limit: Int) {
         let asset = context.parameters.get("asset_id") ?? ""
         if !AnomalyRequests.isAssetId(asset) { details.append(.init(field: "asset_id", problem: "is not a valid asset id")) }
-        let query = request.uri.queryParameters
-        let hours = number(query["hours"].map(String.init), field: "hours", range: 0.001...87_600, default: 24, &details)
-        let limit = Int(number(query["limit"].map(String.init), field: "limit", range: 1...10_000, default: defaultLimit, &details))
+        let hours = request.queryNumber("hours", range: 0.001...87_600, default: 24, &details)
+        let limit = Int(request.queryNumber("limit", range: 1...10_000, default: defaultLimit, &details))
         return (asset, hours, limit)
-    }
-
-    static func number(_ text: String?, field: String, range: ClosedRange<Double>, default value: Double, _ details: inout [APIError.Detail]) -> Double {
-        guard let text else { return value }
-        guard let v = Double(text), v.isFinite, range.contains(v) else {
-            details.append(.init(field: field, problem: "must be a number in \(range.lowerBound)...\(range.upperBound)"))
-            return value
-        }
-        return v
     }
 }

@@ -7,9 +7,7 @@ import Storage
 /// The EMS Core outbox for the operator (scope `models:admin`): `GET /ems/outbox?state=` lists
 /// messages (parked ones with EMS Core's reason), `POST /ems/outbox/retry` puts parked ones back.
 struct EMSController {
-    let outbox: any OutboxStore
-    /// The running deliverer, told when messages are put back; nil when EMS Core is not configured.
-    let deliverer: OutboxDeliverer?
+    let outbox: OutboxAdministration
     let maxBodyBytes: Int
 
     /// Mounted on `/ems`.
@@ -50,11 +48,10 @@ struct EMSController {
                 details.append(.init(field: "state", problem: "must be pending, delivered or parked"))
             }
         }
-        let limit = Int(AnomalyController.number(query["limit"].map(String.init), field: "limit", range: 1...1000, default: 100, &details))
-        let after = Int64(AnomalyController.number(query["after"].map(String.init), field: "after", range: 0...9e15, default: 0, &details))
+        let limit = Int(request.queryNumber("limit", range: 1...1000, default: 100, &details))
+        let after = Int64(request.queryNumber("after", range: 0...9e15, default: 0, &details))
         guard details.isEmpty else { throw AnomalyRequests.failure(details) }
-        let rows = try await outbox.messages(tenantId: context.tenant, state: state, afterId: after, limit: limit + 1)
-        let page = rows.prefix(limit)
+        let (page, more) = try await outbox.page(tenantId: context.tenant, state: state, afterId: after, limit: limit)
         return ListAnswer(
             state: state.rawValue, count: page.count,
             messages: page.map { m in
@@ -64,7 +61,7 @@ struct EMSController {
                     next_attempt_at: ModelInfo.timestamp(m.nextAttemptAt), last_error: m.lastError, created_at: ModelInfo.timestamp(m.createdAt),
                     delivered_at: m.deliveredAt.map(ModelInfo.timestamp))
             },
-            next_after: rows.count > limit ? page.last?.id : nil)
+            next_after: more ? page.last?.id : nil)
     }
 
     struct RetryAnswer: ResponseEncodable {
@@ -92,9 +89,6 @@ struct EMSController {
             }
             guard details.isEmpty else { throw AnomalyRequests.failure(details) }
         }
-        let retried = try await outbox.retryParked(tenantId: context.tenant, ids: ids, now: Date())
-        if retried > 0 { deliverer?.nudge() }
-        context.logger.notice("EMS Core outbox: parked messages retried", metadata: ["retried": "\(retried)"])
-        return RetryAnswer(retried: retried)
+        return RetryAnswer(retried: try await outbox.retryParked(tenantId: context.tenant, ids: ids, logger: context.logger))
     }
 }

@@ -37,14 +37,14 @@ struct FleetController {
 
     @Sendable func list(request: Request, context: AppRequestContext) async throws -> Answer {
         let staleBefore = Date().addingTimeInterval(-Double(staleAfterSeconds))
-        let beats = try await fleet.store.replicas(seenWithin: 3600)
+        let beats = try await fleet.replicas(seenWithin: 3600)
         let replicas = beats.map { beat in
             Replica(
                 id: beat.replicaId, host: beat.host, version: beat.fleetVersion, run_id: beat.runId, started_at: ModelInfo.timestamp(beat.startedAt),
                 last_seen: beat.lastSeen.map(ModelInfo.timestamp), ready: beat.ready && (beat.lastSeen ?? .distantPast) > staleBefore,
                 diverged_reason: beat.divergedReason, this_replica: beat.replicaId == fleet.identity.id)
         }
-        let shared = fleet.store.isShared
+        let shared = fleet.isShared
         return Answer(
             scope: shared ? "postgresql" : "local",
             note: shared ? nil : "the fleet state is local to this process (SQLite): scale-out needs DATABASE_URL (PostgreSQL)",

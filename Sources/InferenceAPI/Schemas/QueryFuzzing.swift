@@ -184,7 +184,7 @@ public enum QueryFuzzing {
                 }
             case "hours", "limit", "after", "max_results":
                 var details: [APIError.Detail] = []
-                let number = AnomalyController.number(value, field: String(key), range: 0...9e15, default: 1, &details)
+                let number = QueryValue.number(value, field: String(key), range: 0...9e15, default: 1, &details)
                 tally(details.isEmpty)
                 if details.isEmpty, !(number.isFinite && (0...9e15).contains(number)) {
                     outcome.violation = outcome.violation ?? "\(key)=\(value.prefix(80)) accepted as \(number)"

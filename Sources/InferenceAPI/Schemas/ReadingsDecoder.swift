@@ -33,13 +33,21 @@ public struct ReadingsDecoder: Sendable {
     }
 
     /// Why a body was refused.
-    public enum Failure: Error, Sendable {
+    public enum Failure: Error, CustomStringConvertible, Sendable {
         /// Not JSON at all: message with the byte offset.
         case syntax(String)
         /// Well-formed JSON that breaks the contract: every problem found (capped).
         case invalid(String, [APIError.Detail])
         /// More readings than the limit.
         case tooMany(limit: Int)
+
+        public var description: String {
+            switch self {
+            case .syntax(let message): "not JSON: \(message)"
+            case .invalid(let message, let details): "\(message) (\(details.count) problems)"
+            case .tooMany(let limit): "more than \(limit) readings"
+            }
+        }
     }
 
     public let featureNames: [String]

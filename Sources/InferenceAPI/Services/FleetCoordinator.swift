@@ -170,6 +170,14 @@ final class FleetCoordinator: Sendable {
     }
 
     /// Writes this replica's heartbeat; a failure is logged (the next beat tries again).
+    /// The replicas that sent a heartbeat within `seenWithin` seconds (`GET /fleet`).
+    func replicas(seenWithin seconds: Int) async throws -> [ReplicaRecord] {
+        try await store.replicas(seenWithin: seconds)
+    }
+
+    /// Whether replicas share the fleet state (PostgreSQL) or this process holds it alone (SQLite).
+    var isShared: Bool { store.isShared }
+
     func beat(leaving: Bool = false) async {
         let status = snapshot
         // Before `start` the schema may not exist yet.

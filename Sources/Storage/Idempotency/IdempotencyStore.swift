@@ -25,9 +25,11 @@ public struct IdempotencyReceipt: Sendable, Equatable {
 /// Thrown inside a write's transaction when its key already has a receipt (a concurrent or
 /// earlier request with the same key committed first): the transaction rolls back, nothing is
 /// written, and the caller answers from the receipt that won.
-public struct IdempotencyKeyTaken: Error, Sendable {
+public struct IdempotencyKeyTaken: Error, CustomStringConvertible, Sendable {
     public let tenantId: String
     public let key: String
+    /// Names neither the key nor the tenant (a key may carry a client's identifiers).
+    public var description: String { "the idempotency key already has a receipt" }
 }
 
 /// Receipts by tenant and key (`idempotency_keys`). Writes claim a key through the write
