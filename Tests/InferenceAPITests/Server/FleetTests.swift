@@ -81,9 +81,7 @@ struct FleetTests {
         ]) { _, new in new }
         let replicas = try (1...3).map { ReplicaProcess(name: "replica-\($0)", port: try freeLoopbackPort(), environment: environment, directory: directory) }
         let proxy = try NginxProxy(port: try freeLoopbackPort(), upstreams: replicas.map(\.port), directory: directory)
-        var httpConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(20)))
-        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        let client = Self.loadClient()
         defer {
             for replica in replicas { replica.stop() }
             proxy.stop()
@@ -106,10 +104,7 @@ struct FleetTests {
         vectors: [String: TestApp.Vector], databaseURL: String
     ) async throws {
 
-        for replica in replicas { try replica.launch() }
-        for replica in replicas { _ = try await replica.waitUntilReady(client: client) }
-        try proxy.launch()
-        try await Self.waitForProxy(client: client, port: proxy.port, log: { proxy.errorLog })
+        try await Self.start(replicas, behind: proxy, client: client)
 
         try await Self.checkTokensAcrossReplicas(client: client, replicas: replicas)
         let idle = replicas.compactMap(\.residentMiB)
@@ -209,10 +204,10 @@ struct FleetTests {
 
     static func predictLoad(
         worker: Int, client: HTTPClient, url: String, readings: [[String: Double]], vectors: [String: TestApp.Vector], ledger: Ledger,
-        elapsed: @escaping @Sendable () -> Double
+        elapsed: @escaping @Sendable () -> Double, seconds: Double = loadSeconds
     ) async throws {
         var k = worker
-        while elapsed() < loadSeconds {
+        while elapsed() < seconds {
             let indices = (0..<5).map { (k * 5 + $0 * 7) % readings.count }
             k += predictWorkers
             let body: [String: Any] = [
@@ -364,6 +359,21 @@ struct FleetTests {
             }
             return out
         }
+    }
+
+    /// The load generator's client: pooled keep-alive connections, enough for every worker.
+    static func loadClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(20)))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Every replica launched and ready, then nginx in front of them answering.
+    static func start(_ replicas: [ReplicaProcess], behind proxy: NginxProxy, client: HTTPClient) async throws {
+        for replica in replicas { try replica.launch() }
+        for replica in replicas { _ = try await replica.waitUntilReady(client: client) }
+        try proxy.launch()
+        try await waitForProxy(client: client, port: proxy.port, log: { proxy.errorLog })
     }
 
     static func waitForProxy(client: HTTPClient, port: Int, log: () -> String) async throws {
