@@ -13,9 +13,13 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// Why the credentials the request carries were refused; `RouteAccess` answers 401 with it.
     var credentialFailure: Authenticator.Failure?
 
+    /// The connection the request came on (`untilCallerGoes` watches it).
+    let channel: any Channel
+
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 
     /// `Codable` answers through `JSONEncoder.api` (no `\/` in them).

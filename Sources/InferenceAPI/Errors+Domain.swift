@@ -17,6 +17,8 @@ extension APIError {
         case let error as ReadingsDecoder.Failure: APIError(error)
         case let error as ArtifactError: APIError(error)
         case let error as ModelSourceError: APIError(error)
+        // Nobody reads it; nginx's 499 keeps it out of the 5xx counts and says what happened.
+        case is CallerGone: APIError(.init(code: 499, reasonPhrase: "Client Closed Request"), code: "client_closed_request", message: "\(error)")
         default: nil
         }
     }

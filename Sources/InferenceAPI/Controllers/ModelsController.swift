@@ -84,7 +84,15 @@ struct ModelsController {
         }
         let model: HazardModel
         do {
-            model = try await activation.activate(reference, reason: "POST /models/activate \(reference)").model
+            // A download the caller no longer waits for stops (a closed connection); once
+            // loaded, the activation completes whether or not anyone reads the answer.
+            let models = activation.models
+            let loaded = try await context.untilCallerGoes { try await models.load(reference) }
+            try await activation.install(loaded, reference: reference, reason: "POST /models/activate \(reference)")
+            model = loaded
+        } catch let error as CallerGone {
+            context.logger.notice("activation abandoned: the caller went while the model loaded", metadata: ["reference": "\(reference)"])
+            throw error
         } catch let error as ModelActivation.NotRecorded {
             context.logger.error("activation not recorded for the fleet", metadata: ["reference": "\(reference)", "error": "\(error.underlying)"])
             throw ServiceError(.unavailable, code: "unavailable", "the fleet's state could not be recorded; nothing changed")

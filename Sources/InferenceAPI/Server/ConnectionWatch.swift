@@ -39,6 +39,8 @@ final class ConnectionWatch: ChannelDuplexHandler {
     /// priority queue.)
     private var timer: Scheduled<Void>?
     private var armedAt: NIODeadline?
+    /// Completed when the client's side closes (it sent its last byte, or the connection is gone).
+    private var inboundClosed: EventLoopPromise<Void>?
 
     init(limits: ConnectionLimits, counters: ConnectionCounters) {
         self.limits = limits
@@ -47,6 +49,17 @@ final class ConnectionWatch: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { setDeadline(context, .now() + limits.headerTimeout, reason: .headerTimeout) }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        inboundClosed = promise
+        InboundClosure.register(context.channel, promise.futureResult)
+    }
+
+    /// The client is gone for the work of a request in progress: `untilCallerGoes` stops it.
+    private func closeInbound(_ channel: any Channel) {
+        guard let promise = inboundClosed else { return }
+        inboundClosed = nil
+        InboundClosure.remove(channel)
+        promise.succeed()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -56,10 +69,12 @@ final class ConnectionWatch: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
+        closeInbound(context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
+        closeInbound(context.channel)
         context.fireChannelInactive()
     }
 
@@ -91,9 +106,12 @@ final class ConnectionWatch: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .lingering = phase, let event = event as? ChannelEvent, event == .inputClosed {
-            context.close(promise: nil)  // the client has sent everything and read the answer
-            return
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            closeInbound(context.channel)
+            if case .lingering = phase {
+                context.close(promise: nil)  // the client has sent everything and read the answer
+                return
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
