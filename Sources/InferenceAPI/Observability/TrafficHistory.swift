@@ -58,7 +58,9 @@ final class TrafficHistory: Sendable {
     func predictions(_ probabilities: [Float], threshold: Double) {
         withBucket { bucket in
             for p in probabilities {
-                bucket.probabilities[min(Self.probabilityBins - 1, max(0, Int(p * Float(Self.probabilityBins))))] += 1
+                // Total for any Float (`Int(.nan)` traps): a NaN counts in the first bin.
+                let bin = p >= 0 && p < 1 ? Int(p * Float(Self.probabilityBins)) : (p >= 1 ? Self.probabilityBins - 1 : 0)
+                bucket.probabilities[min(Self.probabilityBins - 1, bin)] += 1
                 if Double(p) >= threshold { bucket.hazardous += 1 }
             }
         }

@@ -86,4 +86,12 @@ struct WebRouteTests {
         summary = history.summary()
         #expect(summary.requests == 1, "the first minute is more than an hour old")
     }
+
+    /// The probability histogram takes any Float: `Int(.nan)` trapped on a request path.
+    @Test func testTheProbabilityHistogramTakesAnyFloat() {
+        let history = TrafficHistory(clock: { 0 })
+        history.predictions([.nan, -.infinity, .infinity, -0.5, 1.0, 2, .leastNonzeroMagnitude, 0.999_999_9], threshold: 0.5)
+        let bins = history.summary().hazard_probability_histogram
+        #expect(bins.reduce(0, +) == 8 && bins[0] == 4 && bins[9] == 4, "\(bins)")
+    }
 }
