@@ -154,3 +154,11 @@ struct Doctor: AsyncParsableCommand {
         print("all \(checks.count) checks passed")
     }
 }
+
+/// A command that cannot do its work (a file it cannot read, a store that is not there): printed
+/// as one `Error:` line. `ValidationError` is for arguments: ArgumentParser prints the usage after
+/// it, which for these said nothing useful (and was the root command's).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

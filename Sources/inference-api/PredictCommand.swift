@@ -47,10 +47,10 @@ struct Predict: AsyncParsableCommand {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: input))
         } catch {
-            throw ValidationError("cannot read \(input): no such file, or not readable")
+            throw CommandFailure("cannot read \(input): no such file, or not readable")
         }
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any], root["readings"] is [Any] else {
-            throw ValidationError("\(input) is not JSON with a \"readings\" list")
+            throw CommandFailure("\(input) is not JSON with a \"readings\" list")
         }
         guard let choice = PredictorChoice(rawValue: predictor) else {
             throw ValidationError("--predictor must be one of \(PredictorChoice.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -72,7 +72,7 @@ struct Predict: AsyncParsableCommand {
         var settings = configuration.modelSource
         settings.mlrunsDirectory = configuration.mlrunsDirectory
         if (settings.trackingURI ?? "").isEmpty, !FileManager.default.fileExists(atPath: settings.mlrunsDirectory) {
-            throw ValidationError(
+            throw CommandFailure(
                 "no MLflow store at \(settings.mlrunsDirectory): set MLFLOW_TRACKING_URI or MLRUNS_DIR, or pass --tracking-uri or --mlruns")
         }
         let logger = Logger(label: "inference-api")
@@ -90,7 +90,7 @@ struct Predict: AsyncParsableCommand {
         do {
             decoded = try decoder.decode([UInt8](data))
         } catch {
-            throw ValidationError("\(input): \(error)")
+            throw CommandFailure("\(input): \(error)")
         }
         let predictions = try decoded.values.withUnsafeBufferPointer {
             try model.predict(raw: $0, rows: decoded.count, threshold: configuration.hazardThreshold)

@@ -59,6 +59,12 @@ struct CommandLineTests {
         let outcome = try CommandRun(["predict", body.path], environment: ["MLRUNS_DIR": ""], directory: elsewhere)
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("MLRUNS_DIR") && outcome.stderr.contains("--mlruns") && outcome.stderr.contains("MLFLOW_TRACKING_URI"), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("Usage:"), "a missing store is not a usage error: \(outcome.stderr)")
+
+        // A file that is not there: one line naming it, not the root command's usage.
+        let missing = try CommandRun(["predict", elsewhere.appendingPathComponent("missing.json").path], directory: elsewhere)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read") && !missing.stderr.contains("Usage:"), "\(missing.stderr)")
     }
 
     @Test func testExplainUsesTheAPIsNames() throws {
