@@ -36,6 +36,9 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     } catch let error as ModelSourceError {
         await source.close()
         throw StartupError.modelSource(error, configuration: configuration)
+    } catch let error as ArtifactError {
+        await source.close()
+        throw StartupError.model(error, configuration: configuration)
     } catch {
         await source.close()
         throw error
@@ -92,6 +95,14 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
 func openModelSource(_ configuration: Configuration, logger: Logger) async throws -> any ModelSource {
     var settings = configuration.modelSource
     settings.mlrunsDirectory = configuration.mlrunsDirectory
+    if case .fileStore(let path) = try settings.kind {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ConfigurationError(
+                variable: settings.trackingURI == nil ? "MLRUNS_DIR" : "MLFLOW_TRACKING_URI",
+                message: "(\(path)) is not a folder: point it at an MLflow file store (the mlruns/ folder MLflow writes)")
+        }
+    }
     if case .postgres(let url) = try settings.kind {
         try await StartupError.probePostgres(
             url: url.absoluteString, variable: "MLFLOW_TRACKING_URI", shown: settings.trackingURI ?? url.absoluteString,

@@ -1,3 +1,4 @@
+import Artifacts
 import Foundation
 import Logging
 import ModelSources
@@ -10,12 +11,15 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
     public let variable: String
     public let target: String
     public let cause: String
-    public var description: String { "start-up failed: \(variable) (\(target)) cannot be reached: \(cause)" }
+    /// What failed about the target: `cannot be reached` (a server), `cannot be opened` (a file).
+    public let failure: String
+    public var description: String { "start-up failed: \(variable) (\(target)) \(failure): \(cause)" }
 
-    public init(variable: String, target: String, cause: String) {
+    public init(variable: String, target: String, cause: String, failure: String = "cannot be reached") {
         self.variable = variable
         self.target = target
         self.cause = cause
+        self.failure = failure
     }
 
     /// `url` with its password, if any, written as `***`.
@@ -49,5 +53,23 @@ extension StartupError {
         }
         let target = configuration.modelSource.trackingURI.map(redacted) ?? configuration.mlrunsDirectory
         return StartupError(variable: variable, target: target, cause: error.cause)
+    }
+
+    /// The model the configuration names is not there or cannot be served (a configuration
+    /// error, exit 2), named by the variable that chose it.
+    static func model(_ error: ArtifactError, configuration: Configuration) -> ConfigurationError {
+        let variable: String
+        let target: String
+        if let reference = configuration.modelReference {
+            variable = reference.contains(":") ? "MODEL_URI" : "BEST_MLFLOW_RUN_ID"
+            target = reference
+        } else if let uri = configuration.modelSource.trackingURI {
+            variable = "MLFLOW_TRACKING_URI"
+            target = redacted(uri)
+        } else {
+            variable = "MLRUNS_DIR"
+            target = configuration.mlrunsDirectory
+        }
+        return ConfigurationError(variable: variable, message: "(\(target)): \(error.message)")
     }
 }

@@ -25,8 +25,16 @@ struct StoreSetup {
                 if !applied.isEmpty { logger.notice("database migrated", metadata: ["backend": "postgresql", "versions": "\(applied)"]) }
             })
         }
-        let database = try await SQLiteStoreDatabase.open(path: configuration.sqlitePath, logger: logger)
-        let applied = try await database.migrate()
+        let database: SQLiteStoreDatabase
+        let applied: [Int]
+        do {
+            database = try await SQLiteStoreDatabase.open(path: configuration.sqlitePath, logger: logger)
+            applied = try await database.migrate()
+        } catch {
+            throw StartupError(
+                variable: "SQLITE_PATH", target: configuration.sqlitePath,
+                cause: "\(error) (the file must be readable and writable, in a folder this process may write)", failure: "cannot be opened")
+        }
         if !applied.isEmpty { logger.notice("database migrated", metadata: ["backend": "sqlite", "path": "\(configuration.sqlitePath)", "versions": "\(applied)"]) }
         return StoreSetup(stores: .sqlite(database), services: [CloseOnShutdown(database: database)], migrate: {})
     }

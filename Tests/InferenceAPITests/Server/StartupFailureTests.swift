@@ -135,6 +135,28 @@ struct StartupFailureTests {
         #expect(line.contains("unknown subcommand 'bogus'") && line.contains("serve") && line.contains("predict"), "\(line)")
     }
 
+    /// A store folder that is not there, a model that is not there, an SQLite file that cannot be
+    /// opened: one line naming the variable and the target, exit 2 or 3, never a library's own
+    /// error text under "Error:" with exit 1.
+    @Test func testMissingFilesAndModelsNameTheirVariable() async throws {
+        let folder = try TestApp.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let mlruns = TestApp.repoRoot.appendingPathComponent("mlruns").path
+        let sqlite = folder.appendingPathComponent("x.sqlite").path
+        let cases: [(environment: [String: String], status: Int32, words: [String])] = [
+            (["MLRUNS_DIR": folder.appendingPathComponent("none").path, "SQLITE_PATH": sqlite], 2, ["MLRUNS_DIR", "is not a folder"]),
+            (["MLRUNS_DIR": mlruns, "BEST_MLFLOW_RUN_ID": "0123456789abcdef0123456789abcdef", "SQLITE_PATH": sqlite], 2, ["BEST_MLFLOW_RUN_ID", "0123456789abcdef"]),
+            (["MLRUNS_DIR": mlruns, "SQLITE_PATH": "/proc/x.sqlite"], 3, ["SQLITE_PATH (/proc/x.sqlite) cannot be opened"]),
+        ]
+        for (environment, status, words) in cases {
+            let outcome = try await CommandRun.run(["serve", "--port", "0"], environment: environment)
+            let line = outcome.verdict
+            print("start-up: exit \(outcome.status): \(line)")
+            #expect(outcome.status == status, "\(environment): \(outcome.stderr.suffix(600))")
+            #expect(words.allSatisfy { line.contains($0) } && !line.hasPrefix("Error:"), "\(line)")
+        }
+    }
+
     @Test func testEachMessageNamesItsVariableOnce() async throws {
         let outcome = try await CommandRun.run(["serve", "--port", "0"], environment: ["MLFLOW_TRACKING_URI": "ftp://example.invalid/x"])
         #expect(outcome.status == 2)
