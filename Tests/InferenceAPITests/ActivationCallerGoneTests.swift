@@ -85,11 +85,17 @@ struct ActivationCallerGoneTests {
             let stopped = cancelled.map { $0.timeIntervalSince(gaveUp) }
             print("activation: download stopped \(stopped.map { String(format: "%.3f", $0) } ?? "never (10 s)") s after the caller went")
             #expect(started != nil, "the download started")
-            #expect((stopped ?? .infinity) < 2, "the download stops when the caller goes")
-            // Nothing changed: the champion still serves, and answers.
+            // Promptly, not at the source's deadline (an hour here); 1.2 s was seen in a loaded pass.
+            #expect((stopped ?? .infinity) < 5, "the download stops when the caller goes")
+            // Nothing changed: the champion still serves, and answers (on a connection of its own:
+            // the test client's, opened with the server, may have met the head timeout by now).
             #expect(models.active?.runId == champion.run_id)
-            let predict = try await client.execute(uri: "/predict", method: .post, headers: [.contentType: "application/json"], body: TestApp.body(champion.readings))
-            #expect(predict.status == .ok)
+            var predict = HTTPClientRequest(url: "http://127.0.0.1:\(port)/predict")
+            predict.method = .POST
+            predict.headers.add(name: "Content-Type", value: "application/json")
+            predict.body = .bytes(TestApp.body(champion.readings))
+            let answer = try await HTTPClient.shared.execute(predict, timeout: .seconds(60))
+            #expect(answer.status == .ok)
         }
     }
 }
