@@ -37,8 +37,12 @@ struct SettingsReader {
         self.init(providers: [Self.environmentProvider(environment)], log: log)
     }
 
+    /// The declared variables of `environment`, by their exact names: the provider looks names up
+    /// case-insensitively, and a stray `port=1` must not set `PORT` (it never did).
     static func environmentProvider(_ environment: [String: String]) -> EnvironmentVariablesProvider {
-        EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .dynamic { key, _ in SettingsCatalog.byName[key]?.secret ?? false })
+        EnvironmentVariablesProvider(
+            environmentVariables: environment.filter { SettingsCatalog.byName[$0.key] != nil },
+            secretsSpecifier: .dynamic { key, _ in SettingsCatalog.byName[key]?.secret ?? false })
     }
 
     /// The environment, then `CONFIG_FILE` and `SECRETS_DIR` when the environment names them.

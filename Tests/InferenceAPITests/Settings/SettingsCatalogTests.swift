@@ -90,8 +90,10 @@ struct SettingsCatalogTests {
         let secret = String(repeating: "k", count: 40)
         try "\(secret)\n".write(to: secrets.appendingPathComponent("JWT_SECRET"), atomically: true, encoding: .utf8)
         try "120\n".write(to: secrets.appendingPathComponent("JWT_EXPIRES_IN"), atomically: true, encoding: .utf8)
-        let configuration = try await Configuration.load(environment: ["CONFIG_FILE": file.path, "SECRETS_DIR": secrets.path, "PORT": "8081"])
-        #expect(configuration.port == 8081, "the environment wins over the file")
+        // `port` in lower case is not `PORT` (the environment's names are exact, as they always were).
+        let configuration = try await Configuration.load(environment: ["CONFIG_FILE": file.path, "SECRETS_DIR": secrets.path, "PORT": "8081", "port": "1"])
+        #expect(configuration.port == 8081, "the environment wins over the file, and `port` is not `PORT`")
+        #expect(try Configuration(environment: ["port": "1"]).port == 8080, "only exact names are read")
         #expect(configuration.logLevel == .debug, "the file fills what the environment leaves")
         #expect(configuration.jwtSecret == secret, "a secret file, its newline dropped")
         #expect(configuration.tokenLifetimeSeconds == 120)
