@@ -1,10 +1,4 @@
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
-import Logging
 import Metrics
-import NIOCore
-import NIOHTTPTypes
 import Synchronization
 
 /// The open-connection count and the counters of connections the guard closed.

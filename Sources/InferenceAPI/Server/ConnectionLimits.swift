@@ -1,11 +1,5 @@
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
 import Logging
-import Metrics
 import NIOCore
-import NIOHTTPTypes
-import Synchronization
 
 /// What one connection may cost the server: how long it may take to send a request head, how
 /// long it may sit idle between requests, how long a refused body is read and thrown away, and

@@ -1,11 +1,4 @@
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
-import Logging
-import Metrics
 import NIOCore
-import NIOHTTPTypes
-import Synchronization
 
 /// The front of a connection's pipeline (after TLS): sees the raw bytes, keeps the timers, and
 /// after a half-close of the output reads and discards what the client still sends.

@@ -1,11 +1,6 @@
-import HTTPTypes
-import Hummingbird
 import HummingbirdCore
 import Logging
-import Metrics
 import NIOCore
-import NIOHTTPTypes
-import Synchronization
 
 /// Wraps a server child channel (plain HTTP/1.1, under TLS when configured) with the limits:
 /// the cap when a connection is accepted, then `ConnectionWatch` at the front of its pipeline.

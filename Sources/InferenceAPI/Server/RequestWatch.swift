@@ -1,11 +1,5 @@
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
-import Logging
-import Metrics
 import NIOCore
 import NIOHTTPTypes
-import Synchronization
 
 /// Behind the HTTP codec: tells `ConnectionWatch` when a request head is complete and when its
 /// answer has been written.
