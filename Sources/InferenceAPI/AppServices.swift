@@ -29,6 +29,8 @@ struct AppServices: Sendable {
     let outbox: OutboxAdministration
     /// Episode lists (`/anomaly/episodes`).
     let episodes: EpisodeQueries
+    /// Champion and challenger on live traffic.
+    let challenger: ChallengerService
     /// Hazard-episode bookkeeping; nil when `HAZARD_EPISODES` is off. Tests may put their own.
     var hazards: HazardEpisodes?
 
@@ -40,10 +42,23 @@ struct AppServices: Sendable {
         self.stores = stores
         let assetModels = AssetModelCache(budgetBytes: configuration.anomalyModelCacheBytes, telemetry: telemetry)
         self.assetModels = assetModels
+        // The fleet hears of a changed experiment; the challenger service follows it.
+        let (experimentChanges, experimentChanged) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         fleet = FleetCoordinator(
             identity: FleetCoordinator.identity(configured: configuration.replicaId), store: stores.fleet, models: models, logger: logger,
-            assetModelChanged: { tenantId, assetId in assetModels.invalidate(tenantId: tenantId, assetId: assetId) })
+            assetModelChanged: { tenantId, assetId in assetModels.invalidate(tenantId: tenantId, assetId: assetId) },
+            experimentChanged: { experimentChanged.yield() })
         audit = ActivationAudit(log: stores.audit, logger: logger)
+        var challengerSettings = ChallengerService.Settings()
+        challengerSettings.rules.minCalls = configuration.challengerMinCalls
+        challengerSettings.rules.minLabels = configuration.challengerMinLabels
+        challengerSettings.queueReadings = configuration.challengerQueueReadings
+        challengerSettings.aliasRefreshSeconds = configuration.modelRefreshSeconds
+        challengerSettings.faults = configuration.challengerFaults
+        challengerSettings.tickSeconds = configuration.challengerTickSeconds
+        challenger = ChallengerService(
+            store: stores.fleet, models: models, replicaId: fleet.identity.id, threshold: configuration.hazardThreshold,
+            settings: challengerSettings, telemetry: telemetry, audit: audit, logger: logger, fleetChanges: experimentChanges)
         activation = ModelActivation(models: models, fleet: fleet, audit: audit, logger: logger)
 
         let ems = configuration.emsCore.map { EMSCoreClient(endpoint: $0) }
@@ -57,11 +72,15 @@ struct AppServices: Sendable {
         let nudge: (@Sendable () -> Void)? = deliverer.map { deliverer in { @Sendable in deliverer.nudge() } }
 
         drift = DriftMonitor(window: configuration.driftWindow, threshold: configuration.driftThreshold)
-        predictions = PredictionService(
+        var predictions = PredictionService(
             models: models, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest,
             missingValues: configuration.missingValues.decoderPolicy, telemetry: telemetry, drift: drift)
-        feedback = FeedbackService(
+        predictions.challenger = challenger
+        self.predictions = predictions
+        var feedback = FeedbackService(
             models: models, store: stores.feedback, threshold: configuration.hazardThreshold, maxReadings: configuration.maxReadingsPerRequest)
+        feedback.challenger = challenger
+        self.feedback = feedback
         var anomalies = AnomalyService(
             store: stores.anomalies, threshold: configuration.anomalyThreshold, minTrainingSamples: configuration.minTrainingSamples, cache: assetModels)
         anomalies.episodes = configuration.episodes

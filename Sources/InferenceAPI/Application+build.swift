@@ -72,7 +72,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
         services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? [])
-            + (services.deliverer.map { [$0] } ?? []) + (services.hazards.map { [$0] } ?? []),
+            + (services.deliverer.map { [$0] } ?? []) + (services.hazards.map { [$0] } ?? []) + [services.challenger],
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -85,6 +85,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         await services.audit.record(model, reason: "start-up")
         // Before the server accepts anything: a replica joining a fleet serves the fleet's model.
         await services.fleet.start(loaded: model, reference: reference)
+        await services.challenger.begin(configured: configuration.challenger)
     }
     return app
 }
@@ -200,6 +201,10 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
         models: services.models, feedback: services.feedback, threshold: configuration.hazardThreshold, audit: services.audit,
         activation: services.activation, fleet: services.fleet
     ).addRoutes(to: router.group("models"), access: access)
+    ChallengerController(
+        challenger: services.challenger, models: services.models, activation: services.activation, fleet: services.fleet,
+        threshold: configuration.hazardThreshold
+    ).addRoutes(to: router.group("models/challenger"), access: access)
     FleetController(fleet: services.fleet, staleAfterSeconds: 3 * configuration.fleetPollSeconds).addRoutes(to: router.group("fleet"), access: access)
     OpenInferenceController(
         models: services.models, predictions: services.predictions, maxReadings: configuration.maxReadingsPerRequest, maxBodyBytes: maxBody

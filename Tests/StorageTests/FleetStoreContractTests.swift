@@ -58,12 +58,40 @@ struct FleetStoreContractTests {
         }
     }
 
-        /// What a listener heard.
+    @Test(arguments: TestDatabases.Backend.allCases)
+    func experimentsStartEndOnceAndKeepCountersPerVersion(_ backend: TestDatabases.Backend) async throws {
+        try await TestDatabases.withStores(backend) { stores in
+            let fleet = stores.fleet
+            #expect(try await fleet.experiment() == nil, "\(backend): none yet")
+            let start = ExperimentStart(reference: "models:/m@challenger", runId: "b", mode: "canary", percent: 30, sticky: "module_id")
+            let first = try await fleet.startExperiment(start, by: "r1")
+            #expect(first.version == 1 && first.status == .running && first.runId == "b" && first.percent == 30 && first.startedBy == "r1")
+            #expect(try await fleet.experiment() == first, "\(backend): reads back")
+            // A second start replaces it, one version up.
+            let second = try await fleet.startExperiment(ExperimentStart(reference: "c", runId: "c", mode: "shadow", percent: 0, sticky: "module_id"), by: "r2")
+            #expect(second.version == 2 && second.mode == "shadow" && second.reason == nil && second.endedAt == nil)
+            // Ending an older version changes nothing; the running one ends once.
+            #expect(try await fleet.endExperiment(version: 1, status: .stopped, reason: "old") == second)
+            let stopped = try await fleet.endExperiment(version: 2, status: .stopped, reason: "error rate")
+            #expect(stopped?.status == .stopped && stopped?.reason == "error rate" && stopped?.endedAt != nil)
+            let again = try await fleet.endExperiment(version: 2, status: .ended, reason: "DELETE")
+            #expect(again?.status == .stopped && again?.reason == "error rate", "\(backend): the first end stands")
+            // Counters: one document per version and replica, upserted.
+            try await fleet.writeExperimentCounters(version: 2, replica: "r1", counters: "{\"a\":1}")
+            try await fleet.writeExperimentCounters(version: 2, replica: "r1", counters: "{\"a\":2}")
+            try await fleet.writeExperimentCounters(version: 2, replica: "r2", counters: "{\"b\":1}")
+            try await fleet.writeExperimentCounters(version: 1, replica: "r1", counters: "{\"old\":1}")
+            #expect(try await fleet.experimentCounters(version: 2) == ["{\"a\":2}", "{\"b\":1}"], "\(backend)")
+            #expect(try await fleet.experimentCounters(version: 3) == [])
+        }
+    }
+
+    /// What a listener heard.
     final class Heard: Sendable {
         let events = Mutex<[FleetEvent]>([])
     }
 
-    /// A publish and a trained asset model are heard by a listener, after the commit.
+    /// A publish, a trained asset model and an experiment's start and end are heard by a listener, after the commit.
     @Test(.enabled(if: TestDatabases.postgresEnabled, TestDatabases.skipReason), .timeLimit(.minutes(5)))
     func postgresListenersHearPublishesAndAssetModels() async throws {
         try await TestDatabases.withStores(.postgres) { stores in
@@ -77,9 +105,16 @@ struct FleetStoreContractTests {
                     ModelRecord(
                         tenantId: "t1", modelType: "isolation_forest", modelVersion: "v1", assetId: "router 1/ü", trainingDate: Date(), metrics: "{}",
                         parameters: "{}", artifact: [1, 2, 3], metadata: "{}"))
+                let experiment = try await stores.fleet.startExperiment(
+                    ExperimentStart(reference: "c", runId: "c", mode: "shadow", percent: 0, sticky: "module_id"), by: "me")
+                _ = try await stores.fleet.endExperiment(version: experiment.version, status: .ended, reason: "test")
                 let deadline = Date().addingTimeInterval(10)
-                while heard.events.withLock({ $0.count }) < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-                #expect(heard.events.withLock { $0 } == [.subscribed, .modelPublished(version: state.version), .assetModelChanged(tenantId: "t1", assetId: "router 1/ü")])
+                while heard.events.withLock({ $0.count }) < 5, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(
+                    heard.events.withLock { $0 } == [
+                        .subscribed, .modelPublished(version: state.version), .assetModelChanged(tenantId: "t1", assetId: "router 1/ü"),
+                        .experimentChanged, .experimentChanged,
+                    ])
             }
         }
     }

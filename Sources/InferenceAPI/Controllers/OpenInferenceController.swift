@@ -127,7 +127,8 @@ struct OpenInferenceController {
         json.raw("{\"model_name\":")
         json.string(Self.publicName(of: model))
         json.raw(",\"model_version\":")
-        json.string(model.runId)
+        // A request is routed as a whole (its rows carry no module id): in canary mode, the run that scored it.
+        json.string(parsed.rows > 0 ? outcome.runId(at: 0) : model.runId)
         if let id = parsed.id {
             json.raw(",\"id\":")
             json.string(id)

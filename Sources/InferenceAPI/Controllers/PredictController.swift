@@ -33,7 +33,8 @@ struct PredictController {
     static func response(_ outcome: PredictionService.Outcome, readings: ReadingsDecoder.Readings) -> Response {
         let model = outcome.model
         // About 115 bytes a reading, and its module id and timestamp: one growth at most.
-        let perReading = 120 + (readings.moduleIds == nil ? 0 : 40) + (readings.timestamps == nil ? 0 : 40)
+        let canary = outcome.canary
+        let perReading = 120 + (readings.moduleIds == nil ? 0 : 40) + (readings.timestamps == nil ? 0 : 40) + (canary == nil ? 0 : 48)
         var json = JSONWriter(capacity: 256 + readings.count * perReading)
         json.raw("{\"model\":")
         ModelInfo.writeSummary(model, into: &json)
@@ -48,8 +49,11 @@ struct PredictController {
             let timestamp = readings.timestamps?[index]
             let explanation = outcome.explanations?[index]
             // One reservation per reading (the bound from the pieces' own bounds).
-            let bound = 112 + JSONWriter.Reserved.intBound + JSONWriter.Reserved.floatBound
+            // In canary mode, each reading names the run that scored it.
+            let runId = canary == nil ? nil : outcome.runId(at: index)
+            let bound = 124 + JSONWriter.Reserved.intBound + JSONWriter.Reserved.floatBound
                 + JSONWriter.Reserved.stringBound(module?.utf8Count ?? 0) + JSONWriter.Reserved.stringBound(timestamp?.utf8.count ?? 0)
+                + JSONWriter.Reserved.stringBound(runId?.utf8.count ?? 0)
             json.reserving(bound) { out in
                 out.raw(index > 0 ? ",{\"index\":" : "{\"index\":")
                 out.int(index)
@@ -60,6 +64,10 @@ struct PredictController {
                 if let timestamp {
                     out.raw(",\"timestamp\":")
                     out.string(timestamp)
+                }
+                if let runId {
+                    out.raw(",\"run_id\":")
+                    out.string(runId)
                 }
                 out.raw(label == 1 ? ",\"prediction\":1,\"label\":\"Hazardous\",\"hazard_probability\":" : ",\"prediction\":0,\"label\":\"Normal\",\"hazard_probability\":")
                 out.float(probability)
@@ -80,6 +88,19 @@ struct PredictController {
         json.float(maxProbability)
         json.raw(",\"threshold\":")
         json.double(outcome.threshold)
+        if let canary {
+            // Readings per run: the champion's first.
+            let challengerReadings = canary.challengerReadings
+            json.raw(",\"runs\":{")
+            json.string(model.runId)
+            json.raw(":")
+            json.int(outcome.probabilities.count - challengerReadings)
+            json.raw(",")
+            json.string(canary.challenger.runId)
+            json.raw(":")
+            json.int(challengerReadings)
+            json.raw("}")
+        }
         json.raw("}}")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))
     }

@@ -43,6 +43,8 @@ public final class Telemetry: Sendable {
     private let assetCacheMisses: Metrics.Counter
     private let assetCacheBytes: Metrics.Meter
     private let assetCacheEntries: Metrics.Meter
+    /// The model step by role (`model_step_duration_seconds`), recorded while an experiment runs.
+    let modelSteps: (champion: Metrics.Timer, challenger: Metrics.Timer)
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -57,6 +59,11 @@ public final class Telemetry: Sendable {
                 .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                 .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
                 .seconds(900), .seconds(3600),
+            ],
+            "model_step_duration_seconds": [
+                .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+                .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(100), .seconds(1),
             ],
             "anomaly_training_duration_seconds": [
                 .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500),
@@ -79,6 +86,10 @@ public final class Telemetry: Sendable {
         assetCacheMisses = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "miss")], factory: factory)
         assetCacheBytes = Metrics.Meter(label: "anomaly_model_cache_bytes", factory: factory)
         assetCacheEntries = Metrics.Meter(label: "anomaly_model_cache_entries", factory: factory)
+        modelSteps = (
+            Metrics.Timer(label: "model_step_duration_seconds", dimensions: [("role", "champion")], factory: factory),
+            Metrics.Timer(label: "model_step_duration_seconds", dimensions: [("role", "challenger")], factory: factory)
+        )
     }
 
     /// The Prometheus text exposition of every series.

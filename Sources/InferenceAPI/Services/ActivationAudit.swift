@@ -11,20 +11,32 @@ struct ActivationAudit: Sendable {
     let logger: Logger
 
     func record(_ model: HazardModel, reason: String) async {
+        await write(model, modelType: "xgboost_hazard", extra: ["reason": reason])
+    }
+
+    /// A champion/challenger experiment's start or end (`model_type = 'xgboost_challenger'`,
+    /// version = the challenger's run id): `event` is `started`, `ended`, `stopped` or `promoted`.
+    /// Not an activation: `/models/history` lists only those.
+    func recordExperiment(_ challenger: HazardModel, event: String, reason: String) async {
+        await write(challenger, modelType: "xgboost_challenger", extra: ["reason": reason, "event": event])
+    }
+
+    private func write(_ model: HazardModel, modelType: String, extra: [String: String]) async {
         let run = model.location.run
         let metrics = AnomalyService.json(run.metrics.mapValues(\.value))
-        let parameters = JSONWriter.sortedObject([
-            "model_uri": model.location.uri, "reason": reason, "experiment": run.experimentName,
-            "booster_format": model.booster.file.format.rawValue, "scaler": model.scaler.kind,
-        ])
+        let parameters = JSONWriter.sortedObject(
+            [
+                "model_uri": model.location.uri, "experiment": run.experimentName,
+                "booster_format": model.booster.file.format.rawValue, "scaler": model.scaler.kind,
+            ].merging(extra) { _, new in new })
         do {
             try await log.recordActivation(
                 ModelRecord(
-                    tenantId: "default", modelType: "xgboost_hazard", modelVersion: run.id, assetId: nil,
+                    tenantId: "default", modelType: modelType, modelVersion: run.id, assetId: nil,
                     trainingDate: run.startTime.map { Date(timeIntervalSince1970: $0 / 1000) } ?? model.loadedAt,
                     metrics: metrics, parameters: parameters, artifactPath: model.location.boosterFile.path))
         } catch {
-            logger.error("could not record the model activation", metadata: ["run_id": "\(run.id)", "error": "\(error)"])
+            logger.error("could not record the model's audit entry", metadata: ["run_id": "\(run.id)", "type": "\(modelType)", "error": "\(error)"])
         }
     }
 

@@ -10,6 +10,8 @@ struct FeedbackService: Sendable {
     let store: any FeedbackStore
     let threshold: Double
     let maxReadings: Int
+    /// During an experiment, the labelled readings are scored by both runs (`GET /models/challenger`).
+    var challenger: ChallengerService?
     /// Most recent feedback rows scored by `performance`.
     static let performanceWindow = 100_000
 
@@ -59,6 +61,15 @@ struct FeedbackService: Sendable {
         }
         let stored = Stored(count: rows.count, runId: model.runId)
         try await store.recordFeedback(rows, receipt: receipt?(stored))
+        if let challenger, let (version, challengerModel) = challenger.feedbackChallenger(champion: model) {
+            // Stored: both runs are scored on the same outcomes. A challenger that cannot score
+            // them leaves the comparison without them (its model step is counted elsewhere).
+            if let other = try? await Offload.run(.predict(rows: readings.count), { [values = readings.values, count = readings.count] in
+                try values.withUnsafeBufferPointer { try challenger.challengerProbabilities(challengerModel, raw: $0, rows: count) }
+            }) {
+                challenger.scoreFeedback(version: version, outcomes: outcomes, champion: probabilities, challenger: other)
+            }
+        }
         return stored
     }
 

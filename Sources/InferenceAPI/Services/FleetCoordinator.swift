@@ -37,14 +37,18 @@ final class FleetCoordinator: Sendable {
     let logger: Logger
     /// Called with an asset whose anomaly model another replica changed, or nil for "maybe any".
     private let assetModelChanged: @Sendable (_ tenantId: String, _ assetId: String?) -> Void
+    /// Called when the fleet's champion/challenger experiment may have changed.
+    private let experimentChanged: @Sendable () -> Void
     private let status = Mutex(Status())
     /// One change of served model at a time (a publish, a follow).
     private let changes = AsyncLock()
 
     init(
         identity: Identity, store: any FleetStore, models: ModelService, logger: Logger,
-        assetModelChanged: @escaping @Sendable (_ tenantId: String, _ assetId: String?) -> Void = { _, _ in }
+        assetModelChanged: @escaping @Sendable (_ tenantId: String, _ assetId: String?) -> Void = { _, _ in },
+        experimentChanged: @escaping @Sendable () -> Void = {}
     ) {
+        self.experimentChanged = experimentChanged
         self.identity = identity
         self.store = store
         self.models = models
@@ -127,9 +131,12 @@ final class FleetCoordinator: Sendable {
         case .subscribed:
             // Whatever was announced while nobody listened is lost: read it back.
             assetModelChanged("", nil)
+            experimentChanged()
             await sync(trigger: "subscribed")
         case .assetModelChanged(let tenantId, let assetId):
             assetModelChanged(tenantId, assetId)
+        case .experimentChanged:
+            experimentChanged()
         }
     }
 

@@ -120,6 +120,24 @@ public struct Configuration: Sendable {
     /// `HAZARD_EPISODES`: battery modules whose hazard probability reaches `HAZARD_THRESHOLD` open
     /// hazard episodes (same sample counts and severity rule), sent to EMS Core like anomaly ones.
     public var hazardEpisodes = true
+    /// A challenger to start at start-up when the fleet runs no experiment (`CHALLENGER_MODEL_URI`,
+    /// `CHALLENGER_MODE`, `CHALLENGER_PERCENT`).
+    public var challenger: ChallengerStart?
+    /// The guard's minimum evidence (`CHALLENGER_MIN_CALLS`, `CHALLENGER_MIN_LABELS`) and the
+    /// shadow queue (`CHALLENGER_QUEUE_READINGS`).
+    public var challengerMinCalls = 200
+    public var challengerMinLabels = 100
+    public var challengerQueueReadings = 10_000
+    /// Tests only (no variable): the challenger's model step made slow or failing, and the tick.
+    var challengerFaults = ChallengerService.Faults()
+    var challengerTickSeconds = 1.0
+
+    public struct ChallengerStart: Sendable, Equatable {
+        public var reference: String
+        public var mode: String
+        public var percent: Int
+    }
+
     /// `HAZARD_EPISODE_QUEUE_READINGS`: readings waiting for episode bookkeeping at most (past it a
     /// request's readings are dropped from it and counted; the answer is unaffected).
     public var hazardEpisodeQueueReadings = 100_000
@@ -302,6 +320,15 @@ public struct Configuration: Sendable {
         startupTimeoutSeconds = try env.int("STARTUP_TIMEOUT_SECONDS", default: startupTimeoutSeconds, range: 1...600)
         replicaId = env.string("REPLICA_ID")
         fleetPollSeconds = try env.int("FLEET_POLL_SECONDS", default: fleetPollSeconds, range: 1...30)
+        let challengerMode = env.string("CHALLENGER_MODE", default: "shadow")
+        guard ["shadow", "canary"].contains(challengerMode) else {
+            throw ConfigurationError(variable: "CHALLENGER_MODE", message: "is shadow or canary (got '\(challengerMode)')")
+        }
+        let challengerPercent = try env.int("CHALLENGER_PERCENT", default: 10, range: 0...100)
+        challenger = env.string("CHALLENGER_MODEL_URI").map { ChallengerStart(reference: $0, mode: challengerMode, percent: challengerPercent) }
+        challengerMinCalls = try env.int("CHALLENGER_MIN_CALLS", default: challengerMinCalls, range: 1...100_000_000)
+        challengerMinLabels = try env.int("CHALLENGER_MIN_LABELS", default: challengerMinLabels, range: 1...100_000_000)
+        challengerQueueReadings = try env.int("CHALLENGER_QUEUE_READINGS", default: challengerQueueReadings, range: 1...10_000_000)
         anomalyModelCacheBytes = try env.int("ANOMALY_MODEL_CACHE_BYTES", default: anomalyModelCacheBytes, range: 0...1 << 40)
         tlsCertificateFile = env.string("TLS_CERT_FILE")
         tlsKeyFile = env.string("TLS_KEY_FILE")

@@ -93,6 +93,13 @@ enum SettingsCatalog {
         Variable("SHUTDOWN_GRACE_SECONDS", "25"),
         Variable("REPLICA_ID", shown: "<host>-<pid>"),
         Variable("FLEET_POLL_SECONDS", "5"),
+        // Champion and challenger (the README's section of that name).
+        Variable("CHALLENGER_MODEL_URI"),
+        Variable("CHALLENGER_MODE", "shadow"),
+        Variable("CHALLENGER_PERCENT", "10"),
+        Variable("CHALLENGER_MIN_CALLS", "200"),
+        Variable("CHALLENGER_MIN_LABELS", "100"),
+        Variable("CHALLENGER_QUEUE_READINGS", "10000"),
         Variable("ANOMALY_MODEL_CACHE_BYTES", "268435456"),
         Variable("TLS_CERT_FILE"),
         Variable("TLS_KEY_FILE"),

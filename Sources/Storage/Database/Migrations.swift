@@ -39,6 +39,10 @@ public enum Migrations {
             "replica_id", "host", "fleet_version", "run_id", "ready", "diverged_reason", "started_at", "last_seen",
         ],
         "login_failures": ["id", "key", "failed_at"],
+        "fleet_experiment": [
+            "id", "version", "reference", "run_id", "mode", "percent", "sticky", "status", "reason", "started_by", "started_at", "ended_at",
+        ],
+        "fleet_experiment_counters": ["version", "replica_id", "counters", "updated_at"],
     ]
 
     public static let all: [Migration] = [
@@ -394,6 +398,64 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX login_failures_key_time ON login_failures (key, failed_at)",
+            ]),
+        // The champion/challenger experiment every replica runs (one row, a version per start)
+        // and each replica's counters for it, summed when read (FleetStore).
+        Migration(
+            version: 6, name: "fleet_experiment, fleet_experiment_counters",
+            postgres: [
+                """
+                CREATE TABLE fleet_experiment (
+                    id SMALLINT PRIMARY KEY CHECK (id = 1),
+                    version BIGINT NOT NULL,
+                    reference TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    mode TEXT NOT NULL,
+                    percent INTEGER NOT NULL,
+                    sticky TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    reason TEXT,
+                    started_by TEXT NOT NULL,
+                    started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    ended_at TIMESTAMPTZ
+                )
+                """,
+                """
+                CREATE TABLE fleet_experiment_counters (
+                    version BIGINT NOT NULL,
+                    replica_id TEXT NOT NULL,
+                    counters TEXT NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    PRIMARY KEY (version, replica_id)
+                )
+                """,
+            ],
+            sqlite: [
+                """
+                CREATE TABLE fleet_experiment (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    version INTEGER NOT NULL,
+                    reference TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    mode TEXT NOT NULL,
+                    percent INTEGER NOT NULL,
+                    sticky TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    reason TEXT,
+                    started_by TEXT NOT NULL,
+                    started_at TEXT NOT NULL,
+                    ended_at TEXT
+                )
+                """,
+                """
+                CREATE TABLE fleet_experiment_counters (
+                    version INTEGER NOT NULL,
+                    replica_id TEXT NOT NULL,
+                    counters TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (version, replica_id)
+                )
+                """,
             ]),
     ]
 }

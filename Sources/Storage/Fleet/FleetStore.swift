@@ -56,6 +56,8 @@ public enum FleetEvent: Sendable, Equatable {
     case modelPublished(version: Int64)
     /// An asset's anomaly model was trained or retired.
     case assetModelChanged(tenantId: String, assetId: String)
+    /// The experiment changed (started, ended): read it.
+    case experimentChanged
     /// The subscription was (re)established: anything may have been missed before it.
     case subscribed
 }
@@ -84,6 +86,22 @@ public protocol FleetStore: Sendable {
     /// Replicas seen within `seconds`, by id.
     func replicas(seenWithin seconds: Int) async throws -> [ReplicaRecord]
 
+    /// The experiment last started (running or not); nil before any.
+    func experiment() async throws -> FleetExperiment?
+
+    /// Starts an experiment, one version up, replacing a running one, and tells every replica.
+    func startExperiment(_ start: ExperimentStart, by replica: String) async throws -> FleetExperiment
+
+    /// Ends experiment `version` if it still runs (a later one, or one already ended, is left as
+    /// it is) and tells every replica. Returns the row as it is afterwards; nil when none exists.
+    func endExperiment(version: Int64, status: FleetExperiment.Status, reason: String) async throws -> FleetExperiment?
+
+    /// Upserts this replica's counters for experiment `version` (an opaque JSON document).
+    func writeExperimentCounters(version: Int64, replica: String, counters: String) async throws
+
+    /// Every replica's counters for experiment `version`.
+    func experimentCounters(version: Int64) async throws -> [String]
+
     /// Runs until the task is cancelled, handing every event to `handler`; re-subscribes after a
     /// lost connection and sends `.subscribed` each time it (re)subscribes.
     func listen(_ handler: @escaping @Sendable (FleetEvent) async -> Void) async throws
@@ -95,6 +113,8 @@ public enum FleetChannel {
 
     static func modelPayload(version: Int64) -> String { "model \(version)" }
 
+    static let experimentPayload = "experiment"
+
     static func assetPayload(tenantId: String, assetId: String) -> String {
         // JSON, so any asset id survives; the prefix keeps the model case cheap to parse.
         let data = (try? JSONSerialization.data(withJSONObject: [tenantId, assetId])) ?? Data("[]".utf8)
@@ -103,6 +123,7 @@ public enum FleetChannel {
 
     static func event(_ payload: String) -> FleetEvent? {
         if payload.hasPrefix("model "), let version = Int64(payload.dropFirst(6)) { return .modelPublished(version: version) }
+        if payload == experimentPayload { return .experimentChanged }
         if payload.hasPrefix("asset "),
             let pair = try? JSONSerialization.jsonObject(with: Data(payload.dropFirst(6).utf8)) as? [String], pair.count == 2
         {

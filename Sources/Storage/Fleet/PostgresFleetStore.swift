@@ -99,6 +99,81 @@ public struct PostgresFleetStore: FleetStore {
         }
     }
 
+    private static let experimentColumns = "version, reference, run_id, mode, percent, sticky, status, reason, started_by, started_at, ended_at"
+
+    private static func decodeExperiment(_ rows: PostgresRowSequence) async throws -> FleetExperiment? {
+        for try await row in rows.decode((Int64, String, String, String, Int, String, String, String?, String, Date, Date?).self) {
+            return FleetExperiment(
+                version: row.0, reference: row.1, runId: row.2, mode: row.3, percent: row.4, sticky: row.5,
+                status: FleetExperiment.Status(rawValue: row.6) ?? .ended, reason: row.7, startedBy: row.8, startedAt: row.9, endedAt: row.10)
+        }
+        return nil
+    }
+
+    public func experiment() async throws -> FleetExperiment? {
+        try await database.guarded {
+            try await Self.decodeExperiment(
+                try await database.client.query(
+                    "SELECT \(unescaped: Self.experimentColumns) FROM fleet_experiment WHERE id = 1", logger: database.logger))
+        }
+    }
+
+    public func startExperiment(_ start: ExperimentStart, by replica: String) async throws -> FleetExperiment {
+        try await database.guarded {
+            try await database.client.withTransaction(logger: database.logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO fleet_experiment (id, version, reference, run_id, mode, percent, sticky, status, reason, started_by, started_at, ended_at)
+                    VALUES (1, 1, \(start.reference), \(start.runId), \(start.mode), \(start.percent), \(start.sticky), 'running', NULL, \(replica), now(), NULL)
+                    ON CONFLICT (id) DO UPDATE SET version = fleet_experiment.version + 1, reference = EXCLUDED.reference,
+                        run_id = EXCLUDED.run_id, mode = EXCLUDED.mode, percent = EXCLUDED.percent, sticky = EXCLUDED.sticky,
+                        status = 'running', reason = NULL, started_by = EXCLUDED.started_by, started_at = now(), ended_at = NULL
+                    RETURNING \(unescaped: Self.experimentColumns)
+                    """, logger: database.logger)
+                guard let experiment = try await Self.decodeExperiment(rows) else {
+                    throw StoreError(backend: database.backend, message: "fleet_experiment returned no row")
+                }
+                try await connection.query("SELECT pg_notify(\(FleetChannel.name), \(FleetChannel.experimentPayload))", logger: database.logger)
+                return experiment
+            }
+        }
+    }
+
+    public func endExperiment(version: Int64, status: FleetExperiment.Status, reason: String) async throws -> FleetExperiment? {
+        try await database.guarded {
+            try await database.client.withTransaction(logger: database.logger) { connection in
+                try await connection.query(
+                    """
+                    UPDATE fleet_experiment SET status = \(status.rawValue), reason = \(reason), ended_at = now()
+                    WHERE id = 1 AND version = \(version) AND status = 'running'
+                    """, logger: database.logger)
+                try await connection.query("SELECT pg_notify(\(FleetChannel.name), \(FleetChannel.experimentPayload))", logger: database.logger)
+                return try await Self.decodeExperiment(
+                    try await connection.query("SELECT \(unescaped: Self.experimentColumns) FROM fleet_experiment WHERE id = 1", logger: database.logger))
+            }
+        }
+    }
+
+    public func writeExperimentCounters(version: Int64, replica: String, counters: String) async throws {
+        try await database.guarded {
+            _ = try await database.client.query(
+                """
+                INSERT INTO fleet_experiment_counters (version, replica_id, counters, updated_at) VALUES (\(version), \(replica), \(counters), now())
+                ON CONFLICT (version, replica_id) DO UPDATE SET counters = EXCLUDED.counters, updated_at = now()
+                """, logger: database.logger)
+        }
+    }
+
+    public func experimentCounters(version: Int64) async throws -> [String] {
+        try await database.guarded {
+            let rows = try await database.client.query(
+                "SELECT counters FROM fleet_experiment_counters WHERE version = \(version) ORDER BY replica_id LIMIT 1000", logger: database.logger)
+            var out: [String] = []
+            for try await row in rows.decode(String.self) { out.append(row) }
+            return out
+        }
+    }
+
     /// Holds one pooled connection for `LISTEN`; when it drops, waits a second and takes another.
     public func listen(_ handler: @escaping @Sendable (FleetEvent) async -> Void) async throws {
         while !Task.isCancelled {

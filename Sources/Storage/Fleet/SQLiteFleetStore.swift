@@ -79,6 +79,64 @@ public struct SQLiteFleetStore: FleetStore {
             }
     }
 
+    private func readExperiment() async throws -> FleetExperiment? {
+        try await database.rows("SELECT * FROM fleet_experiment WHERE id = 1").compactMap { row -> FleetExperiment? in
+            guard let version = row.column("version")?.integer, let reference = row.column("reference")?.string,
+                let runId = row.column("run_id")?.string, let mode = row.column("mode")?.string, let percent = row.column("percent")?.integer,
+                let sticky = row.column("sticky")?.string, let status = row.column("status")?.string.flatMap(FleetExperiment.Status.init),
+                let by = row.column("started_by")?.string, let startedAt = row.column("started_at")?.string.flatMap(StoreTime.parse)
+            else { return nil }
+            return FleetExperiment(
+                version: Int64(version), reference: reference, runId: runId, mode: mode, percent: percent, sticky: sticky, status: status,
+                reason: row.column("reason")?.string, startedBy: by, startedAt: startedAt,
+                endedAt: row.column("ended_at")?.string.flatMap(StoreTime.parse))
+        }.first
+    }
+
+    public func experiment() async throws -> FleetExperiment? { try await readExperiment() }
+
+    public func startExperiment(_ start: ExperimentStart, by replica: String) async throws -> FleetExperiment {
+        try await database.transaction {
+            _ = try await database.rows(
+                """
+                INSERT INTO fleet_experiment (id, version, reference, run_id, mode, percent, sticky, status, reason, started_by, started_at, ended_at)
+                VALUES (1, 1, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, NULL)
+                ON CONFLICT (id) DO UPDATE SET version = fleet_experiment.version + 1, reference = excluded.reference,
+                    run_id = excluded.run_id, mode = excluded.mode, percent = excluded.percent, sticky = excluded.sticky,
+                    status = 'running', reason = NULL, started_by = excluded.started_by, started_at = excluded.started_at, ended_at = NULL
+                """,
+                [
+                    .text(start.reference), .text(start.runId), .text(start.mode), .integer(start.percent), .text(start.sticky), .text(replica),
+                    .text(StoreTime.format(Date())),
+                ])
+            guard let experiment = try await readExperiment() else { throw StoreError(backend: "sqlite", message: "fleet_experiment has no row") }
+            return experiment
+        }
+    }
+
+    public func endExperiment(version: Int64, status: FleetExperiment.Status, reason: String) async throws -> FleetExperiment? {
+        try await database.transaction {
+            _ = try await database.rows(
+                "UPDATE fleet_experiment SET status = ?, reason = ?, ended_at = ? WHERE id = 1 AND version = ? AND status = 'running'",
+                [.text(status.rawValue), .text(reason), .text(StoreTime.format(Date())), .integer(Int(version))])
+            return try await readExperiment()
+        }
+    }
+
+    public func writeExperimentCounters(version: Int64, replica: String, counters: String) async throws {
+        _ = try await database.rows(
+            """
+            INSERT INTO fleet_experiment_counters (version, replica_id, counters, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (version, replica_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at
+            """, [.integer(Int(version)), .text(replica), .text(counters), .text(StoreTime.format(Date()))])
+    }
+
+    public func experimentCounters(version: Int64) async throws -> [String] {
+        try await database.rows(
+            "SELECT counters FROM fleet_experiment_counters WHERE version = ? ORDER BY replica_id LIMIT 1000", [.integer(Int(version))]
+        ).compactMap { $0.column("counters")?.string }
+    }
+
     public func listen(_ handler: @escaping @Sendable (FleetEvent) async -> Void) async throws {
         await handler(.subscribed)
         while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }

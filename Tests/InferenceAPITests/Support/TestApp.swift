@@ -112,6 +112,8 @@ struct PredictAnswer: Decodable {
     struct Prediction: Decodable {
         let index: Int
         let module_id: String?
+        /// Canary mode: the run that scored the reading.
+        let run_id: String?
         let prediction: Int
         let label: String
         let hazard_probability: Double
@@ -120,6 +122,8 @@ struct PredictAnswer: Decodable {
         let count: Int
         let hazardous: Int
         let normal: Int
+        /// Canary mode: readings per run.
+        let runs: [String: Int]?
     }
     let model: Model
     let predictions: [Prediction]
