@@ -101,7 +101,7 @@ if runs:
     summary = {}
     for size in (1, 100, 1000):
         ref = {r["rep"]: r for r in by.get(("reference", size), [])}
-        for target in ("swift", "swift-plain", "reference", "nginx", "floor"):
+        for target in ("swift", "swift-plain", "swift-shadow", "reference", "nginx", "floor"):
             rs = by.get((target, size), [])
             if not rs:
                 continue
@@ -122,7 +122,8 @@ if runs:
     hazard = load("hazard-share.json")
     print("swift: the headline, bodies as dashboards send them (module_id on every reading" + (
         f"; {hazard['hazardous_share'] * 100:.0f} % of the readings hazardous by Swift's own labels" if hazard else "") +
-          ", hazard episodes on, their default); swift-plain: the same readings without module_id.")
+          ", hazard episodes on, their default); swift-plain: the same readings without module_id;"
+          " swift-shadow: the headline with a shadow challenger (the baseline run) scoring every reading.")
     print("req/s and readings/s count 2xx answers only; 'errors' counts non-2xx answers, socket errors and timeouts (should be 0).")
     print("peak RSS: VmHWM over the run (reset before each run), summed over processes (gunicorn master + 2 workers).")
     print("nginx: reads the same request body and answers a static copy of the Swift answer (the HTTP floor).")
@@ -145,6 +146,21 @@ if runs:
         shares = [r["ok_rps"] / plain[r["rep"]]["ok_rps"] for r in by.get(("swift", size), []) if r["rep"] in plain and plain[r["rep"]]["ok_rps"] > 0]
         if shares:
             goal(f"{size} reading(s)/request: with module_id as a share of without", ">= 90 %", f"{med(shares) * 100:.0f} %", med(shares) >= 0.9)
+    for size in (1, 100):
+        base = {r["rep"]: r for r in by.get(("swift", size), [])}
+        pairs = [(r, base[r["rep"]]) for r in by.get(("swift-shadow", size), []) if r["rep"] in base]
+        if pairs:
+            p99 = med([s["p99_ms"] / b["p99_ms"] - 1 for s, b in pairs if b["p99_ms"] > 0])
+            rps = med([s["ok_rps"] / b["ok_rps"] for s, b in pairs if b["ok_rps"] > 0])
+            detail = f"{p99 * 100:+.0f} % (req/s {rps * 100:.0f} % of without)"
+            if size == 1:
+                goal("shadow challenger, 1 reading/request: p99 change", "<= +10 %", detail, p99 <= 0.10)
+            else:
+                goal(f"shadow challenger, {size} readings/request: p99 change", "reported", detail, None)
+    shadow = load("shadow.json")
+    if shadow and "compared" in shadow:
+        goal("shadow challenger: readings compared / dropped by the full queue", "reported",
+             f"{shadow['compared']} / {shadow.get('shadow_dropped', 0)}", None)
     if s100:
         goal("100 readings/request: readings/s vs reference", ">= 15x", fmt(s100["ratio"], 1, "x") + f" ({fmt(s100['rps'] * 100)} readings/s)", s100["ratio"] >= 15)
     if s1000:

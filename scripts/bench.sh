@@ -171,8 +171,15 @@ if ! skipped http; then
   SWIFT_PID=$!; PIDS+=("$SWIFT_PID")
   ref_cmd "$RP" >"$OUT/logs/reference.log" 2>&1 &
   REF_PID=$!; PIDS+=("$REF_PID")
+  # The same server with a shadow challenger (the baseline run scores every reading off the
+  # request path): what an experiment costs /predict.
+  SHP=$(free_port)
+  CHALLENGER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' fixtures/vectors/mlflow3_xgb3_ubj_standard__baseline.json)
+  swift_env "$SHP" env CHALLENGER_MODEL_URI="$CHALLENGER" CHALLENGER_MODE=shadow "$BIN" serve >"$OUT/logs/swift-shadow.log" 2>&1 &
+  SHADOW_PID=$!; PIDS+=("$SHADOW_PID")
   wait_ready "http://127.0.0.1:$SP/ready" "$SWIFT_PID"
   wait_ready "http://127.0.0.1:$RP/ready" "$REF_PID"
+  wait_ready "http://127.0.0.1:$SHP/ready" "$SHADOW_PID"
   sleep 1
   echo "{\"swift\":$(python3 bench/proc_rss.py "$SWIFT_PID" rss),\"reference\":$(python3 bench/proc_rss.py "$REF_PID" rss)}" >"$OUT/idle-rss.json"
 
@@ -205,6 +212,7 @@ if ! skipped http; then
   for size in 1 100 1000; do
     run_wrk swift "http://127.0.0.1:$SP/predict" "$size" 0 "$SWIFT_PID" 1 warmup
     run_wrk swift-plain "http://127.0.0.1:$SP/predict" "$size" 0 "$SWIFT_PID" 1 warmup plain
+    [[ $size == 1000 ]] || run_wrk swift-shadow "http://127.0.0.1:$SHP/predict" "$size" 0 "$SHADOW_PID" 1 warmup
     run_wrk reference "http://127.0.0.1:$RP/predict" "$size" 0 "$REF_PID" 1 warmup
   done
   for rep in $(seq 1 "$REPS"); do
@@ -212,6 +220,7 @@ if ! skipped http; then
       say "http: repetition $rep/$REPS, $size readings per request"
       run_wrk swift "http://127.0.0.1:$SP/predict" "$size" "$rep" "$SWIFT_PID" "$DURATION"
       run_wrk swift-plain "http://127.0.0.1:$SP/predict" "$size" "$rep" "$SWIFT_PID" "$DURATION" wrk plain
+      [[ $size == 1000 ]] || run_wrk swift-shadow "http://127.0.0.1:$SHP/predict" "$size" "$rep" "$SHADOW_PID" "$DURATION"
       run_wrk reference "http://127.0.0.1:$RP/predict" "$size" "$rep" "$REF_PID" "$DURATION"
       run_wrk nginx "http://127.0.0.1:$NP/r$size.json" "$size" "$rep" "$NGINX_PID" "$DURATION"
       run_wrk floor "http://127.0.0.1:$FP/floor/$size" "$size" "$rep" "$FLOOR_PID" "$DURATION"
@@ -224,6 +233,8 @@ if ! skipped http; then
       >>"$OUT/capi-interleaved.jsonl"
   done
   echo "{\"swift\":$(python3 bench/proc_rss.py "$SWIFT_PID" rss),\"reference\":$(python3 bench/proc_rss.py "$REF_PID" rss)}" >"$OUT/after-load-rss.json"
+  # Did the challenger keep up? (compared readings, and those the full queue dropped)
+  curl -s "http://127.0.0.1:$SHP/models/challenger" >"$OUT/shadow.json" || true
   cleanup; PIDS=()
 fi
 

@@ -199,7 +199,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     FeedbackController(feedback: services.feedback, maxBodyBytes: maxBody, idempotency: services.idempotency).addRoutes(to: router.group(), access: access)
     ModelsController(
         models: services.models, feedback: services.feedback, threshold: configuration.hazardThreshold, audit: services.audit,
-        activation: services.activation, fleet: services.fleet
+        activation: services.activation, fleet: services.fleet, challenger: services.challenger
     ).addRoutes(to: router.group("models"), access: access)
     ChallengerController(
         challenger: services.challenger, models: services.models, activation: services.activation, fleet: services.fleet,

@@ -4,7 +4,7 @@ Run by the Swift test `WebPageBrowserTests` against a live server it seeded; pri
 object of findings and exits 1 if any check failed. Checks: zero console errors on every page;
 a visitor without credentials sees the sign-in and no data; after signing in, the timeline draws
 exactly as many flagged points as the API stores for the asset, and the asset picker changes the
-chart; /docs runs POST /predict with an API key through "Try it out"; page weight and first
+chart; the champion/challenger card shows the experiment's compared readings and its Stop button ends it; /docs runs POST /predict with an API key through "Try it out"; page weight and first
 render (reported, not judged); screenshots of each page at 1280x800 and 390x844.
 """
 import argparse
@@ -116,6 +116,7 @@ class Check:
             self.fail("the served model card is empty")
         self.console_errors("/ (dashboard)")
         self.shot("dashboard")
+        self.challenger()
         for asset in sorted(expected)[1:]:
             Select(d.find_element(By.ID, "asset-picker")).select_by_value(asset)
             drawn = self.flagged_drawn(asset)
@@ -130,6 +131,26 @@ class Check:
         self.weight_and_render("/ (dashboard)")
         self.console_errors("/ (dashboard reload)")
         d.find_element(By.ID, "signout").click()
+
+    def challenger(self):
+        """The running experiment's card shows what the API counts, and its Stop button ends it."""
+        if self.args.challenger_compared < 0:
+            return
+        d = self.driver
+        card = (By.ID, "challenger-card")
+        self.wait.until(lambda d: d.find_element(*card).get_attribute("data-status") == "running")
+        shown = int(d.find_element(*card).get_attribute("data-compared") or -1)
+        self.findings["challenger_compared_shown"] = shown
+        if shown != self.args.challenger_compared:
+            self.fail(f"challenger card: {shown} compared shown, the API counted {self.args.challenger_compared}")
+        bars = d.find_elements(By.CSS_SELECTOR, "#challenger-histogram .bar")
+        if sum(int(b.get_attribute("data-count")) for b in bars) != self.args.challenger_compared:
+            self.fail("challenger card: the difference histogram does not add up to the compared readings")
+        if not d.find_element(By.ID, "challenger-promote").is_displayed():
+            self.fail("challenger card: no promote button for the operator")
+        d.find_element(By.ID, "challenger-stop").click()
+        self.wait.until(lambda d: d.find_element(*card).get_attribute("data-status") == "none")
+        self.findings["challenger_stopped_by_button"] = True
 
     def development_mode(self):
         """A server without users or keys: the page opens on the dashboard, no sign-in asked."""
@@ -197,6 +218,7 @@ if __name__ == "__main__":
     parser.add_argument("--expect", required=True, help='{"asset": flagged anomalies stored, ...}')
     parser.add_argument("--predict-body", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--challenger-compared", type=int, default=-1, help="readings the running experiment compared (the API's count)")
     parser.add_argument("--dev-base", default="", help="a server in development mode (no credentials configured)")
     arguments = parser.parse_args()
     os.makedirs(arguments.screenshots, exist_ok=True)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @testable import InferenceAPI
@@ -136,8 +137,43 @@ struct ChallengerRouteTests {
             let status = try await Self.status(client).1
             let routed = status["routed"] as? [String: Int]
             #expect(routed?["challenger"] == challengerModules * 5 && routed?["champion"] == (200 - challengerModules) * 5)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("model_route_total{role=\"challenger\"} \(challengerModules * 5)"))
             print("canary 30 %: \(challengerModules) of 200 modules on the challenger (\(challengerModules / 2) %), \(exact)/1000 predictions equal to Python's for their run")
         }
+    }
+
+    /// The Open Inference route follows the routing (a request without module ids as a whole) and
+    /// names the run that scored it in `model_version`.
+    @Test func testOpenInferenceNamesTheRunThatScored() async throws {
+        let (champion, challenger) = try Self.pair()
+        let app = try await buildApplication(configuration: TestApp.configuration())
+        let features = champion.feature_names
+        let row = features.map { champion.readings[3][$0] ?? 0 }
+        let body = try JSONSerialization.data(withJSONObject: [
+            "inputs": [["name": "input-0", "datatype": "FP64", "shape": [1, features.count], "data": row]]
+        ])
+        try await app.test(.router) { client in
+            for (percent, run, python) in [(100, challenger.run_id, challenger.probabilities[3]), (0, champion.run_id, champion.probabilities[3])] {
+                let started = try await Self.post(
+                    client, "/models/challenger", "{\"run_id\": \"\(challenger.run_id)\", \"mode\": \"canary\", \"percent\": \(percent)}")
+                #expect(started.status == .created)
+                let response = try await client.execute(
+                    uri: "/v2/models/battery-hazard/infer", method: .post, headers: TestApp.json, body: ByteBuffer(bytes: body))
+                let answer = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(answer?["model_version"] as? String == run, "canary \(percent) %")
+                let outputs = answer?["outputs"] as? [[String: Any]]
+                let data = outputs?.first?["data"] as? [Double]
+                #expect(data.map { Float($0[0]) == Float(python) } == true, "the probability of the run it names")
+            }
+        }
+    }
+
+    /// Counts shared by the load's workers: answers before and after the promotion returned.
+    final class Load: Sendable {
+        let answered = Atomic<Int>(0)
+        let promoted = Atomic<Bool>(false)
+        let afterPromotion = Atomic<Int>(0)
     }
 
     @Test func testPromoteUnderLoadFailsNoRequest() async throws {
@@ -146,17 +182,21 @@ struct ChallengerRouteTests {
         let python = [champion.run_id: champion.probabilities, challenger.run_id: challenger.probabilities]
         try await app.test(.router) { client in
             #expect(try await Self.post(client, "/models/challenger", "{\"run_id\": \"\(challenger.run_id)\"}").status == .created)
-            let stop = ContinuousClock.now + .milliseconds(1500)
-            let promoteAt = ContinuousClock.now + .milliseconds(500)
+            // Counted, not timed (a loaded machine stretches any clock): 4 clients keep asking until
+            // each has had 20 answers after the promotion returned.
+            let load = Load()
             let results = try await withThrowingTaskGroup(of: (ok: Int, failed: Int, wrong: Int, runs: Set<String>).self) { group in
                 for worker in 0..<4 {
                     group.addTask {
                         var ok = 0, failed = 0, wrong = 0, runs: Set<String> = []
-                        var i = worker
-                        while ContinuousClock.now < stop {
+                        var i = worker, after = 0
+                        while after < 20 {
+                            let promoted = load.promoted.load(ordering: .acquiring)
                             let rows = [(i * 5) % 200, (i * 5 + 1) % 200, (i * 5 + 2) % 200]
                             let response = try await client.execute(
                                 uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body(rows.map { champion.readings[$0] }))
+                            if promoted { after += 1 }
+                            load.answered.add(1, ordering: .relaxed)
                             guard response.status == .ok, let answer = try? PredictAnswer.decode(response) else {
                                 failed += 1
                                 continue
@@ -172,9 +212,10 @@ struct ChallengerRouteTests {
                         return (ok, failed, wrong, runs)
                     }
                 }
-                try await Task.sleep(until: promoteAt)
+                while load.answered.load(ordering: .relaxed) < 80 { try await Task.sleep(for: .milliseconds(5)) }
                 let promoted = try await Self.post(client, "/models/challenger/promote", "")
                 #expect(promoted.status == .ok)
+                load.promoted.store(true, ordering: .releasing)
                 var total = (ok: 0, failed: 0, wrong: 0, runs: Set<String>())
                 for try await result in group {
                     total.ok += result.ok
@@ -222,6 +263,12 @@ struct ChallengerRouteTests {
             let after = try PredictAnswer.decode(
                 try await client.execute(uri: "/predict", method: .post, headers: TestApp.json, body: TestApp.body([servedVector.readings[0]])))
             #expect(after.predictions.first?.run_id == nil && after.model.run_id == servedVector.run_id)
+            // The audit log has the experiment's start and the guard's stop, newest first.
+            let audit = try JSONSerialization.jsonObject(with: Data(buffer: try await client.execute(uri: "/anomaly/models", method: .get).body)) as? [String: Any]
+            let entries = (audit?["models"] as? [[String: Any]] ?? []).filter { $0["model_type"] as? String == "xgboost_challenger" }
+            #expect(entries.count == 2)
+            let newest = String(describing: entries.first?["parameters"] ?? "")
+            #expect(newest.contains("stopped"), "\(newest)")
             print("guard (\(fault)): stopped: \(reason)")
         }
     }

@@ -12,6 +12,7 @@ struct ModelsController {
     let audit: ActivationAudit
     let activation: ModelActivation
     let fleet: FleetCoordinator
+    let challenger: ChallengerService
 
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessRules) {
         group.group().add(middleware: access.requires(.modelsAdmin))
@@ -69,6 +70,10 @@ struct ModelsController {
         var description = ActiveModelDescription(model, threshold: threshold, refused: models.refused)
         description.fleet = FleetView(fleet)
         description.from_cache = models.servedFromCache.map(ActiveModelDescription.FromCache.init)
+        description.challenger = challenger.described.map {
+            ActiveModelDescription.ChallengerBrief(
+                version: $0.experiment.version, mode: $0.experiment.mode, status: $0.experiment.status.rawValue, run_id: $0.experiment.runId)
+        }
         return description
     }
 

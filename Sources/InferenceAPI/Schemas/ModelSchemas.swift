@@ -155,6 +155,16 @@ struct ActiveModelDescription: ResponseCodable {
     var fleet: FleetView?
     /// Present while the model serves from the cache because the source could not be reached.
     var from_cache: FromCache?
+    /// Present while a champion/challenger experiment runs (or the guard stopped the last one):
+    /// details at `GET /models/challenger`.
+    var challenger: ChallengerBrief?
+
+    struct ChallengerBrief: Codable, Sendable {
+        let version: Int64
+        let mode: String
+        let status: String
+        let run_id: String
+    }
 
     struct FromCache: Codable, Sendable {
         let reference: String

@@ -59,6 +59,22 @@ struct WebPageBrowserTests {
                 #expect(expected.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
                 let vector = try TestApp.servedVector()
                 let predictBody = String(decoding: try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(2))]), as: UTF8.self)
+                // A shadow experiment that compared 6 readings, for the champion/challenger card.
+                let baseline = try #require(try TestApp.defaultStoreVectors().first { $0.run_id != vector.run_id })
+                let started = try await client.execute(
+                    uri: "/models/challenger", method: .post, headers: SecuredApp.Key.fleetAdmin.headers,
+                    body: ByteBuffer(string: "{\"run_id\": \"\(baseline.run_id)\"}"))
+                #expect(started.status == .created)
+                for _ in 0..<3 {
+                    _ = try await client.execute(uri: "/predict", method: .post, headers: SecuredApp.Key.predict.headers, body: ByteBuffer(string: predictBody))
+                }
+                var compared = -1
+                for _ in 0..<100 where compared != 6 {
+                    let status = try await client.execute(uri: "/models/challenger", method: .get, headers: SecuredApp.Key.fleetAdmin.headers)
+                    compared = (try JSONSerialization.jsonObject(with: Data(buffer: status.body)) as? [String: Any])?["compared"] as? Int ?? -1
+                    if compared != 6 { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(compared == 6)
 
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: Self.python)
@@ -66,7 +82,7 @@ struct WebPageBrowserTests {
                     TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
                     "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
                     "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
-                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--dev-base", "http://127.0.0.1:\(developmentPort)",
+                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--challenger-compared", String(compared), "--dev-base", "http://127.0.0.1:\(developmentPort)",
                 ]
                 let output = Pipe()
                 process.standardOutput = output
@@ -93,6 +109,10 @@ struct WebPageBrowserTests {
                 #expect(findings["docs_predict_status"] as? String == "200")
                 #expect((findings["screenshots"] as? [String])?.count == 6)
                 #expect(findings["development_mode_opens_dashboard"] as? Bool == true)
+                #expect(findings["challenger_compared_shown"] as? Int == 6)
+                #expect(findings["challenger_stopped_by_button"] as? Bool == true)
+                let after = try await client.execute(uri: "/models/challenger", method: .get, headers: SecuredApp.Key.fleetAdmin.headers)
+                #expect(after.status == .notFound, "the page's Stop button ended the experiment")
             }
         }
     }

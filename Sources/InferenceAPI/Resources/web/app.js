@@ -12,18 +12,33 @@ function credential() {
   return saved ? JSON.parse(saved) : null;
 }
 
-function api(path) {
+function headers() {
   var c = credential();
-  var headers = { "Accept": "application/json" };
-  if (c && c.kind === "token") headers["Authorization"] = "Bearer " + c.value;
-  if (c && c.kind === "key") headers["X-API-Key"] = c.value;
+  var fields = { "Accept": "application/json" };
+  if (c && c.kind === "token") fields["Authorization"] = "Bearer " + c.value;
+  if (c && c.kind === "key") fields["X-API-Key"] = c.value;
+  return fields;
+}
+
+// `absent`: what a 404 stands for (a route that answers 404 when there is nothing to show).
+function api(path, absent) {
   // credentials: "omit": the API's 401 offers Basic, and a browser would answer it with its own
   // sign-in dialog; the page sends its credential in headers, never cookies.
-  return fetch(path, { headers: headers, cache: "no-store", credentials: "omit" }).then(function (response) {
+  return fetch(path, { headers: headers(), cache: "no-store", credentials: "omit" }).then(function (response) {
     if (response.status === 401) { signOut("Your credentials were refused or have expired."); throw new Error("401"); }
     if (response.status === 403) return null;  // this credential may not read it: the card stays empty
+    if (response.status === 404 && absent !== undefined) return absent;
     if (!response.ok) throw new Error(path + " answered " + response.status);
     return response.json();
+  });
+}
+
+// A change (POST, DELETE): resolves when it succeeded, else rejects with the API's message.
+function send(method, path) {
+  return fetch(path, { method: method, headers: headers(), cache: "no-store", credentials: "omit" }).then(function (response) {
+    if (response.ok) return null;
+    return response.json().then(function (body) { throw new Error(body.error ? body.error.message : method + " " + path + " answered " + response.status); },
+      function () { throw new Error(method + " " + path + " answered " + response.status); });
   });
 }
 
@@ -165,6 +180,66 @@ function drawPerformance(performance) {
   });
 }
 
+// ---- champion and challenger
+
+function percent(value) { return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %"; }
+
+function drawChallenger(status) {
+  var card = $("challenger-card");
+  var list = $("challenger");
+  clear(list);
+  clear($("challenger-histogram"));
+  clear($("challenger-feedback").tBodies[0]);
+  var running = status && !status.none && status.status === "running";
+  $("challenger-promote").hidden = !running;
+  $("challenger-stop").hidden = !running;
+  card.dataset.compared = status && !status.none ? String(status.compared) : "";
+  card.dataset.status = status ? (status.none ? "none" : status.status) : "";
+  $("challenger-detail").hidden = !status || !!status.none;
+  if (!status) { $("challenger-summary").textContent = "Needs the models:admin scope."; return; }
+  if (status.none) { $("challenger-summary").textContent = "No experiment running (POST /models/challenger starts one)."; return; }
+  $("challenger-summary").textContent = status.mode + (status.mode === "canary" ? " " + status.percent + " %" : "") + ", " + status.status +
+    " since " + status.started_at + " (counted over the " + status.counted_over + ")";
+  var rows = [
+    ["champion", status.champion ? (status.champion.run_name || "") + " (" + status.champion.run_id.slice(0, 12) + ")" : "–"],
+    ["challenger", (status.challenger.run_name || "") + " (" + status.challenger.run_id.slice(0, 12) + ")"],
+    ["compared", String(status.compared)],
+    ["label agreement", percent(status.label_agreement)],
+    ["mean |diff|", fixed(status.mean_abs_diff, 6)],
+    ["max |diff|", fixed(status.max_abs_diff, 6)],
+  ];
+  var routed = status.routed.champion + status.routed.challenger;
+  if (status.mode === "canary") rows.push(["routed to challenger", routed ? percent(status.routed.challenger / routed) + " of " + routed : "–"]);
+  rows.push(["model step p50 / p99", fixed(status.latency.champion.p50_us, 1) + " / " + fixed(status.latency.champion.p99_us, 1) + " µs champion, " +
+    fixed(status.latency.challenger.p50_us, 1) + " / " + fixed(status.latency.challenger.p99_us, 1) + " µs challenger"]);
+  rows.push(["challenger errors", status.errors.challenger + " of " + status.calls.challenger + " calls"]);
+  if (status.shadow_dropped) rows.push(["shadow dropped", String(status.shadow_dropped)]);
+  if (status.stopped) rows.push(["stopped", status.stopped.reason]);
+  rows.forEach(function (row) { text(list, "dt", row[0]); text(list, "dd", row[1], row[0] === "stopped" ? "bad" : ""); });
+  var histogram = $("challenger-histogram");
+  var most = Math.max.apply(null, status.abs_diff_histogram.map(function (b) { return b.count; }).concat([1]));
+  status.abs_diff_histogram.forEach(function (bin) {
+    var bar = text(histogram, "div", "", "bar");
+    bar.style.height = (100 * bin.count / most) + "%";
+    bar.title = (bin.up_to === 0 ? "exactly 0" : "≤ " + bin.up_to) + ": " + bin.count;
+    bar.dataset.count = bin.count;
+  });
+  ["champion", "challenger"].forEach(function (role) {
+    var f = status.feedback[role];
+    var tr = document.createElement("tr");
+    [role, String(f.n), fixed(f.precision, 3), fixed(f.recall, 3), fixed(f.auc, 3)].forEach(function (v) { text(tr, "td", v); });
+    $("challenger-feedback").tBodies[0].appendChild(tr);
+  });
+}
+
+function challengerAction(method, path) {
+  $("challenger-error").textContent = "";
+  send(method, path).then(refresh, function (error) { $("challenger-error").textContent = error.message; });
+}
+
+$("challenger-promote").addEventListener("click", function () { challengerAction("POST", "/models/challenger/promote"); });
+$("challenger-stop").addEventListener("click", function () { challengerAction("DELETE", "/models/challenger"); });
+
 // ---- anomalies
 
 function drawAssets(answer) {
@@ -258,7 +333,14 @@ function refreshTimeline() {
 
 function refresh() {
   var cards = [
-    api("/models/active").then(drawModel),
+    // The experiment's card reads /models/challenger only when /models/active says one runs
+    // (else that route answers 404, which a browser reports as an error).
+    api("/models/active").then(function (model) {
+      drawModel(model);
+      if (!model) { drawChallenger(null); return; }
+      if (!model.challenger) { drawChallenger({ none: true }); return; }
+      return api("/models/challenger", { none: true }).then(drawChallenger);
+    }),
     api("/models/history").then(drawHistory),
     api("/metrics/summary").then(drawTraffic),
     api("/drift").then(drawDrift),
