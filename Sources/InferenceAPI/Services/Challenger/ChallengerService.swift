@@ -240,17 +240,16 @@ final class ChallengerService: Service, Sendable {
             guard !jobs.isEmpty else { return }
             for job in jobs {
                 guard let model = state.withLock({ $0.running?.experiment.version == job.version ? $0.running?.model : nil }) else { continue }
-                let clock = ContinuousClock()
-                let started = clock.now
-                let probabilities: [Float]?
-                do {
-                    probabilities = try await Offload.run(.predict(rows: job.rows)) {
-                        try job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
-                    }
-                } catch {
-                    probabilities = nil
+                // Timed where it runs, as the champion's step is: a hop to the blocking pool and the
+                // wait there are not the challenger's (counting them stopped a shadow under load).
+                let scored = try? await Offload.run(.predict(rows: job.rows)) { () throws -> ([Float], Int64) in
+                    let clock = ContinuousClock()
+                    let started = clock.now
+                    let probabilities = try job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
+                    return (probabilities, Self.nanoseconds(clock.now - started))
                 }
-                let nanoseconds = Self.nanoseconds(clock.now - started)
+                let probabilities = scored?.0
+                let nanoseconds = scored?.1 ?? 0
                 let (compared, disagreed) = state.withLock { state -> (Int, Int) in
                     guard state.running?.experiment.version == job.version else { return (0, 0) }
                     state.stats.calls.challenger += 1
@@ -376,7 +375,8 @@ final class ChallengerService: Service, Sendable {
                     "version": "\(experiment.version)", "run_id": "\(model.runId)", "reference": "\(reference)", "mode": "\(mode.rawValue)",
                     "percent": "\(percent)",
                 ])
-            await audit?.recordExperiment(model, event: "started", reason: "\(mode.rawValue) \(percent)% of \(reference), experiment \(experiment.version)")
+            let share = mode == .canary ? "canary \(percent) %" : "shadow"
+            await audit?.recordExperiment(model, event: "started", reason: "\(share) of \(reference), experiment \(experiment.version)")
             return experiment
         }
     }
@@ -392,15 +392,17 @@ final class ChallengerService: Service, Sendable {
                 logger.error("challenger: the experiment's end could not be recorded", metadata: ["error": "\(error)"])
                 return false
             }
+            // Traffic stops at once; the status shows the end once the audit entry is written, so
+            // whoever reads "stopped" finds it in the audit log too.
             let mine = state.withLock { state -> HazardModel? in
                 guard let running = state.running, running.experiment.version == version else { return nil }
                 state.running = nil
-                state.record = ended
                 state.queue = []
                 state.queuedReadings = 0
                 engaged.store(false, ordering: .relaxed)
                 return running.model
             }
+            defer { state.withLock { state in if state.running == nil { state.record = ended } } }
             // Ended here, now (not by another replica before): log it and write the audit entry.
             guard let ended, ended.version == version, ended.status == status, ended.reason == reason else { return mine != nil }
             if status == .stopped {
