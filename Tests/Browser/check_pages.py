@@ -4,7 +4,7 @@ Run by the Swift test `WebPageBrowserTests` against a live server it seeded; pri
 object of findings and exits 1 if any check failed. Checks: zero console errors on every page;
 a visitor without credentials sees the sign-in and no data; after signing in, the timeline draws
 exactly as many flagged points as the API stores for the asset, and the asset picker changes the
-chart; the champion/challenger card shows the experiment's compared readings and its Stop button ends it; /docs runs POST /predict with an API key through "Try it out"; page weight and first
+chart; picking a metric draws its forecast band and a limit its crossing; the champion/challenger card shows the experiment's compared readings and its Stop button ends it; /docs runs POST /predict with an API key through "Try it out"; page weight and first
 render (reported, not judged); screenshots of each page at 1280x800 and 390x844.
 """
 import argparse
@@ -124,6 +124,7 @@ class Check:
             if drawn != expected[asset]:
                 self.fail(f"after picking {asset}: {drawn} flagged points drawn, {expected[asset]} stored")
         self.findings["picker_changed_chart"] = all(v["drawn"] == v["stored"] for v in self.findings["flagged"].values())
+        self.forecast()
         self.console_errors("/ (asset picker)")
         # Fresh load, signed in: what the page weighs and how soon it renders.
         d.get(self.args.base + "/")
@@ -131,6 +132,29 @@ class Check:
         self.weight_and_render("/ (dashboard)")
         self.console_errors("/ (dashboard reload)")
         d.find_element(By.ID, "signout").click()
+
+    def forecast(self):
+        """Picking a metric draws the next day's forecast on the timeline; a limit shows its crossing."""
+        if not self.args.forecast_asset:
+            return
+        d = self.driver
+        Select(d.find_element(By.ID, "asset-picker")).select_by_value(self.args.forecast_asset)
+        self.flagged_drawn(self.args.forecast_asset)
+        Select(d.find_element(By.ID, "forecast-metric")).select_by_value(self.args.forecast_metric)
+        box = d.find_element(By.ID, "forecast-threshold")
+        box.clear()
+        box.send_keys(str(self.args.forecast_threshold))
+        box.send_keys("\n")
+        d.execute_script("arguments[0].dispatchEvent(new Event('change'))", box)
+        summary = (By.ID, "forecast-summary")
+        self.wait.until(lambda d: d.find_element(*summary).get_attribute("data-crossing") != "")
+        points = int(d.find_element(*summary).get_attribute("data-points"))
+        labels = d.execute_script("return state.timeline ? state.timeline.getLabels() : []")
+        self.findings["forecast"] = {"points": points, "crossing": d.find_element(*summary).get_attribute("data-crossing"),
+                                     "drawn": "forecast" in labels and "lower" in labels and "upper" in labels,
+                                     "summary": d.find_element(*summary).text}
+        if points != 288 or not self.findings["forecast"]["drawn"]:
+            self.fail(f"forecast: {points} points, series {labels}")
 
     def challenger(self):
         """The running experiment's card shows what the API counts, and its Stop button ends it."""
@@ -218,6 +242,9 @@ if __name__ == "__main__":
     parser.add_argument("--expect", required=True, help='{"asset": flagged anomalies stored, ...}')
     parser.add_argument("--predict-body", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--forecast-asset", default="", help="an asset with enough history to forecast")
+    parser.add_argument("--forecast-metric", default="cpu_pct")
+    parser.add_argument("--forecast-threshold", type=float, default=0)
     parser.add_argument("--challenger-compared", type=int, default=-1, help="readings the running experiment compared (the API's count)")
     parser.add_argument("--dev-base", default="", help="a server in development mode (no credentials configured)")
     arguments = parser.parse_args()

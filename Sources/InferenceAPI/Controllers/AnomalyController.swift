@@ -25,6 +25,8 @@ struct AnomalyController {
             .get("models", use: models)
             .get("assets", use: assets)
             .get("samples/{asset_id}", use: samples)
+            .post("forecast", use: forecast)
+            .get("forecast/{asset_id}", use: storedForecast)
     }
 
     struct AssetsAnswer: ResponseEncodable {

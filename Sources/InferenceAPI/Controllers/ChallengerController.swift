@@ -96,7 +96,7 @@ struct ChallengerController {
             throw ServiceError(.unavailable, code: "unavailable", "the fleet's counters could not be read")
         }
         guard let described else { throw APIError.notFound("no challenger experiment is running") }
-        return try Self.json(described, status: status)
+        return .json(status, ByteBuffer(bytes: try JSONEncoder.api.encode(described)))
     }
 
     @Sendable func end(request: Request, context: AppRequestContext) async throws -> Response {
@@ -118,11 +118,6 @@ struct ChallengerController {
         }
         var description = ActiveModelDescription(promoted.model, threshold: threshold, refused: models.refused)
         description.fleet = FleetView(fleet)
-        return try Self.json(description, status: .ok)
-    }
-
-    private static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
-        let data = try JSONEncoder.api.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return .json(.ok, ByteBuffer(bytes: try JSONEncoder.api.encode(description)))
     }
 }

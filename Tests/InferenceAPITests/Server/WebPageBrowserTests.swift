@@ -56,7 +56,20 @@ struct WebPageBrowserTests {
                     let answer = try JSONSerialization.jsonObject(with: Data(buffer: stored.body)) as? [String: Any]
                     expected[asset] = try #require(answer?["count"] as? Int)
                 }
-                #expect(expected.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
+                #expect(expected.filter { $0.key != "forecast-3" }.values.allSatisfy { $0 > 0 }, "the seeded spikes are flagged: \(expected)")
+                // Three days of a growing cpu_pct for the forecast band: its limit is passed within the day.
+                let now = Date().timeIntervalSince1970.rounded(.down)
+                let long: [[String: Any]] = (0..<864).map { i in
+                    let cpu = 30 + 10 * Double(i) / 288 + 5 * sin(2 * .pi * Double(i % 288) / 288)
+                    return ["timestamp": ModelInfo.timestamp(Date(timeIntervalSince1970: now - Double(864 - i) * 300)), "metrics": ["cpu_pct": cpu, "latency_ms": 20.0]]
+                }
+                let seeded = try await client.execute(
+                    uri: "/anomaly/detect", method: .post, headers: SecuredApp.Key.anomalyWriter.headers,
+                    body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ["asset_id": "forecast-3", "samples": long])))
+                #expect(seeded.status == .ok)
+                let flaggedLong = try await client.execute(
+                    uri: "/anomaly/scores/forecast-3?anomalies_only=true&limit=10000", method: .get, headers: SecuredApp.Key.anomalyReader.headers)
+                expected["forecast-3"] = try #require((try JSONSerialization.jsonObject(with: Data(buffer: flaggedLong.body)) as? [String: Any])?["count"] as? Int)
                 let vector = try TestApp.servedVector()
                 let predictBody = String(decoding: try JSONSerialization.data(withJSONObject: ["readings": Array(vector.readings.prefix(2))]), as: UTF8.self)
                 // A shadow experiment that compared 6 readings, for the champion/challenger card.
@@ -82,7 +95,8 @@ struct WebPageBrowserTests {
                     TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
                     "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
                     "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
-                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--challenger-compared", String(compared), "--dev-base", "http://127.0.0.1:\(developmentPort)",
+                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--challenger-compared", String(compared), "--forecast-asset", "forecast-3", "--forecast-metric", "cpu_pct",
+                    "--forecast-threshold", "62", "--dev-base", "http://127.0.0.1:\(developmentPort)",
                 ]
                 let output = Pipe()
                 process.standardOutput = output
@@ -110,6 +124,9 @@ struct WebPageBrowserTests {
                 #expect((findings["screenshots"] as? [String])?.count == 6)
                 #expect(findings["development_mode_opens_dashboard"] as? Bool == true)
                 #expect(findings["challenger_compared_shown"] as? Int == 6)
+                let forecast = findings["forecast"] as? [String: Any]
+                #expect(forecast?["points"] as? Int == 288 && forecast?["drawn"] as? Bool == true, "\(forecast ?? [:])")
+                #expect((forecast?["crossing"] as? String)?.isEmpty == false, "a limit passed within the day has its crossing shown")
                 #expect(findings["challenger_stopped_by_button"] as? Bool == true)
                 let after = try await client.execute(uri: "/models/challenger", method: .get, headers: SecuredApp.Key.fleetAdmin.headers)
                 #expect(after.status == .notFound, "the page's Stop button ended the experiment")

@@ -3,7 +3,7 @@
 "use strict";
 
 var REFRESH_MS = 5000;
-var state = { asset: null, timeline: null, traffic: null, timer: null };
+var state = { asset: null, timeline: null, traffic: null, timer: null, forecastMetric: "", threshold: "" };
 
 function $(id) { return document.getElementById(id); }
 
@@ -259,11 +259,47 @@ $("asset-picker").addEventListener("change", function (event) {
   refreshTimeline();
 });
 
-function drawTimeline(asset, samples, scores) {
+// The forecast's metric picker lists the asset's metrics; "none" draws no forecast.
+function drawForecastPicker(names) {
+  var picker = $("forecast-metric");
+  var wanted = [""].concat(names);
+  if (picker.options.length !== wanted.length || wanted.some(function (n, k) { return picker.options[k].value !== n; })) {
+    clear(picker);
+    wanted.forEach(function (n) { var o = text(picker, "option", n || "none"); o.value = n; });
+  }
+  if (wanted.indexOf(state.forecastMetric) < 0) state.forecastMetric = "";
+  picker.value = state.forecastMetric;
+}
+
+$("forecast-metric").addEventListener("change", function (event) { state.forecastMetric = event.target.value; refreshTimeline(); });
+$("forecast-threshold").addEventListener("change", function (event) { state.threshold = event.target.value; refreshTimeline(); });
+
+// The forecast for the picked metric, or null (none picked, or too little history: said in the summary).
+function fetchForecast(asset) {
+  var summary = $("forecast-summary");
+  if (!state.forecastMetric) { summary.textContent = ""; summary.dataset.points = "0"; summary.dataset.crossing = ""; return Promise.resolve(null); }
+  var path = "/anomaly/forecast/" + encodeURIComponent(asset) + "?metric=" + encodeURIComponent(state.forecastMetric) + "&horizon=288";
+  if (state.threshold !== "" && isFinite(Number(state.threshold))) path += "&threshold=" + encodeURIComponent(state.threshold);
+  return fetch(path, { headers: headers(), cache: "no-store", credentials: "omit" }).then(function (response) {
+    return response.json().then(function (body) {
+      if (!response.ok) { summary.textContent = "Forecast: " + (body.error ? body.error.message : response.status); summary.dataset.points = "0"; return null; }
+      var c = body.crossing;
+      summary.dataset.points = String(body.forecast.length);
+      summary.dataset.crossing = c && c.timestamp ? c.timestamp : "";
+      summary.textContent = "Forecast of " + body.metric + " (" + body.components.join(", ") + "; " + fixed(body.growth_per_week, 2) + " a week)" +
+        (c ? (c.timestamp ? "; passes " + c.threshold + " at " + c.timestamp : "; does not pass " + c.threshold + " within a day") +
+          " (chance " + percent(c.probability) + ")" : "");
+      return body;
+    });
+  });
+}
+
+function drawTimeline(asset, samples, scores, forecast) {
   var chart = $("timeline-chart");
   var metrics = {};
   samples.samples.forEach(function (s) { Object.keys(s.metrics).forEach(function (m) { metrics[m] = true; }); });
   var names = Object.keys(metrics).sort();
+  drawForecastPicker(names);
   var flaggedAt = {};
   scores.scores.forEach(function (s) { if (s.is_anomaly) flaggedAt[s.timestamp] = s; });
   var rows = samples.samples.map(function (s) {
@@ -272,6 +308,13 @@ function drawTimeline(asset, samples, scores) {
     if (flag) value = s.metrics[flag.metric_name] !== undefined ? s.metrics[flag.metric_name] : s.metrics[names[0]];
     return [new Date(s.timestamp)].concat(names.map(function (m) { return s.metrics[m] === undefined ? null : s.metrics[m]; })).concat([value]);
   });
+  var bands = forecast ? ["forecast", "lower", "upper"] : [];
+  if (forecast) {
+    rows.forEach(function (row) { row.push(null, null, null); });
+    forecast.forecast.forEach(function (p) {
+      rows.push([new Date(p.timestamp)].concat(names.map(function () { return null; })).concat([null, p.value, p.lower, p.upper]));
+    });
+  }
   var drawn = 0;
   var series = {};
   series["flagged"] = { drawPoints: true, strokeWidth: 0, pointSize: 4, color: "#d62728",
@@ -279,8 +322,13 @@ function drawTimeline(asset, samples, scores) {
       drawn += 1;
       Dygraph.Circles.DEFAULT(g, name, ctx, cx, cy, color, size);
     } };
+  if (forecast) {
+    series["forecast"] = { color: "#1f6feb", strokePattern: [6, 3] };
+    series["lower"] = { color: "#9dbcf5", strokePattern: [2, 3] };
+    series["upper"] = { color: "#9dbcf5", strokePattern: [2, 3] };
+  }
   var options = {
-    labels: ["time"].concat(names).concat(["flagged"]), series: series, legend: "always", drawPoints: false,
+    labels: ["time"].concat(names).concat(["flagged"]).concat(bands), series: series, legend: "always", drawPoints: false,
     drawCallback: function (g, initial) {
       chart.dataset.flaggedDrawn = String(drawn);
       chart.dataset.asset = asset;
@@ -321,10 +369,10 @@ function refreshTimeline() {
   var asset = state.asset;
   if (!asset) return Promise.resolve();
   var id = encodeURIComponent(asset);
-  return Promise.all([api("/anomaly/samples/" + id + "?hours=24&limit=2000"), api("/anomaly/scores/" + id + "?hours=24&limit=10000")])
+  return Promise.all([api("/anomaly/samples/" + id + "?hours=24&limit=2000"), api("/anomaly/scores/" + id + "?hours=24&limit=10000"), fetchForecast(asset)])
     .then(function (answers) {
       if (!answers[0] || !answers[1] || asset !== state.asset) return;
-      drawTimeline(asset, answers[0], answers[1]);
+      drawTimeline(asset, answers[0], answers[1], answers[2]);
       drawAnomalyTable(answers[1]);
     });
 }
