@@ -15,7 +15,7 @@ extension Telemetry {
     }
 
     func challengerCompared(_ readings: Int, disagreements: Int) {
-        counter("model_challenger_compared_total", []).increment(by: readings)
-        if disagreements > 0 { counter("model_challenger_label_disagreements_total", []).increment(by: disagreements) }
+        challengerCounters.compared.increment(by: readings)
+        if disagreements > 0 { challengerCounters.disagreements.increment(by: disagreements) }
     }
 }

@@ -45,6 +45,7 @@ public final class Telemetry: Sendable {
     private let assetCacheEntries: Metrics.Meter
     /// The model step by role (`model_step_duration_seconds`), recorded while an experiment runs.
     let modelSteps: (champion: Metrics.Timer, challenger: Metrics.Timer)
+    let challengerCounters: (compared: Metrics.Counter, disagreements: Metrics.Counter)
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -89,6 +90,10 @@ public final class Telemetry: Sendable {
         modelSteps = (
             Metrics.Timer(label: "model_step_duration_seconds", dimensions: [("role", "champion")], factory: factory),
             Metrics.Timer(label: "model_step_duration_seconds", dimensions: [("role", "challenger")], factory: factory)
+        )
+        challengerCounters = (
+            Metrics.Counter(label: "model_challenger_compared_total", factory: factory),
+            Metrics.Counter(label: "model_challenger_label_disagreements_total", factory: factory)
         )
     }
 

@@ -25,6 +25,8 @@ final class ChallengerService: Service, Sendable {
         var rules = ChallengerGuard.Rules()
         /// Shadow readings waiting for the challenger, at most.
         var queueReadings = 10_000
+        /// How long the shadow drain waits after the first queued request, so it takes many at once.
+        var shadowLingerMilliseconds = 20
         /// How often counters are written, the fleet's experiment re-read and the guard checked.
         var tickSeconds = 1.0
         /// Seconds between looks at a challenger alias (`MODEL_REFRESH_SECONDS`; 0: never).
@@ -76,6 +78,7 @@ final class ChallengerService: Service, Sendable {
         let raw: [Double]
         let rows: Int
         let champion: [Float]
+        let championNanoseconds: Int64
     }
 
     let store: any FleetStore
@@ -147,7 +150,9 @@ final class ChallengerService: Service, Sendable {
 
     /// Queues champion-answered readings for the challenger; never waits (a full queue drops them).
     func shadow(version: Int64, raw: [Double], rows: Int, champion: [Float], championNanoseconds: Int64) {
-        let queued = state.withLock { state -> Bool in
+        // One lock, one append; the drain is woken only when the queue was empty (it takes
+        // everything queued after a linger), and the champion's step reaches the metrics there.
+        let wakeDrain = state.withLock { state -> Bool in
             guard state.running?.experiment.version == version else { return false }
             state.stats.calls.champion += 1
             state.stats.latency.champion.record(nanoseconds: championNanoseconds)
@@ -156,12 +161,11 @@ final class ChallengerService: Service, Sendable {
                 state.stats.shadowDropped += rows
                 return false
             }
-            state.queue.append(ShadowJob(version: version, raw: raw, rows: rows, champion: champion))
+            state.queue.append(ShadowJob(version: version, raw: raw, rows: rows, champion: champion, championNanoseconds: championNanoseconds))
             state.queuedReadings += rows
-            return true
+            return state.queue.count == 1
         }
-        telemetry?.modelStep(role: .champion, nanoseconds: championNanoseconds)
-        if queued { wake.yield() }
+        if wakeDrain { wake.yield() }
     }
 
     /// A canary request's model steps: readings per run, each step's time, whether the
@@ -228,43 +232,53 @@ final class ChallengerService: Service, Sendable {
 
     // MARK: - The shadow drain
 
+    /// Scores what the queue holds, after `shadowLingerMilliseconds` so that the readings of many
+    /// requests are taken at once: one trip off the event loops (the batch runs in NIO's blocking
+    /// pool, where it shares the cores with the event loops instead of holding one of them), one
+    /// lock for the counters, one increment per metric. Each request's readings are still scored
+    /// and timed on their own, as the champion scored them.
     private func drainShadow() async {
         while true {
-            let jobs = state.withLock { state -> [ShadowJob] in
+            try? await Task.sleep(for: .milliseconds(settings.shadowLingerMilliseconds))
+            let (jobs, model) = state.withLock { state -> ([ShadowJob], HazardModel?) in
                 defer {
                     state.queue = []
                     state.queuedReadings = 0
                 }
-                return state.queue
+                return (state.queue, state.running?.model)
             }
             guard !jobs.isEmpty else { return }
-            for job in jobs {
-                guard let model = state.withLock({ $0.running?.experiment.version == job.version ? $0.running?.model : nil }) else { continue }
-                // Timed where it runs, as the champion's step is: a hop to the blocking pool and the
-                // wait there are not the challenger's (counting them stopped a shadow under load).
-                let scored = try? await Offload.run(.predict(rows: job.rows)) { () throws -> ([Float], Int64) in
+            guard let model, let version = state.withLock({ $0.running?.experiment.version }) else { continue }
+            let current = jobs.filter { $0.version == version }
+            let scored = (try? await Offload.run(.blocking) { () -> [([Float]?, Int64)] in
+                current.map { job in
                     let clock = ContinuousClock()
                     let started = clock.now
-                    let probabilities = try job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
+                    let probabilities = try? job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
                     return (probabilities, Self.nanoseconds(clock.now - started))
                 }
-                let probabilities = scored?.0
-                let nanoseconds = scored?.1 ?? 0
-                let (compared, disagreed) = state.withLock { state -> (Int, Int) in
-                    guard state.running?.experiment.version == job.version else { return (0, 0) }
+            }) ?? current.map { _ in (nil, 0) }
+            let (compared, disagreed) = state.withLock { state -> (Int, Int) in
+                guard state.running?.experiment.version == version else { return (0, 0) }
+                let before = (state.stats.compared, state.stats.disagreements)
+                for (job, (probabilities, nanoseconds)) in zip(current, scored) {
                     state.stats.calls.challenger += 1
-                    state.dirty = true
                     guard let probabilities else {
                         state.stats.errors.challenger += 1
-                        return (0, 0)
+                        continue
                     }
                     state.stats.latency.challenger.record(nanoseconds: nanoseconds)
-                    let before = state.stats.disagreements
                     state.stats.compare(champion: job.champion, challenger: probabilities, threshold: threshold)
-                    return (job.rows, state.stats.disagreements - before)
                 }
-                if probabilities != nil { telemetry?.modelStep(role: .challenger, nanoseconds: nanoseconds) }
-                if compared > 0 { telemetry?.challengerCompared(compared, disagreements: disagreed) }
+                state.dirty = true
+                return (state.stats.compared - before.0, state.stats.disagreements - before.1)
+            }
+            if let telemetry {
+                for (job, (probabilities, nanoseconds)) in zip(current, scored) {
+                    telemetry.modelStep(role: .champion, nanoseconds: job.championNanoseconds)
+                    if probabilities != nil { telemetry.modelStep(role: .challenger, nanoseconds: nanoseconds) }
+                }
+                if compared > 0 { telemetry.challengerCompared(compared, disagreements: disagreed) }
             }
         }
     }
