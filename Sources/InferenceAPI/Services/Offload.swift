@@ -1,5 +1,9 @@
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The one rule for where work runs: work expected to take longer than `budget` leaves the event
 /// loop for NIO's blocking thread pool; shorter work stays, because the hop there and back costs
 /// more than it saves, and an event loop held for `budget` delays every other connection it serves
@@ -35,6 +39,11 @@ enum Offload {
         case decompress(bytes: Int)
         /// Blocking by nature: fitting a forest, reading an MLflow store from disk, loading a model.
         case blocking
+        /// Work nobody waits for, that may wait for idle CPU: a shadow challenger's scoring. It runs
+        /// on one thread of its own at the lowest priority (nice 19), so under load it takes what
+        /// the event loops and the blocking pool leave, and never delays an answer; its queue
+        /// (the caller's) fills and drops instead.
+        case background
     }
 
     static func estimatedMicroseconds(_ work: Work) -> Double {
@@ -46,7 +55,7 @@ enum Offload {
         case .groupReadings(let readings): Double(readings) * 0.1
         case .compress(let bytes): Double(bytes) * 0.004
         case .decompress(let bytes): Double(bytes) * 0.02
-        case .blocking: .infinity
+        case .blocking, .background: .infinity
         }
     }
 
@@ -54,7 +63,21 @@ enum Offload {
 
     /// Runs `body` where `work` belongs.
     static func run<T: Sendable>(_ work: Work, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        if case .background = work { return try await background.runIfActive(body) }
         if leavesEventLoop(work) { return try await NIOThreadPool.singleton.runIfActive(body) }
         return try body()
     }
+
+    /// The `.background` thread: one, started on first use, its nice value raised to 19 by its
+    /// first task (on Linux a thread's nice value is its own). Lives as long as the process.
+    private static let background: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        pool.submit { _ in
+            #if canImport(Glibc)
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            #endif
+        }
+        return pool
+    }()
 }

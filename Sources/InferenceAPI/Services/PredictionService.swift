@@ -129,12 +129,10 @@ struct PredictionService: Sendable {
             case nil:
                 probabilities = try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }
             case .shadow(let version):
-                let clock = ContinuousClock()
-                let started = clock.now
+                let started = ChallengerService.cpuNanoseconds()
                 probabilities = try raw.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: rows) }
                 challenger?.shadow(
-                    version: version, raw: raw, rows: rows, champion: probabilities,
-                    championNanoseconds: ChallengerService.nanoseconds(clock.now - started))
+                    version: version, raw: raw, rows: rows, champion: probabilities, championNanoseconds: ChallengerService.cpuNanoseconds() - started)
             case .canary(let version, let challengerModel, let routes):
                 (probabilities, canary) = try predictCanary(
                     model: model, challengerModel: challengerModel, version: version, raw: raw, rows: rows, routes: routes)
@@ -157,18 +155,17 @@ struct PredictionService: Sendable {
     private func predictCanary(
         model: HazardModel, challengerModel: HazardModel, version: Int64, raw: [Double], rows: Int, routes: [Bool]
     ) throws -> ([Float], Canary) {
-        let clock = ContinuousClock()
         let picked = (0..<rows).filter { routes[$0] }
         var challengerStep: (rows: Int, nanoseconds: Int64, failed: Bool)?
         var challengerProbabilities: [Float]?
         if !picked.isEmpty, let challenger {
             let subset = picked.count == rows ? raw : Self.rows(picked, of: raw, width: raw.count / max(rows, 1))
-            let started = clock.now
+            let started = ChallengerService.cpuNanoseconds()
             do {
                 challengerProbabilities = try subset.withUnsafeBufferPointer { try challenger.challengerProbabilities(challengerModel, raw: $0, rows: picked.count) }
-                challengerStep = (picked.count, ChallengerService.nanoseconds(clock.now - started), false)
+                challengerStep = (picked.count, ChallengerService.cpuNanoseconds() - started, false)
             } catch {
-                challengerStep = (picked.count, ChallengerService.nanoseconds(clock.now - started), true)
+                challengerStep = (picked.count, ChallengerService.cpuNanoseconds() - started, true)
             }
         }
         let answered = challengerProbabilities == nil ? [Bool](repeating: false, count: rows) : routes
@@ -177,9 +174,9 @@ struct PredictionService: Sendable {
         var championStep: (rows: Int, nanoseconds: Int64)?
         if !championRows.isEmpty {
             let subset = championRows.count == rows ? raw : Self.rows(championRows, of: raw, width: raw.count / max(rows, 1))
-            let started = clock.now
+            let started = ChallengerService.cpuNanoseconds()
             let scored = try subset.withUnsafeBufferPointer { try model.probabilities(raw: $0, rows: championRows.count) }
-            championStep = (championRows.count, ChallengerService.nanoseconds(clock.now - started))
+            championStep = (championRows.count, ChallengerService.cpuNanoseconds() - started)
             for (k, row) in championRows.enumerated() { probabilities[row] = scored[k] }
         }
         if let challengerProbabilities {

@@ -5,6 +5,10 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Champion and challenger side by side on live traffic (`/models/challenger`).
 ///
 /// The experiment is the fleet's (`FleetStore`: one row every replica follows, like the served
@@ -204,8 +208,9 @@ final class ChallengerService: Service, Sendable {
     func challengerProbabilities(_ model: HazardModel, raw: UnsafeBufferPointer<Double>, rows: Int) throws -> [Float] {
         if settings.faults.fail { throw ArtifactError(.xgboost, "the challenger failed (test fault)") }
         if let delay = settings.faults.delay {
-            let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-            usleep(UInt32(max(0, nanoseconds / 1000)))
+            // A slow model spends CPU: spin, so the model step's CPU time shows it.
+            let end = Self.cpuNanoseconds() + Self.nanoseconds(delay)
+            while Self.cpuNanoseconds() < end {}
         }
         return try model.probabilities(raw: raw, rows: rows)
     }
@@ -233,10 +238,10 @@ final class ChallengerService: Service, Sendable {
     // MARK: - The shadow drain
 
     /// Scores what the queue holds, after `shadowLingerMilliseconds` so that the readings of many
-    /// requests are taken at once: one trip off the event loops (the batch runs in NIO's blocking
-    /// pool, where it shares the cores with the event loops instead of holding one of them), one
-    /// lock for the counters, one increment per metric. Each request's readings are still scored
-    /// and timed on their own, as the champion scored them.
+    /// requests are taken at once: one trip to the background thread (`Offload.Work.background`:
+    /// nice 19, so under load the shadow takes only idle CPU and its queue fills and drops instead
+    /// of delaying answers), one lock for the counters, one increment per metric. Each request's
+    /// readings are still scored and timed on their own, as the champion scored them.
     private func drainShadow() async {
         while true {
             try? await Task.sleep(for: .milliseconds(settings.shadowLingerMilliseconds))
@@ -250,12 +255,11 @@ final class ChallengerService: Service, Sendable {
             guard !jobs.isEmpty else { return }
             guard let model, let version = state.withLock({ $0.running?.experiment.version }) else { continue }
             let current = jobs.filter { $0.version == version }
-            let scored = (try? await Offload.run(.blocking) { () -> [([Float]?, Int64)] in
+            let scored = (try? await Offload.run(.background) { () -> [([Float]?, Int64)] in
                 current.map { job in
-                    let clock = ContinuousClock()
-                    let started = clock.now
+                    let started = Self.cpuNanoseconds()
                     let probabilities = try? job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
-                    return (probabilities, Self.nanoseconds(clock.now - started))
+                    return (probabilities, Self.cpuNanoseconds() - started)
                 }
             }) ?? current.map { _ in (nil, 0) }
             let (compared, disagreed) = state.withLock { state -> (Int, Int) in
@@ -285,6 +289,15 @@ final class ChallengerService: Service, Sendable {
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    /// The calling thread's CPU time, in nanoseconds: what a model step is timed in, for both
+    /// runs, so that a busy machine's scheduling (a thread preempted mid-step, the background
+    /// thread's low priority) does not count as the model's time; a slower model does.
+    static func cpuNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     // MARK: - Running
