@@ -239,7 +239,7 @@ final class ChallengerService: Service, Sendable {
 
     /// Scores what the queue holds, after `shadowLingerMilliseconds` so that the readings of many
     /// requests are taken at once: one trip to the background thread (`Offload.Work.background`:
-    /// nice 19, so under load the shadow takes only idle CPU and its queue fills and drops instead
+    /// SCHED_IDLE, so under load the shadow takes only idle CPU and its queue fills and drops instead
     /// of delaying answers), one lock for the counters, one increment per metric. Each request's
     /// readings are still scored and timed on their own, as the champion scored them.
     private func drainShadow() async {
