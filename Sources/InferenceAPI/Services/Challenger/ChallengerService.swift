@@ -155,14 +155,12 @@ final class ChallengerService: Service, Sendable {
     /// Queues champion-answered readings for the challenger; never waits (a full queue drops them).
     func shadow(version: Int64, raw: [Double], rows: Int, champion: [Float], championNanoseconds: Int64) {
         // One lock, one append; the drain is woken only when the queue was empty (it takes
-        // everything queued after a linger), and the champion's step reaches the metrics there.
+        // everything queued after a linger), and the champion's step is counted there.
         let wakeDrain = state.withLock { state -> Bool in
             guard state.running?.experiment.version == version else { return false }
-            state.stats.calls.champion += 1
-            state.stats.latency.champion.record(nanoseconds: championNanoseconds)
-            state.dirty = true
             guard state.queuedReadings + rows <= settings.queueReadings else {
                 state.stats.shadowDropped += rows
+                state.dirty = true
                 return false
             }
             state.queue.append(ShadowJob(version: version, raw: raw, rows: rows, champion: champion, championNanoseconds: championNanoseconds))
@@ -245,44 +243,51 @@ final class ChallengerService: Service, Sendable {
     private func drainShadow() async {
         while true {
             try? await Task.sleep(for: .milliseconds(settings.shadowLingerMilliseconds))
-            let (jobs, model) = state.withLock { state -> ([ShadowJob], HazardModel?) in
+            let (jobs, running) = state.withLock { state -> ([ShadowJob], Running?) in
                 defer {
                     state.queue = []
                     state.queuedReadings = 0
                 }
-                return (state.queue, state.running?.model)
+                return (state.queue, state.running)
             }
             guard !jobs.isEmpty else { return }
-            guard let model, let version = state.withLock({ $0.running?.experiment.version }) else { continue }
+            guard let running else { continue }
+            let model = running.model, version = running.experiment.version
             let current = jobs.filter { $0.version == version }
-            let scored = (try? await Offload.run(.background) { () -> [([Float]?, Int64)] in
-                current.map { job in
+            // Everything per request happens on the background thread, into counters of its own;
+            // it takes no lock the request path takes (a preempted SCHED_IDLE thread holding one
+            // would stall requests). The event loop then adds them up under one lock.
+            let threshold = self.threshold, telemetry = self.telemetry
+            let counted = try? await Offload.run(.background) { () -> ChallengerStats in
+                var delta = ChallengerStats()
+                var compared = 0, disagreements = 0
+                for job in current {
+                    delta.calls.champion += 1
+                    delta.latency.champion.record(nanoseconds: job.championNanoseconds)
+                    telemetry?.modelStep(role: .champion, nanoseconds: job.championNanoseconds)
                     let started = Self.cpuNanoseconds()
                     let probabilities = try? job.raw.withUnsafeBufferPointer { try self.challengerProbabilities(model, raw: $0, rows: job.rows) }
-                    return (probabilities, Self.cpuNanoseconds() - started)
-                }
-            }) ?? current.map { _ in (nil, 0) }
-            let (compared, disagreed) = state.withLock { state -> (Int, Int) in
-                guard state.running?.experiment.version == version else { return (0, 0) }
-                let before = (state.stats.compared, state.stats.disagreements)
-                for (job, (probabilities, nanoseconds)) in zip(current, scored) {
-                    state.stats.calls.challenger += 1
+                    let nanoseconds = Self.cpuNanoseconds() - started
+                    delta.calls.challenger += 1
                     guard let probabilities else {
-                        state.stats.errors.challenger += 1
+                        delta.errors.challenger += 1
                         continue
                     }
-                    state.stats.latency.challenger.record(nanoseconds: nanoseconds)
-                    state.stats.compare(champion: job.champion, challenger: probabilities, threshold: threshold)
+                    delta.latency.challenger.record(nanoseconds: nanoseconds)
+                    telemetry?.modelStep(role: .challenger, nanoseconds: nanoseconds)
+                    let before = delta.disagreements
+                    delta.compare(champion: job.champion, challenger: probabilities, threshold: threshold)
+                    compared += job.rows
+                    disagreements += delta.disagreements - before
                 }
-                state.dirty = true
-                return (state.stats.compared - before.0, state.stats.disagreements - before.1)
+                if compared > 0 { telemetry?.challengerCompared(compared, disagreements: disagreements) }
+                return delta
             }
-            if let telemetry {
-                for (job, (probabilities, nanoseconds)) in zip(current, scored) {
-                    telemetry.modelStep(role: .champion, nanoseconds: job.championNanoseconds)
-                    if probabilities != nil { telemetry.modelStep(role: .challenger, nanoseconds: nanoseconds) }
-                }
-                if compared > 0 { telemetry.challengerCompared(compared, disagreements: disagreed) }
+            guard let counted else { continue }
+            state.withLock { state in
+                guard state.running?.experiment.version == version else { return }
+                state.stats.merge(counted)
+                state.dirty = true
             }
         }
     }
