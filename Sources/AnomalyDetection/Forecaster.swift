@@ -253,7 +253,9 @@ extension Forecaster {
             let useWeekly = perDay > 0 && Double(count) * grid.step >= 14 * Forecaster.day
             var y = Array(grid.values[0..<count])
             var model = Model(daily: [0], weekly: nil, level: 0, levelIndex: 0, slope: 0, scale: 0)
-            var trend = blockTrend(y, block: block, seasonal: { _ in 0 })
+            // The first level: week-long medians when a weekly shape is learnt (day-long ones would
+            // take the weekend's dip for a level change, and the weekly profile would never see it).
+            var trend = blockTrend(y, block: useWeekly ? 7 * block : block, seasonal: { _ in 0 })
             for pass in 0..<3 {
                 model.daily = perDay > 0 ? dailyProfile(y, trend: trend, grid: grid, weekly: model.weekly) : [0]
                 if useWeekly { model.weekly = weeklyProfile(y, trend: trend, grid: grid, daily: model.daily) }
@@ -366,7 +368,7 @@ extension Forecaster {
                 bySlot[grid.weekSlot(i)].append(y[i] - trend[i] - daily[grid.daySlot(i)])
             }
             var profile = [Double](repeating: .nan, count: slots)
-            let reach = max(1, perDay / 96) * 2
+            let reach = max(1, perDay / 96)
             var pooled: [Double] = []
             for slot in 0..<slots {
                 pooled.removeAll(keepingCapacity: true)
