@@ -34,12 +34,13 @@ test: deps-test
 ## budget: make test sends 20,000 per backend; `QUERY_FUZZ_INPUTS=100000 make test` sends the full count.
 QUERY_FUZZ_INPUTS ?= 20000
 
-## Suites that run many processes under load of their own (three replicas and nginx; 500 assets; hostile
+## Suites that run many processes under load of their own (three replicas and nginx; three replicas sharing an
+## experiment; 500 assets; hostile
 ## clients and the alias follower, the model-source outages answered within MLFLOW_HTTP_REQUEST_TIMEOUT + 1 s and the
 ## hostile tracking server's download deadlines,
 ## whose time bounds need a quiet machine): run after the others, one
 ## after another (scripts/test-suites.sh), so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(FleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests|ShutdownUnderStallTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
+ALONE_TESTS := InferenceAPITests\.(FleetTests|ChallengerFleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests|ShutdownUnderStallTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:

@@ -56,6 +56,7 @@ struct AppServices: Sendable {
         challengerSettings.aliasRefreshSeconds = configuration.modelRefreshSeconds
         challengerSettings.faults = configuration.challengerFaults
         challengerSettings.tickSeconds = configuration.challengerTickSeconds
+        if configuration.challengerShadowAtNormalPriority { challengerSettings.shadowWork = .blocking }
         challenger = ChallengerService(
             store: stores.fleet, models: models, replicaId: fleet.identity.id, threshold: configuration.hazardThreshold,
             settings: challengerSettings, telemetry: telemetry, audit: audit, logger: logger, fleetChanges: experimentChanges)

@@ -10,6 +10,15 @@ import Testing
 /// against the baseline run, checked against Python's probabilities of both runs.
 @Suite("Champion and challenger", .timeLimit(.minutes(5)))
 struct ChallengerRouteTests {
+    /// The shadow at normal priority: under SCHED_IDLE, the default, a machine busy with the other
+    /// suites in parallel starves it and the comparisons these tests wait for never come.
+    static func configuration(_ change: (inout Configuration) -> Void = { _ in }) -> Configuration {
+        TestApp.configuration {
+            $0.challengerShadowAtNormalPriority = true
+            change(&$0)
+        }
+    }
+
     static func post(_ client: some TestClientProtocol, _ uri: String, _ json: String) async throws -> TestResponse {
         try await client.execute(uri: uri, method: .post, headers: TestApp.json, body: ByteBuffer(string: json))
     }
@@ -46,7 +55,7 @@ struct ChallengerRouteTests {
 
     @Test func testShadowKeepsTheChampionsAnswersAndComparesEveryReading() async throws {
         let (champion, challenger) = try Self.pair()
-        let configuration = TestApp.configuration()
+        let configuration = Self.configuration()
         let app = try await buildApplication(configuration: configuration)
         // 1,000 readings: the 200 of the vectors, five times, 20 a request.
         let bodies = (0..<5).flatMap { _ in stride(from: 0, to: champion.readings.count, by: 20).map { Array(champion.readings[$0..<$0 + 20]) } }
@@ -94,7 +103,7 @@ struct ChallengerRouteTests {
 
     @Test func testCanaryRoutesEveryModuleToOneRunWithThatRunsNumbers() async throws {
         let (champion, challenger) = try Self.pair()
-        let app = try await buildApplication(configuration: TestApp.configuration())
+        let app = try await buildApplication(configuration: Self.configuration())
         let python = [champion.run_id: champion.probabilities, challenger.run_id: challenger.probabilities]
         // 200 modules, five passes; reading i of the vectors is module i's.
         let modules = (0..<200).map { "rack-\($0 / 10)/module-\($0)" }
@@ -147,7 +156,7 @@ struct ChallengerRouteTests {
     /// names the run that scored it in `model_version`.
     @Test func testOpenInferenceNamesTheRunThatScored() async throws {
         let (champion, challenger) = try Self.pair()
-        let app = try await buildApplication(configuration: TestApp.configuration())
+        let app = try await buildApplication(configuration: Self.configuration())
         let features = champion.feature_names
         let row = features.map { champion.readings[3][$0] ?? 0 }
         let body = try JSONSerialization.data(withJSONObject: [
@@ -178,7 +187,7 @@ struct ChallengerRouteTests {
 
     @Test func testPromoteUnderLoadFailsNoRequest() async throws {
         let (champion, challenger) = try Self.pair()
-        let app = try await buildApplication(configuration: TestApp.configuration())
+        let app = try await buildApplication(configuration: Self.configuration())
         let python = [champion.run_id: champion.probabilities, challenger.run_id: challenger.probabilities]
         try await app.test(.router) { client in
             #expect(try await Self.post(client, "/models/challenger", "{\"run_id\": \"\(challenger.run_id)\"}").status == .created)
@@ -238,7 +247,7 @@ struct ChallengerRouteTests {
     func testTheGuardStopsABadChallenger(fault: String) async throws {
         let (_, challenger) = try Self.pair()
         let app = try await buildApplication(
-            configuration: TestApp.configuration {
+            configuration: Self.configuration {
                 $0.challengerMinCalls = 50
                 $0.challengerTickSeconds = 0.2
                 // Slow: far past 3 x the champion's p99 even when a loaded machine stretches the champion's.
@@ -276,7 +285,7 @@ struct ChallengerRouteTests {
 
     @Test func testFeedbackScoresBothRunsOnTheSameOutcomesAndTheRecallRuleStops() async throws {
         let (champion, challenger) = try Self.pair()
-        let configuration = TestApp.configuration { $0.challengerTickSeconds = 0.2 }
+        let configuration = Self.configuration { $0.challengerTickSeconds = 0.2 }
         let app = try await buildApplication(configuration: configuration)
         // Outcomes as the champion predicted them: its recall is 1, the baseline's what Python's numbers say.
         let outcomes = champion.predictions
@@ -322,7 +331,7 @@ struct ChallengerRouteTests {
     ])
     func testARefusedChallengerChangesNothing(body: String, status: HTTPResponse.Status, code: String) async throws {
         let (champion, challenger) = try Self.pair()
-        let app = try await buildApplication(configuration: TestApp.configuration())
+        let app = try await buildApplication(configuration: Self.configuration())
         try await app.test(.router) { client in
             let sent = body.replacingOccurrences(of: "RUN", with: challenger.run_id).replacingOccurrences(of: "CHAMPION", with: champion.run_id)
             let response = try await Self.post(client, "/models/challenger", sent)
@@ -334,7 +343,7 @@ struct ChallengerRouteTests {
 
     @Test func testEndingAndPromotingWithoutAnExperimentAnswer404AndDeleteEndsIt() async throws {
         let (champion, challenger) = try Self.pair()
-        let app = try await buildApplication(configuration: TestApp.configuration())
+        let app = try await buildApplication(configuration: Self.configuration())
         try await app.test(.router) { client in
             #expect(try await client.execute(uri: "/models/challenger", method: .delete).status == .notFound)
             #expect(try await Self.post(client, "/models/challenger/promote", "").status == .notFound)

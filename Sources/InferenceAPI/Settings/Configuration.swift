@@ -131,6 +131,9 @@ public struct Configuration: Sendable {
     /// Tests only (no variable): the challenger's model step made slow or failing, and the tick.
     var challengerFaults = ChallengerService.Faults()
     var challengerTickSeconds = 1.0
+    /// Tests only: the shadow on the blocking pool at normal priority, so a machine saturated by
+    /// other tests cannot starve it (the default, SCHED_IDLE, is what `make bench` measures).
+    var challengerShadowAtNormalPriority = false
 
     public struct ChallengerStart: Sendable, Equatable {
         public var reference: String

@@ -38,7 +38,8 @@ struct WebPageBrowserTests {
     @Test(.timeLimit(.minutes(5))) func testPagesInChromium() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no browser virtualenv at \(Self.python): run `make test`")
         let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("inference-api-screenshots-\(UUID().uuidString.prefix(8))")
-        let app = try await buildApplication(configuration: try SecuredApp.configuration())
+        // The shadow at normal priority: under SCHED_IDLE a machine busy with other suites starves it.
+        let app = try await buildApplication(configuration: try SecuredApp.configuration { $0.challengerShadowAtNormalPriority = true })
         // And one in development mode (no credentials configured), which opens on the dashboard.
         let development = try await buildApplication(configuration: TestApp.configuration())
         try await development.test(.live) { developmentClient in

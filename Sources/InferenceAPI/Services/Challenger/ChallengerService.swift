@@ -31,6 +31,9 @@ final class ChallengerService: Service, Sendable {
         var queueReadings = 10_000
         /// How long the shadow drain waits after the first queued request, so it takes many at once.
         var shadowLingerMilliseconds = 20
+        /// Where the shadow scores: `.background` (SCHED_IDLE: idle CPU only; the default) or, for
+        /// tests that need every reading compared on a machine busy with other tests, `.blocking`.
+        var shadowWork = Offload.Work.background
         /// How often counters are written, the fleet's experiment re-read and the guard checked.
         var tickSeconds = 1.0
         /// Seconds between looks at a challenger alias (`MODEL_REFRESH_SECONDS`; 0: never).
@@ -258,7 +261,7 @@ final class ChallengerService: Service, Sendable {
             // it takes no lock the request path takes (a preempted SCHED_IDLE thread holding one
             // would stall requests). The event loop then adds them up under one lock.
             let threshold = self.threshold, telemetry = self.telemetry
-            let counted = try? await Offload.run(.background) { () -> ChallengerStats in
+            let counted = try? await Offload.run(settings.shadowWork) { () -> ChallengerStats in
                 var delta = ChallengerStats()
                 var compared = 0, disagreements = 0
                 for job in current {
