@@ -36,12 +36,7 @@ struct ChallengerController {
 
     @Sendable func start(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(as: StartRequest.self, upTo: 64 * 1024, expected: Self.expected)
-        let reference: String
-        switch (body.run_id, body.model_uri) {
-        case (let id?, nil): reference = id
-        case (nil, let uri?): reference = uri
-        default: throw APIError.validation("give exactly one of model_uri and run_id")
-        }
+        let reference = try ActivateRequest.reference(runId: body.run_id, modelURI: body.model_uri)
         guard let mode = ChallengerService.Mode(rawValue: body.mode ?? "shadow") else {
             throw APIError.validation("mode is \"shadow\" or \"canary\"", [.init(field: "mode", problem: "is not shadow or canary")])
         }

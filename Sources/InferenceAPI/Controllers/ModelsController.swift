@@ -80,13 +80,7 @@ struct ModelsController {
     @Sendable func activate(request: Request, context: AppRequestContext) async throws -> ActiveModelDescription {
         let expected = "the body must be {\"run_id\": \"...\"} or {\"model_uri\": \"models:/<name>@<alias>\"}"
         let parsed = try await request.decodeJSON(as: ActivateRequest.self, upTo: 64 * 1024, expected: expected)
-        let reference: String
-        switch (parsed.run_id, parsed.model_uri) {
-        case (let id?, nil): reference = id
-        case (nil, let uri?): reference = uri
-        default:
-            throw APIError.validation("give exactly one of run_id and model_uri")
-        }
+        let reference = try ActivateRequest.reference(runId: parsed.run_id, modelURI: parsed.model_uri)
         let model: HazardModel
         do {
             // A download the caller no longer waits for stops (a closed connection); once

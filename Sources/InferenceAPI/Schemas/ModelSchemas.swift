@@ -264,3 +264,15 @@ struct ActivateRequest: Decodable {
     let run_id: String?
     let model_uri: String?
 }
+
+extension ActivateRequest {
+    /// The run a body names (`/models/activate`, `/models/challenger`): exactly one of `run_id`
+    /// and `model_uri`, else a 400.
+    static func reference(runId: String?, modelURI: String?) throws -> String {
+        switch (runId, modelURI) {
+        case (let id?, nil): return id
+        case (nil, let uri?): return uri
+        default: throw APIError.validation("give exactly one of run_id and model_uri")
+        }
+    }
+}
