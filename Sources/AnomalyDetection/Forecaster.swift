@@ -4,23 +4,26 @@ import Foundation
 ///
 /// The history is put on a regular grid at its own spacing (the median single-step gap, in whole
 /// minutes when within 5 % of them; samples sharing a step are averaged, missing steps stay
-/// missing). The model is additive: a level that moves
-/// with a robust trend, a daily profile, and on two weeks of history or more a weekly one (the
-/// day-of-week shape on top of the daily). Every part is a median, so the spikes and level
-/// changes an EMS history holds move it little:
-/// - the level is tracked by day-long block medians of the deseasonalised series, and its value
-///   at the end is the median of the last half day (a level change is taken up within hours);
-/// - the trend is the median of week-apart differences of those block medians (a level change is
-///   one difference in many), shrunk towards zero by its own standard error (an uncertain trend
+/// missing). The model is additive: a level that moves with a robust trend, a daily profile, and
+/// on two weeks of history or more a weekly one (the day-of-week shape on top of the daily).
+/// Every part is a median, so the spikes and level changes an EMS history holds move it little:
+/// - the profiles are per-slot medians around a trend that is a running median of a week of day
+///   medians (it keeps a level change where it happened but cannot follow the days of the
+///   week), smoothed over a quarter (daily) or half (weekly) hour;
+/// - a value far from both the fit and the median of its neighbours is a spike and is replaced;
+/// - the trend is the median of week-apart differences of day medians (a level change is one
+///   difference in many), shrunk towards zero by its own standard error (an uncertain trend
 ///   costs more than none);
-/// - residuals beyond four robust standard deviations are replaced by the fit and the model is
-///   fitted again on the cleaned series.
+/// - a level change is a jump between the medians of the day before and the day after a
+///   half-day boundary past six robust standard deviations of all such jumps; the level now is
+///   the median of the deseasonalised, detrended values since the last one, within the last week.
 ///
 /// Intervals come from the model's own out-of-sample errors: it is refitted at origins one to
-/// seven days before the end of the history, each origin's forecast is compared with what
-/// followed, and the errors are pooled by lead (half-octave buckets of the step count), so an
-/// interval widens with the horizon as the errors did. Leads beyond what the history can test
-/// widen from the longest tested one as the square root of the lead.
+/// seven days before the end of the history (those before the last level change left out), each
+/// origin's forecast is compared with what followed, and the errors are pooled by lead
+/// (half-octave buckets of the step count), so an interval widens with the horizon as the errors
+/// did. Leads beyond what the history can test widen from the longest tested one as the square
+/// root of the lead.
 public enum Forecaster {
     public struct Point: Sendable, Equatable {
         public let timestamp: Date
@@ -92,7 +95,7 @@ public enum Forecaster {
         let days = Double(grid.values.count - 1) * grid.step / day
         guard days >= minimumDays else { throw Failure.tooLittleHistory(samples: grid.samples, days: days) }
         let model = Model.fit(grid, count: grid.values.count)
-        let errors = backtest(grid, horizon: horizon)
+        let errors = backtest(grid, horizon: horizon, since: model.levelChange.map { $0 + max(1, grid.stepsPerDay) / 2 })
         let alpha = (1 - min(max(interval, 0.5), 0.99)) / 2
         var points: [Point] = []
         points.reserveCapacity(horizon)
@@ -121,14 +124,16 @@ public enum Forecaster {
     }
 
     /// Refits at origins one to `backtestOrigins` days before the end and pools each origin's
-    /// errors on what followed, by lead.
-    static func backtest(_ grid: Grid, horizon: Int) -> LeadErrors {
+    /// errors on what followed, by lead. Origins before `since` (half a day after the last level
+    /// change) are left out: their forecasts carried the old level across the change, errors the
+    /// forecast from the end, which has the new one, will not make.
+    static func backtest(_ grid: Grid, horizon: Int, since: Int? = nil) -> LeadErrors {
         var errors = LeadErrors()
         let n = grid.values.count
         let perDay = max(1, grid.stepsPerDay)
         for j in 1...backtestOrigins {
             let origin = n - j * perDay
-            guard Double(origin - 1) * grid.step / day >= minimumDays else { break }
+            guard Double(origin - 1) * grid.step / day >= minimumDays, origin >= since ?? 0 else { break }
             let model = Model.fit(grid, count: origin)
             let reach = min(horizon, n - origin)
             for h in 1...max(1, reach) where origin + h - 1 < n {

@@ -72,6 +72,39 @@ struct ForecasterTests {
         #expect(abs(forecast.growthPerWeek) < 8, "one step is not a trend of 40 a week")
     }
 
+    /// Weekends lower and flatter, and a level raised for four days that ended four days before
+    /// the end: the weekly shape must be learnt as the days of the week (not left in a day-by-day
+    /// trend), and the intervals must not carry the backtests made across the raised days.
+    @Test func testAWeekendAndARecentLevelChangeKeepForecastsAndIntervalsRight() throws {
+        let raised = (20 * Self.perDay)..<(24 * Self.perDay)
+        let truth = { (i: Int) -> Double in
+            let weekend = (i / Self.perDay) % 7 >= 5  // day 0 is a Monday
+            return (weekend ? 80 + Self.daily(i) / 2 : 100 + Self.daily(i)) + (raised.contains(i) ? 40 : 0)
+        }
+        let (times, values) = Self.series(days: 35, noise: 2, seed: 8, truth: truth)
+        let history = 28 * Self.perDay
+        let forecast = try Forecaster.forecast(
+            times: Array(times[..<history]), values: Array(values[..<history]), horizon: 7 * Self.perDay, interval: 0.9)
+        let mae = Self.error(forecast, history: history, truth: truth)
+        let covered = zip(values[history...], forecast.points).filter { $1.lower <= $0 && $0 <= $1.upper }.count
+        let coverage = Double(covered) / Double(forecast.points.count)
+        print("weekends and a level raised days 20-24 of 28: week-ahead MAE \(mae), 90 % coverage \(coverage)")
+        #expect(mae < 2, "weekday and weekend levels both right")
+        #expect(coverage > 0.8 && coverage < 0.99)
+        #expect(forecast.points.allSatisfy { $0.lower <= $0.value && $0.value <= $0.upper })
+    }
+
+    @Test func testTheMedianWithoutSortingIsTheSortedMedian() {
+        var random = SplitMix64(seed: 9)
+        for n in Array(1...40) + [97, 288, 1000] {
+            // Few distinct values too: ties around the middle.
+            let values = (0..<n).map { _ in n % 3 == 0 ? Double(Int.random(in: 0..<4, using: &random)) : Double.random(in: -5..<5, using: &random) }
+            let sorted = values.sorted()
+            let expected = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            #expect(Forecaster.median(values) == expected, "n = \(n)")
+        }
+    }
+
     @Test func testSpikesDoNotPullTheForecast() throws {
         let truth = { (i: Int) in 100 + Self.daily(i) }
         let (times, clean) = Self.series(days: 14, noise: 1, seed: 4, truth: truth)
