@@ -16,14 +16,15 @@ run: deps release
 	mkdir -p data
 	./.build/release/inference-api serve
 
-## make test: install what is missing (Debian packages, the browser check's, MLflow's and the manifest
-## validator's virtualenvs), validate the deployment files offline (scripts/check-deploy.sh), start a throwaway
+## make test: install what is missing (Debian packages, the browser check's, Triton's client's, MLflow's and the
+## manifest validator's virtualenvs), validate the deployment files offline (scripts/check-deploy.sh), start a throwaway
 ## PostgreSQL and real MLflow 3.17.2 tracking servers on loopback ports, run every test (a headless Chromium and
 ## the three-replica fleet behind nginx among them), stop them. Our own modules are rebuilt whole each time
 ## (scripts/clean-own-modules.sh): an incremental build once kept an object with a struct's old layout.
 test: deps-test
 	./scripts/clean-own-modules.sh
 	./scripts/browser-venv.sh
+	./scripts/pinned-venv.sh Tests/OIPClients/.venv Tests/OIPClients/requirements.txt > /dev/null
 	./scripts/check-deploy.sh
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory check-hot-path

@@ -48,7 +48,11 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try envelope(requestId: context.id)
+        // The Open Inference Protocol's routes answer in its own form, `{"error": "<message>"}`,
+        // which its clients (Triton's, KServe's) read: refusals made before the route (credentials,
+        // scopes, rate limits, body limits) included.
+        let path = request.uri.path
+        let data = path == "/v2" || path.hasPrefix("/v2/") ? try JSONEncoder.api.encode(["error": message]) : try envelope(requestId: context.id)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

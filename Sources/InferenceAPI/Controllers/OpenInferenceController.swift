@@ -4,9 +4,10 @@ import Hummingbird
 
 /// The Open Inference Protocol v2 (KServe / Triton / MLServer), so their clients work unchanged.
 ///
-/// Input: one FP32 or FP64 tensor of shape `[n, features]` holding raw (unscaled) readings in the
-/// scaler's feature order. Outputs: `hazard_probability` (FP32) and `label` (INT64). Errors use
-/// the protocol's `{"error": "<message>"}` body.
+/// Input: one FP32, FP64 or INT64 tensor of shape `[n, features]` holding raw (unscaled) readings
+/// in the scaler's feature order, as JSON or as binary data (Triton's binary tensor extension).
+/// Outputs: `hazard_probability` (FP32) and `label` (INT64), as JSON or binary when asked. Errors
+/// use the protocol's `{"error": "<message>"}` body.
 struct OpenInferenceController {
     let models: ModelService
     let predictions: PredictionService
@@ -33,7 +34,7 @@ struct OpenInferenceController {
     struct ServerMetadata: ResponseCodable {
         var name = "inference-api"
         var version = "1.0.0"
-        var extensions: [String] = []
+        var extensions = ["binary_tensor_data"]
     }
     struct Live: ResponseCodable { let live: Bool }
     struct Ready: ResponseCodable { let ready: Bool }
@@ -110,45 +111,41 @@ struct OpenInferenceController {
         case .success(let m): model = m
         }
         let body: ByteBuffer
-        do { body = try await request.jsonBody(upTo: maxBodyBytes) } catch let refusal as APIError {
+        let headerLength: Int?
+        do {
+            headerLength = try Self.inferenceHeaderLength(request.headers)
+            // Triton's Python client sends its JSON without a Content-Type; with binary tensors the
+            // body is JSON then bytes, typically application/octet-stream.
+            body = try await request.body(
+                upTo: maxBodyBytes,
+                accepting: { $0.isEmpty || Request.isJSON($0) || (headerLength != nil && $0 == "application/octet-stream") },
+                expected: headerLength == nil ? "application/json" : "application/json or application/octet-stream")
+        } catch let refusal as APIError {
             // The protocol's own error body, not the envelope.
             return Self.error(refusal.status, refusal.message)
+        } catch let refusal as OIPError {
+            return Self.error(refusal.status, refusal.message)
         }
-        if let key = body.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) {
+        let jsonLength = headerLength ?? body.readableBytes
+        guard jsonLength <= body.readableBytes else {
+            return Self.error(.badRequest, "Inference-Header-Content-Length (\(jsonLength)) is larger than the body (\(body.readableBytes) bytes)")
+        }
+        let header = body.getSlice(at: body.readerIndex, length: jsonLength) ?? ByteBuffer()
+        let tensors = body.getSlice(at: body.readerIndex + jsonLength, length: body.readableBytes - jsonLength) ?? ByteBuffer()
+        if let key = header.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) {
             return Self.error(.badRequest, APIError.duplicateKey(key).message)
         }
-        let parsed: (id: String?, rows: Int, values: [Double])
-        switch Self.parseInfer(Data(buffer: body), featureCount: model.featureCount, maxRows: maxReadings) {
+        let parsed: ParsedInfer
+        switch Self.parseInfer(Data(buffer: header), binary: tensors, featureCount: model.featureCount, maxRows: maxReadings) {
         case .failure(let error): return Self.error(error.status, error.message)
         case .success(let value): parsed = value
         }
         let outcome = try await predictions.predict(model: model, raw: parsed.values, rows: parsed.rows)
-        var json = JSONWriter(capacity: 256 + parsed.rows * 24)
-        json.raw("{\"model_name\":")
-        json.string(Self.publicName(of: model))
-        json.raw(",\"model_version\":")
         // A request is routed as a whole (its rows carry no module id): in canary mode, the run that scored it.
-        json.string(parsed.rows > 0 ? outcome.runId(at: 0) : model.runId)
-        if let id = parsed.id {
-            json.raw(",\"id\":")
-            json.string(id)
-        }
-        json.raw(",\"outputs\":[{\"name\":\"hazard_probability\",\"datatype\":\"FP32\",\"shape\":[")
-        json.int(parsed.rows)
-        json.raw("],\"data\":[")
-        for (i, p) in outcome.probabilities.enumerated() {
-            if i > 0 { json.raw(",") }
-            json.float(p)
-        }
-        json.raw("]},{\"name\":\"label\",\"datatype\":\"INT64\",\"shape\":[")
-        json.int(parsed.rows)
-        json.raw("],\"data\":[")
-        for (i, p) in outcome.probabilities.enumerated() {
-            if i > 0 { json.raw(",") }
-            json.raw(Double(p) >= outcome.threshold ? "1" : "0")
-        }
-        json.raw("]}]}")
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))
+        let version = parsed.rows > 0 ? outcome.runId(at: 0) : model.runId
+        return Self.inferResponse(
+            model: Self.publicName(of: model), version: version, id: parsed.id, outputs: parsed.outputs,
+            probabilities: outcome.probabilities, threshold: outcome.threshold)
     }
 
     struct OIPError: Error {
@@ -158,81 +155,6 @@ struct OpenInferenceController {
             self.status = status
             self.message = message
         }
-    }
-
-    struct InferRequest: Decodable {
-        struct Input: Decodable {
-            let name: String?
-            let shape: [Int]
-            let datatype: String
-            let data: Tensor
-        }
-        let id: String?
-        let inputs: [Input]
-    }
-
-    /// Tensor data, flat or nested lists of numbers (booleans and strings do not decode as numbers).
-    indirect enum Tensor: Decodable {
-        case number(Double)
-        case list([Tensor])
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let value = try? container.decode(Double.self) {
-                self = .number(value)
-            } else {
-                self = .list(try container.decode([Tensor].self))
-            }
-        }
-
-        func flatten(into values: inout [Double], depth: Int = 0) -> String? {
-            switch self {
-            case .number(let v):
-                guard v.isFinite else { return "input data must be finite numbers" }
-                values.append(v)
-            case .list(let items):
-                guard depth < 2 else { return "input data is nested too deeply for shape [n, features]" }
-                for item in items {
-                    if let problem = item.flatten(into: &values, depth: depth + 1) { return problem }
-                }
-            }
-            return nil
-        }
-    }
-
-    /// Validates an inference request: one input tensor, FP32/FP64, shape `[n, features]`,
-    /// `n * features` finite numbers (flat or nested, row-major).
-    static func parseInfer(_ data: Data, featureCount: Int, maxRows: Int) -> Result<(id: String?, rows: Int, values: [Double]), OIPError> {
-        let request: InferRequest
-        do {
-            request = try JSONDecoder().decode(InferRequest.self, from: data)
-        } catch {
-            return .failure(OIPError(.badRequest, "the body must be {\"inputs\": [{\"name\", \"shape\": [n, \(featureCount)], \"datatype\": \"FP32\", \"data\": [...]}]} with numeric data"))
-        }
-        guard request.inputs.count == 1, let input = request.inputs.first else {
-            return .failure(OIPError(.badRequest, "'inputs' must hold exactly one tensor of shape [n, \(featureCount)]"))
-        }
-        guard input.datatype == "FP32" || input.datatype == "FP64" else {
-            return .failure(OIPError(.badRequest, "input datatype must be FP32 or FP64, got \(MLflowStore.printable(input.datatype))"))
-        }
-        guard input.shape.count == 2, input.shape[1] == featureCount else {
-            return .failure(OIPError(.badRequest, "input shape \(input.shape) does not match [n, \(featureCount)]"))
-        }
-        let rows = input.shape[0]
-        guard rows >= 1 else { return .failure(OIPError(.badRequest, "input shape must have at least one row")) }
-        guard rows <= maxRows else {
-            return .failure(OIPError(.contentTooLarge, "at most \(maxRows) rows per request (MAX_READINGS_PER_REQUEST)"))
-        }
-        var values: [Double] = []
-        values.reserveCapacity(rows * featureCount)
-        if let problem = input.data.flatten(into: &values) { return .failure(OIPError(.badRequest, problem)) }
-        guard values.count == rows * featureCount else {
-            return .failure(OIPError(.badRequest, "input data has \(values.count) values; shape [\(rows), \(featureCount)] needs \(rows * featureCount)"))
-        }
-        if input.datatype == "FP32" {
-            for k in values.indices { values[k] = Double(Float(values[k])) }
-        }
-        return .success((request.id, rows, values))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {

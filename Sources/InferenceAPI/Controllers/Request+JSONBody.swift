@@ -7,12 +7,23 @@ import Hummingbird
 extension Request {
     /// The body of a JSON request, at most `limit` bytes.
     func jsonBody(upTo limit: Int) async throws -> ByteBuffer {
+        try await body(upTo: limit, accepting: Self.isJSON, expected: "application/json")
+    }
+
+    /// `application/json` or `application/<anything>+json`, parameters ignored.
+    static func isJSON(_ media: String) -> Bool {
+        media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
+    }
+
+    /// The body, at most `limit` bytes, when `accepting` takes its media type (lowercased, without
+    /// parameters; empty when the request names none); else 415 naming `expected`.
+    func body(upTo limit: Int, accepting: (String) -> Bool, expected: String) async throws -> ByteBuffer {
         let type = headers[.contentType]?.lowercased() ?? ""
         let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+        guard accepting(media) else {
             throw APIError(
                 .unsupportedMediaType, code: "unsupported_media_type",
-                message: "send the body as application/json (got \(type.isEmpty ? "no Content-Type" : "'\(type)'"))")
+                message: "send the body as \(expected) (got \(type.isEmpty ? "no Content-Type" : "'\(type)'"))")
         }
         // A declared length over the limit is refused before a byte of the body is buffered; the
         // connection guard then reads and discards the rest (`ConnectionWatch`).

@@ -90,31 +90,21 @@ struct WebPageBrowserTests {
                 }
                 #expect(compared == 6)
 
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: Self.python)
-                process.arguments = [
-                    TestApp.repoRoot.appendingPathComponent("Tests/Browser/check_pages.py").path, "--base", "http://127.0.0.1:\(port)",
-                    "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
-                    "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
-                    "--predict-body", predictBody, "--screenshots", screenshots.path, "--challenger-compared", String(compared), "--forecast-asset", "forecast-3", "--forecast-metric", "cpu_pct",
-                    "--forecast-threshold", "62", "--dev-base", "http://127.0.0.1:\(developmentPort)",
-                ]
-                let output = Pipe()
-                process.standardOutput = output
-                process.standardError = FileHandle.standardError
-                try process.run()
-                let collected = LogBuffer()
-                output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
-                while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-                output.fileHandleForReading.readabilityHandler = nil
-                collected.append(output.fileHandleForReading.readDataToEndOfFile())
+                let finished = try await PythonScript.run(
+                    python: Self.python, script: "Tests/Browser/check_pages.py",
+                    arguments: [
+                        "--base", "http://127.0.0.1:\(port)",
+                        "--username", SecuredApp.operatorName, "--password", SecuredApp.operatorPassword, "--key", SecuredApp.Key.predict.rawValue,
+                        "--expect", String(decoding: try JSONSerialization.data(withJSONObject: expected), as: UTF8.self),
+                        "--predict-body", predictBody, "--screenshots", screenshots.path, "--challenger-compared", String(compared), "--forecast-asset", "forecast-3", "--forecast-metric", "cpu_pct",
+                        "--forecast-threshold", "62", "--dev-base", "http://127.0.0.1:\(developmentPort)",
+                    ])
 
                 print("browser check screenshots: \(screenshots.path)")
-                let line = collected.text.split(separator: "\n").last.map(String.init) ?? ""
-                print("browser check findings: \(line)")
-                let findings = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "no findings: \(collected.text)")
+                print("browser check findings: \(finished.output.split(separator: "\n").last ?? "")")
+                let findings = try #require(finished.findings, "no findings: \(finished.output)")
                 #expect((findings["failures"] as? [String]) == [], "\(findings["failures"] ?? "")")
-                #expect(process.terminationStatus == 0)
+                #expect(finished.status == 0)
                 let flagged = findings["flagged"] as? [String: [String: Int]] ?? [:]
                 for (asset, count) in expected {
                     #expect(flagged[asset]?["drawn"] == count, "\(asset): flagged points drawn equal the anomalies stored (\(count))")

@@ -1,0 +1,245 @@
+import Artifacts
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An inference request's tensors, in JSON or in the binary tensor extension (Triton's
+/// `extension_binary_data`): the JSON object, then each binary tensor's bytes in the order of the
+/// JSON's tensors, little-endian, row-major; `Inference-Header-Content-Length` gives the JSON's
+/// length. Read and written here by hand: the protocol's parameters decide per tensor which form
+/// it takes, which no general decoder knows.
+extension OpenInferenceController {
+    static let inferenceHeaderContentLength = HTTPField.Name("Inference-Header-Content-Length")!
+
+    /// The length of the JSON part when the body carries binary tensors; nil when it is all JSON.
+    static func inferenceHeaderLength(_ headers: HTTPFields) throws -> Int? {
+        guard let value = headers[inferenceHeaderContentLength] else { return nil }
+        guard let length = Int(value.trimmingCharacters(in: .whitespaces)), length > 0 else {
+            throw OIPError(.badRequest, "Inference-Header-Content-Length must be a positive whole number of bytes, got '\(MLflowStore.printable(value))'")
+        }
+        return length
+    }
+
+    /// The protocol's parameters this service reads (others are ignored, as the protocol allows).
+    struct Parameters: Decodable {
+        var binaryDataSize: Int?
+        var binaryData: Bool?
+        var binaryDataOutput: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case binaryDataSize = "binary_data_size"
+            case binaryData = "binary_data"
+            case binaryDataOutput = "binary_data_output"
+        }
+    }
+
+    struct InferRequest: Decodable {
+        struct Input: Decodable {
+            let name: String?
+            let shape: [Int]
+            let datatype: String
+            let data: Tensor?
+            let parameters: Parameters?
+        }
+        struct Output: Decodable {
+            let name: String
+            let parameters: Parameters?
+        }
+        let id: String?
+        let inputs: [Input]
+        let outputs: [Output]?
+        let parameters: Parameters?
+    }
+
+    /// Tensor data, flat or nested lists of numbers (booleans and strings do not decode as numbers).
+    indirect enum Tensor: Decodable {
+        case number(Double)
+        case list([Tensor])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Double.self) {
+                self = .number(value)
+            } else {
+                self = .list(try container.decode([Tensor].self))
+            }
+        }
+
+        func flatten(into values: inout [Double], depth: Int = 0) -> String? {
+            switch self {
+            case .number(let v):
+                guard v.isFinite else { return "input data must be finite numbers" }
+                values.append(v)
+            case .list(let items):
+                guard depth < 2 else { return "input data is nested too deeply for shape [n, features]" }
+                for item in items {
+                    if let problem = item.flatten(into: &values, depth: depth + 1) { return problem }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The outputs this model gives, in the order they are answered when none are named.
+    static let outputNames = ["hazard_probability", "label"]
+
+    struct ParsedInfer {
+        let id: String?
+        let rows: Int
+        let values: [Double]
+        /// The outputs to answer, each as binary data or JSON.
+        let outputs: [(name: String, binary: Bool)]
+    }
+
+    /// Bytes per element of the datatypes an input may take.
+    static func width(_ datatype: String) -> Int? {
+        switch datatype {
+        case "FP32": 4
+        case "FP64", "INT64": 8
+        default: nil
+        }
+    }
+
+    /// Validates an inference request: one input tensor, FP32, FP64 or INT64, shape
+    /// `[n, features]`, `n * features` finite numbers (JSON flat or nested, row-major, or
+    /// `binary_data_size` bytes of `binary`), and the outputs asked for.
+    static func parseInfer(_ data: Data, binary: ByteBuffer = ByteBuffer(), featureCount: Int, maxRows: Int) -> Result<ParsedInfer, OIPError> {
+        let request: InferRequest
+        do {
+            request = try JSONDecoder().decode(InferRequest.self, from: data)
+        } catch {
+            return .failure(OIPError(.badRequest, "the body must be {\"inputs\": [{\"name\", \"shape\": [n, \(featureCount)], \"datatype\": \"FP32\", \"data\": [...]}]} with numeric data (or binary data after it, with Inference-Header-Content-Length)"))
+        }
+        guard request.inputs.count == 1, let input = request.inputs.first else {
+            return .failure(OIPError(.badRequest, "'inputs' must hold exactly one tensor of shape [n, \(featureCount)]"))
+        }
+        guard let width = width(input.datatype) else {
+            return .failure(OIPError(.badRequest, "input datatype must be FP32, FP64 or INT64, got \(MLflowStore.printable(input.datatype))"))
+        }
+        guard input.shape.count == 2, input.shape[1] == featureCount else {
+            return .failure(OIPError(.badRequest, "input shape \(input.shape) does not match [n, \(featureCount)]"))
+        }
+        let rows = input.shape[0]
+        guard rows >= 1 else { return .failure(OIPError(.badRequest, "input shape must have at least one row")) }
+        guard rows <= maxRows else {
+            return .failure(OIPError(.contentTooLarge, "at most \(maxRows) rows per request (MAX_READINGS_PER_REQUEST)"))
+        }
+        let count = rows * featureCount
+        var values: [Double] = []
+        values.reserveCapacity(count)
+        if let size = input.parameters?.binaryDataSize {
+            guard input.data == nil else { return .failure(OIPError(.badRequest, "input '\(MLflowStore.printable(input.name ?? ""))' has both data and binary_data_size")) }
+            guard size == count * width else {
+                return .failure(OIPError(.badRequest, "binary_data_size is \(size) bytes; shape [\(rows), \(featureCount)] of \(input.datatype) needs \(count * width)"))
+            }
+            guard size == binary.readableBytes else {
+                return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes of binary data after its JSON; the inputs declare \(size)"))
+            }
+            if let problem = readBinary(binary, datatype: input.datatype, count: count, into: &values) { return .failure(OIPError(.badRequest, problem)) }
+        } else {
+            guard binary.readableBytes == 0 else {
+                return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes after its JSON that no input declares (binary_data_size)"))
+            }
+            guard let tensor = input.data else { return .failure(OIPError(.badRequest, "input has neither data nor binary_data_size")) }
+            if let problem = tensor.flatten(into: &values) { return .failure(OIPError(.badRequest, problem)) }
+            guard values.count == count else {
+                return .failure(OIPError(.badRequest, "input data has \(values.count) values; shape [\(rows), \(featureCount)] needs \(count)"))
+            }
+            switch input.datatype {
+            case "FP32": for k in values.indices { values[k] = Double(Float(values[k])) }
+            case "INT64":
+                guard values.allSatisfy({ $0 == $0.rounded() && abs($0) < 9.2e18 }) else {
+                    return .failure(OIPError(.badRequest, "INT64 input data must be whole numbers"))
+                }
+            default: break
+            }
+        }
+        let binaryByDefault = request.parameters?.binaryDataOutput ?? false
+        var outputs: [(name: String, binary: Bool)] = []
+        if let asked = request.outputs {
+            for output in asked {
+                guard outputNames.contains(output.name) else {
+                    return .failure(OIPError(.badRequest, "unknown output '\(MLflowStore.printable(output.name))'; this model gives \(outputNames.joined(separator: ", "))"))
+                }
+                guard !outputs.contains(where: { $0.name == output.name }) else { continue }
+                outputs.append((output.name, output.parameters?.binaryData ?? binaryByDefault))
+            }
+        }
+        if outputs.isEmpty { outputs = outputNames.map { ($0, binaryByDefault) } }
+        return .success(ParsedInfer(id: request.id, rows: rows, values: values, outputs: outputs))
+    }
+
+    /// Reads `count` little-endian elements of `datatype`; a problem when one is not finite.
+    static func readBinary(_ buffer: ByteBuffer, datatype: String, count: Int, into values: inout [Double]) -> String? {
+        buffer.withUnsafeReadableBytes { bytes -> String? in
+            for k in 0..<count {
+                let value: Double
+                switch datatype {
+                case "FP32": value = Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * k, as: UInt32.self))))
+                case "FP64": value = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)))
+                default: value = Double(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
+                }
+                guard value.isFinite else { return "input data must be finite numbers (element \(k) is not)" }
+                values.append(value)
+            }
+            return nil
+        }
+    }
+
+    /// The answer: each output asked for, as JSON data or as binary data after the JSON (then
+    /// `Inference-Header-Content-Length` gives the JSON's length).
+    static func inferResponse(
+        model: String, version: String, id: String?, outputs: [(name: String, binary: Bool)], probabilities: [Float], threshold: Double
+    ) -> Response {
+        let rows = probabilities.count
+        var json = JSONWriter(capacity: 256 + rows * 24)
+        var tensors = ByteBuffer()
+        json.raw("{\"model_name\":")
+        json.string(model)
+        json.raw(",\"model_version\":")
+        json.string(version)
+        if let id {
+            json.raw(",\"id\":")
+            json.string(id)
+        }
+        json.raw(",\"outputs\":[")
+        for (k, output) in outputs.enumerated() {
+            let probability = output.name == "hazard_probability"
+            if k > 0 { json.raw(",") }
+            json.raw("{\"name\":")
+            json.string(output.name)
+            json.raw(probability ? ",\"datatype\":\"FP32\",\"shape\":[" : ",\"datatype\":\"INT64\",\"shape\":[")
+            json.int(rows)
+            if output.binary {
+                json.raw("],\"parameters\":{\"binary_data_size\":")
+                json.int(rows * (probability ? 4 : 8))
+                json.raw("}}")
+                for p in probabilities {
+                    if probability {
+                        tensors.writeInteger(p.bitPattern, endianness: .little)
+                    } else {
+                        tensors.writeInteger(Int64(Double(p) >= threshold ? 1 : 0), endianness: .little)
+                    }
+                }
+            } else {
+                json.raw("],\"data\":[")
+                for (i, p) in probabilities.enumerated() {
+                    if i > 0 { json.raw(",") }
+                    if probability { json.float(p) } else { json.raw(Double(p) >= threshold ? "1" : "0") }
+                }
+                json.raw("]}")
+            }
+        }
+        json.raw("]}")
+        guard tensors.readableBytes > 0 else {
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))
+        }
+        var body = json.buffer
+        let headerLength = body.readableBytes
+        body.writeBuffer(&tensors)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream", inferenceHeaderContentLength: String(headerLength)],
+            body: .init(byteBuffer: body))
+    }
+}
