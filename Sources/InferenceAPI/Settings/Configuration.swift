@@ -207,8 +207,13 @@ public struct Configuration: Sendable {
         modelSource.maxArtifactBytes = try env.int("MODEL_MAX_ARTIFACT_BYTES", default: modelSource.maxArtifactBytes, range: 1...1 << 40)
         modelRefreshSeconds = try env.int("MODEL_REFRESH_SECONDS", default: modelRefreshSeconds, range: 0...86_400)
         databaseURL = env.string("DATABASE_URL")
-        if let url = databaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
-            throw ConfigurationError(variable: "DATABASE_URL", message: "must be a postgres:// URL (unset it to use the embedded SQLite file)")
+        if let url = databaseURL {
+            // A malformed URL is the configuration's mistake (exit 2), not an unreachable database (3).
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"), (try? PostgresStoreDatabase.configuration(url: url)) != nil else {
+                throw ConfigurationError(
+                    variable: "DATABASE_URL",
+                    message: "must be a postgres://user:password@host:port/database URL, got '\(StartupError.redacted(url))' (unset it to use the embedded SQLite file)")
+            }
         }
         sqlitePath = env.string("SQLITE_PATH", default: sqlitePath)
         host = env.string("HOST", default: host)

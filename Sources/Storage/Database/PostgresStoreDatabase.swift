@@ -29,7 +29,7 @@ public struct PostgresStoreDatabase: StoreDatabase {
             components.scheme == "postgres" || components.scheme == "postgresql",
             let host = components.host, !host.isEmpty
         else {
-            throw StoreError(backend: "postgresql", message: "DATABASE_URL is not a postgres://user@host:port/database URL")
+            throw StoreError(backend: "postgresql", message: "not a postgres://user@host:port/database URL")
         }
         let database = String(components.path.drop { $0 == "/" })
         let tls: PostgresClient.Configuration.TLS = requiresTLS(url: url) ? .require(.makeClientConfiguration()) : .disable

@@ -157,10 +157,17 @@ struct StartupFailureTests {
         }
     }
 
-    @Test func testEachMessageNamesItsVariableOnce() async throws {
-        let outcome = try await CommandRun.run(["serve", "--port", "0"], environment: ["MLFLOW_TRACKING_URI": "ftp://example.invalid/x"])
-        #expect(outcome.status == 2)
-        #expect(outcome.verdict.components(separatedBy: "MLFLOW_TRACKING_URI").count == 2, "named once: \(outcome.verdict)")
+    @Test(arguments: [
+        ("MLFLOW_TRACKING_URI", "ftp://example.invalid/x"),
+        // A malformed URL is the configuration's mistake (2), not an unreachable database (3).
+        ("DATABASE_URL", "postgres://bad url"),
+        ("DATABASE_URL", "postgresql://user:s3cret@/nohost"),
+    ])
+    func testEachMessageNamesItsVariableOnce(variable: String, value: String) async throws {
+        let outcome = try await CommandRun.run(["serve", "--port", "0"], environment: [variable: value])
+        #expect(outcome.status == 2, "\(outcome.stderr.suffix(600))")
+        #expect(outcome.verdict.components(separatedBy: variable).count == 2, "named once: \(outcome.verdict)")
+        #expect(!outcome.verdict.contains("s3cret"), "the password is not printed: \(outcome.verdict)")
     }
 }
 
