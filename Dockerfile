@@ -34,7 +34,7 @@ COPY --from=build /out/ /app/
 COPY mlruns /models
 ENV HOST=0.0.0.0 PORT=8080 MLRUNS_DIR=/models LOG_FORMAT=json
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8080/health >/dev/null || exit 1
 ENTRYPOINT ["/app/inference-api"]

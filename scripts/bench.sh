@@ -139,7 +139,7 @@ trap cleanup EXIT INT TERM
 # load test with 429s: lifted for the bench. Everything else is the default configuration.
 # Both exec, so that `f ... &` leaves $! = the server's own pid (a function run with & is a subshell;
 # without exec, killing $! would orphan the server). Call them in ( ) in the foreground.
-swift_env() { exec env PORT="$1" HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/tmp/inference-$1.sqlite" "${@:2}"; }
+swift_env() { exec env PORT="$1" GRPC_PORT=0 HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/tmp/inference-$1.sqlite" "${@:2}"; }
 ref_cmd() {
   exec env OMP_NUM_THREADS=1 MLRUNS_DIR="$ROOT/mlruns" "$VENV/bin/gunicorn" --chdir "$ROOT/bench/reference" \
     -w 2 -k sync -b "127.0.0.1:$1" --timeout 120 --log-level warning app:app
@@ -167,7 +167,9 @@ fi
 # ---- 2. HTTP: parity first, then interleaved wrk runs against Swift, the reference and nginx
 if ! skipped http; then
   SP=$(free_port); RP=$(free_port); NP=$(free_port)
-  swift_env "$SP" "$BIN" serve >"$OUT/logs/swift.log" 2>&1 &
+  # The measured server serves gRPC too, as by default (on a free port: the others here do not,
+  # since they run at the same time and GRPC_PORT's default would be taken twice).
+  swift_env "$SP" env GRPC_PORT="$(free_port)" "$BIN" serve >"$OUT/logs/swift.log" 2>&1 &
   SWIFT_PID=$!; PIDS+=("$SWIFT_PID")
   ref_cmd "$RP" >"$OUT/logs/reference.log" 2>&1 &
   REF_PID=$!; PIDS+=("$REF_PID")

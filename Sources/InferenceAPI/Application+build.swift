@@ -1,6 +1,7 @@
 import Artifacts
 import EMSCore
 import Foundation
+import GRPCCore
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -64,6 +65,7 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
     let follower = AliasFollower.make(
         models: models, refreshSeconds: configuration.modelRefreshSeconds, activation: services.activation, telemetry: telemetry, logger: logger)
     let closer = SourceCloser(source: source)
+    let grpc = try configuration.grpcPort.map { _ in try GRPCListener(configuration: configuration, services: grpcServices(services, logger: logger), logger: logger) }
 
     let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
     let startupLogger = logger
@@ -72,7 +74,8 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
         services: storage.services + [reloader, fleetService, closer] as [any Service] + (follower.map { [$0] } ?? [])
-            + (services.deliverer.map { [$0] } ?? []) + (services.hazards.map { [$0] } ?? []) + [services.challenger],
+            + (services.deliverer.map { [$0] } ?? []) + (services.hazards.map { [$0] } ?? []) + [services.challenger]
+            + (grpc.map { [$0] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
@@ -158,6 +161,16 @@ func tlsConfiguration(_ configuration: Configuration) throws -> TLSConfiguration
         throw ConfigurationError(variable: "TLS_CERT_FILE", message: "holds no certificate (\(certificateFile))")
     }
     return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+}
+
+/// The gRPC services (GRPC_PORT), on the same services as the HTTP routes.
+func grpcServices(_ services: AppServices, logger: Logger) -> [any RegistrableRPCService] {
+    let calls = GRPCCalls(authenticator: services.authenticator, limiter: services.rateLimiter, telemetry: services.telemetry, logger: logger)
+    return [
+        InferenceGRPCService(
+            models: services.models, predictions: services.predictions, calls: calls, maxReadings: services.configuration.maxReadingsPerRequest),
+        HealthGRPCService(models: services.models, calls: calls),
+    ]
 }
 
 /// Every route of the service, on one router: the application and the route tests use it. It only

@@ -40,6 +40,7 @@ public enum Doctor {
             checks.append(Check(name: "TLS (TLS_CERT_FILE, TLS_KEY_FILE)", ok: false, detail: "\(error)"))
         }
         checks.append(await port(configuration))
+        if let grpc = await grpcPort(configuration) { checks.append(grpc) }
         if let ems = configuration.emsCore {
             checks.append(Check(name: "EMS Core (EMS_CORE_URL)", ok: true, detail: "\(StartupError.redacted(ems.baseURL)): configured; not called (a call would be a delivery)"))
         } else {
@@ -109,16 +110,24 @@ public enum Doctor {
 
     /// `HOST`:`PORT` bound and released at once.
     static func port(_ configuration: Configuration) async -> Check {
-        let name = "listen address (HOST, PORT)"
+        await bindable("listen address (HOST, PORT)", host: configuration.host, port: configuration.port)
+    }
+
+    /// `HOST`:`GRPC_PORT` likewise, when gRPC is served.
+    static func grpcPort(_ configuration: Configuration) async -> Check? {
+        guard let port = configuration.grpcPort else { return nil }
+        return await bindable("gRPC listen address (HOST, GRPC_PORT)", host: configuration.host, port: port)
+    }
+
+    static func bindable(_ name: String, host: String, port: Int) async -> Check {
         do {
-            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: configuration.host, port: configuration.port).get()
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: host, port: port).get()
             try await channel.close()
-            return Check(name: name, ok: true, detail: "\(configuration.host):\(configuration.port) is free")
+            return Check(name: name, ok: true, detail: "\(host):\(port) is free")
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            return Check(name: name, ok: false, detail: "\(configuration.host):\(configuration.port) is already in use (another process listens there)")
+            return Check(name: name, ok: false, detail: "\(host):\(port) is already in use (another process listens there)")
         } catch {
-            return Check(name: name, ok: false, detail: "\(configuration.host):\(configuration.port) cannot be bound: \(error)")
+            return Check(name: name, ok: false, detail: "\(host):\(port) cannot be bound: \(error)")
         }
     }
 }

@@ -147,9 +147,9 @@ struct Doctor: AsyncParsableCommand {
         let failed = checks.filter { !$0.ok }
         guard failed.isEmpty else {
             print("\(failed.count) of \(checks.count) checks failed")
-            // A setting that is wrong (access, TLS files) is a configuration error; anything else
-            // is a dependency that was not reached.
-            throw ExitCode(failed.allSatisfy { $0.name.hasPrefix("access") || $0.name.hasPrefix("TLS") } ? 2 : 3)
+            // A setting that is wrong (access, TLS files, a port in use, as serve says) is a
+            // configuration error; anything else is a dependency that was not reached.
+            throw ExitCode(failed.allSatisfy { $0.name.hasPrefix("access") || $0.name.hasPrefix("TLS") || $0.name.contains("listen address") } ? 2 : 3)
         }
         print("all \(checks.count) checks passed")
     }

@@ -30,7 +30,7 @@ extension EMSCoreIntegration {
                 let process = Process()
                 process.executableURL = KillRecoveryTests.executable
                 process.arguments = ["serve", "--port", "0", "--mlruns", EMSTestApp.repoRoot.appendingPathComponent("mlruns").path]
-                process.environment = environment.merging(["LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"]) { a, _ in a }
+                process.environment = environment.merging(["LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", "GRPC_PORT": "0"]) { a, _ in a }
                 let logs = Pipe()
                 process.standardError = logs
                 process.standardOutput = FileHandle.nullDevice

@@ -15,7 +15,8 @@ LISTENING = re.compile(r"listening on http:(?:\\?/){2}127\.0\.0\.1:([0-9]+)")
 def start(binary, mlruns, log_path, env, timeout=60):
     """(process, port) once the server listens; SystemExit with the log's tail if it does not."""
     seen = len(LISTENING.findall(_read(log_path)))
-    environment = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", **env}
+    # GRPC_PORT 0: several servers run at once here, and its default (8081) would be taken twice.
+    environment = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "PORT": "0", "GRPC_PORT": "0", **env}
     with open(log_path, "ab") as log:
         process = subprocess.Popen([binary, "serve", "--mlruns", mlruns], env=environment, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.time() + timeout

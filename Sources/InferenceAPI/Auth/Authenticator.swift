@@ -80,17 +80,23 @@ struct Authenticator: Sendable {
     /// - Throws: `Failure` when it carries credentials that are malformed, unknown or expired.
     /// `address` names the client for the login throttle.
     func principal(of request: Request, address: String) async throws(Failure) -> Principal? {
+        try await principal(apiKey: request.headers[.apiKey], authorization: request.headers[.authorization], address: address)
+    }
+
+    /// The principal of a call's credentials, wherever they came from (HTTP headers, gRPC
+    /// metadata): an API key, or an `Authorization` value (`Bearer <token or key>`, `Basic ...`).
+    func principal(apiKey: String?, authorization: String?, address: String) async throws(Failure) -> Principal? {
         // Development mode: nothing is configured to check credentials against, so none are.
         if let developmentPrincipal { return developmentPrincipal }
         // One credential per request: a valid key next to a bad token must not pass.
-        if request.headers[.apiKey] != nil, request.headers[.authorization] != nil {
+        if apiKey != nil, authorization != nil {
             throw .malformed("send one credential: either Authorization or X-API-Key, not both")
         }
-        if let key = request.headers[.apiKey] {
+        if let key = apiKey {
             guard let entry = apiKeys[SecretDigest(key)] else { throw .invalid("the API key is not valid") }
             return entry.principal
         }
-        guard let authorization = request.headers[.authorization] else { return nil }
+        guard let authorization else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1)
         guard parts.count == 2 else { throw .malformed("the Authorization header must be 'Bearer <token>' or 'Basic <credentials>'") }
         let credentials = String(parts[1]).trimmingCharacters(in: .whitespaces)

@@ -100,6 +100,23 @@ extension OpenInferenceController {
         }
     }
 
+    /// The rows of an input tensor and the bytes of one element: the checks HTTP and gRPC share
+    /// (a datatype this model reads, shape `[n, features]`, at most `maxRows` rows).
+    static func inputRows(datatype: String, shape: [Int], featureCount: Int, maxRows: Int) -> Result<(rows: Int, width: Int), OIPError> {
+        guard let width = width(datatype) else {
+            return .failure(OIPError(.badRequest, "input datatype must be FP32, FP64 or INT64, got \(MLflowStore.printable(datatype))"))
+        }
+        guard shape.count == 2, shape[1] == featureCount else {
+            return .failure(OIPError(.badRequest, "input shape \(shape) does not match [n, \(featureCount)]"))
+        }
+        let rows = shape[0]
+        guard rows >= 1 else { return .failure(OIPError(.badRequest, "input shape must have at least one row")) }
+        guard rows <= maxRows else {
+            return .failure(OIPError(.contentTooLarge, "at most \(maxRows) rows per request (MAX_READINGS_PER_REQUEST)"))
+        }
+        return .success((rows, width))
+    }
+
     /// Validates an inference request: one input tensor, FP32, FP64 or INT64, shape
     /// `[n, features]`, `n * features` finite numbers (JSON flat or nested, row-major, or
     /// `binary_data_size` bytes of `binary`), and the outputs asked for.
@@ -113,16 +130,10 @@ extension OpenInferenceController {
         guard request.inputs.count == 1, let input = request.inputs.first else {
             return .failure(OIPError(.badRequest, "'inputs' must hold exactly one tensor of shape [n, \(featureCount)]"))
         }
-        guard let width = width(input.datatype) else {
-            return .failure(OIPError(.badRequest, "input datatype must be FP32, FP64 or INT64, got \(MLflowStore.printable(input.datatype))"))
-        }
-        guard input.shape.count == 2, input.shape[1] == featureCount else {
-            return .failure(OIPError(.badRequest, "input shape \(input.shape) does not match [n, \(featureCount)]"))
-        }
-        let rows = input.shape[0]
-        guard rows >= 1 else { return .failure(OIPError(.badRequest, "input shape must have at least one row")) }
-        guard rows <= maxRows else {
-            return .failure(OIPError(.contentTooLarge, "at most \(maxRows) rows per request (MAX_READINGS_PER_REQUEST)"))
+        let rows: Int, width: Int
+        switch inputRows(datatype: input.datatype, shape: input.shape, featureCount: featureCount, maxRows: maxRows) {
+        case .failure(let error): return .failure(error)
+        case .success(let checked): (rows, width) = checked
         }
         let count = rows * featureCount
         var values: [Double] = []

@@ -70,12 +70,16 @@ struct OpenInferenceController {
 
     /// The active model if `{name}` (and `{version}`, when given) name it; else a protocol error.
     private func resolve(_ context: AppRequestContext) -> Result<HazardModel, OIPError> {
-        guard let model = models.active else { return .failure(OIPError(.serviceUnavailable, "no model is loaded")) }
-        let name = context.parameters.get("name") ?? ""
-        guard Self.names(of: model).contains(name) else {
-            return .failure(OIPError(.notFound, "unknown model '\(MLflowStore.printable(name))'; this server serves '\(Self.publicName(of: model))'"))
+        Self.resolve(models.active, name: context.parameters.get("name") ?? "", version: context.parameters.get("version"))
+    }
+
+    /// `active` if `name` (and `version`, when given and not empty) name it; else a protocol error.
+    static func resolve(_ active: HazardModel?, name: String, version: String?) -> Result<HazardModel, OIPError> {
+        guard let model = active else { return .failure(OIPError(.serviceUnavailable, "no model is loaded")) }
+        guard names(of: model).contains(name) else {
+            return .failure(OIPError(.notFound, "unknown model '\(MLflowStore.printable(name))'; this server serves '\(publicName(of: model))'"))
         }
-        if let version = context.parameters.get("version"), version != model.runId {
+        if let version, !version.isEmpty, version != model.runId {
             return .failure(OIPError(.notFound, "version '\(MLflowStore.printable(version))' is not served; the served version is \(model.runId)"))
         }
         return .success(model)
@@ -84,17 +88,19 @@ struct OpenInferenceController {
     @Sendable func metadata(request: Request, context: AppRequestContext) async throws -> Response {
         switch resolve(context) {
         case .failure(let error): return Self.error(error.status, error.message)
-        case .success(let model):
-            return Self.json(
-                ModelMetadata(
-                    name: Self.publicName(of: model), versions: [model.runId], platform: "xgboost",
-                    inputs: [TensorMetadata(name: "input-0", datatype: "FP32", shape: [-1, model.featureCount])],
-                    outputs: [
-                        TensorMetadata(name: "hazard_probability", datatype: "FP32", shape: [-1]),
-                        TensorMetadata(name: "label", datatype: "INT64", shape: [-1]),
-                    ],
-                    parameters: ["feature_names": model.featureNames]))
+        case .success(let model): return Self.json(Self.metadata(of: model))
         }
+    }
+
+    static func metadata(of model: HazardModel) -> ModelMetadata {
+        ModelMetadata(
+            name: publicName(of: model), versions: [model.runId], platform: "xgboost",
+            inputs: [TensorMetadata(name: "input-0", datatype: "FP32", shape: [-1, model.featureCount])],
+            outputs: [
+                TensorMetadata(name: "hazard_probability", datatype: "FP32", shape: [-1]),
+                TensorMetadata(name: "label", datatype: "INT64", shape: [-1]),
+            ],
+            parameters: ["feature_names": model.featureNames])
     }
 
     @Sendable func ready(request: Request, context: AppRequestContext) async throws -> Response {

@@ -40,6 +40,9 @@ public struct Configuration: Sendable {
     public var sqlitePath: String = "./data/inference.sqlite"
     public var host: String = "127.0.0.1"
     public var port: Int = 8080
+    /// `GRPC_PORT`: the Open Inference Protocol over gRPC on `host`; nil (`GRPC_PORT=0`) serves none.
+    /// 0 here (tests only) takes any free port.
+    public var grpcPort: Int?
     public var maxReadingsPerRequest: Int = 10_000
     public var maxSamplesPerRequest: Int = 10_000
     public var maxBodyBytes: Int = 16 * 1024 * 1024
@@ -134,6 +137,8 @@ public struct Configuration: Sendable {
     /// Tests only: the shadow on the blocking pool at normal priority, so a machine saturated by
     /// other tests cannot starve it (the default, SCHED_IDLE, is what `make bench` measures).
     var challengerShadowAtNormalPriority = false
+    /// Tests: told the gRPC server's port once it listens (with `grpcPort` 0, any free port).
+    var onGRPCListening: (@Sendable (Int) -> Void)?
 
     public struct ChallengerStart: Sendable, Equatable {
         public var reference: String
@@ -218,6 +223,8 @@ public struct Configuration: Sendable {
         sqlitePath = env.string("SQLITE_PATH", default: sqlitePath)
         host = env.string("HOST", default: host)
         port = try env.int("PORT", default: port, range: 0...65535)
+        let grpc = try env.int("GRPC_PORT", default: 8081, range: 0...65535)
+        grpcPort = grpc == 0 ? nil : grpc
         maxReadingsPerRequest = try env.int("MAX_READINGS_PER_REQUEST", default: maxReadingsPerRequest, range: 1...1_000_000)
         maxSamplesPerRequest = try env.int("MAX_SAMPLES_PER_REQUEST", default: maxSamplesPerRequest, range: 1...1_000_000)
         maxBodyBytes = try env.int("MAX_BODY_BYTES", default: maxBodyBytes, range: 1024...1_073_741_824)

@@ -54,6 +54,7 @@ enum SettingsCatalog {
         // Requests.
         Variable("HOST", "127.0.0.1"),
         Variable("PORT", "8080"),
+        Variable("GRPC_PORT", "8081"),
         Variable("MAX_READINGS_PER_REQUEST", "10000"),
         Variable("MAX_SAMPLES_PER_REQUEST", "10000"),
         Variable("MAX_BODY_BYTES", "16777216"),

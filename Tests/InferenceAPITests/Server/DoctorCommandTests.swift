@@ -56,5 +56,10 @@ struct DoctorCommandTests {
         #expect(lines.last == "2 of 6 checks failed")
         #expect(!outcome.stdout.contains("s3cret") && !outcome.stderr.contains("s3cret"))
         #expect(outcome.seconds < 5 + 10)
+
+        // The gRPC port is checked the same way when gRPC is served.
+        let grpc = try await CommandRun.run(["doctor", "--port", "0"], environment: ["GRPC_PORT": String(port)])
+        let grpcLine = grpc.stdout.split(separator: "\n").first { $0.contains("gRPC listen address (HOST, GRPC_PORT)") } ?? ""
+        #expect(grpc.status == 2 && grpcLine.hasPrefix("FAILED") && grpcLine.contains("127.0.0.1:\(port)") && grpcLine.contains("in use"), "\(grpc.stdout)")
     }
 }

@@ -120,6 +120,17 @@ struct StartupFailureTests {
         #expect(line.contains("PORT") && line.contains("already in use") && !line.contains("errno"), "\(line)")
     }
 
+    @Test func testAGRPCPortInUseIsOneLineNamingGRPCPort() async throws {
+        let held = try HeldPort()
+        let outcome = try await CommandRun.run(["serve", "--port", "0"], environment: ["GRPC_PORT": String(held.port), "STARTUP_TIMEOUT_SECONDS": "5"])
+        _ = held.port  // held until here
+        let line = outcome.verdict
+        print("gRPC port in use: exit \(outcome.status) after \(String(format: "%.2f", outcome.seconds)) s: \(line)")
+        #expect(outcome.status == 2, "\(outcome.stderr.suffix(600))")
+        #expect(line.hasPrefix("configuration error: GRPC_PORT") && line.contains("127.0.0.1:\(held.port)"), "\(line)")
+        #expect(outcome.seconds < 10)
+    }
+
     @Test func testAPortFlagOutOfRangeIsRefusedLikePORT() async throws {
         let outcome = try await CommandRun.run(["serve", "--port", "99999"])
         #expect(outcome.status == 2)

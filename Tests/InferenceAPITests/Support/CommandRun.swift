@@ -35,7 +35,7 @@ struct CommandRun {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         process.environment = [
-            "PATH": "/usr/bin:/bin", "MLRUNS_DIR": TestApp.repoRoot.appendingPathComponent("mlruns").path,
+            "PATH": "/usr/bin:/bin", "MLRUNS_DIR": TestApp.repoRoot.appendingPathComponent("mlruns").path, "GRPC_PORT": "0",
             "SQLITE_PATH": scratch.appendingPathComponent("s.sqlite").path,
         ].merging(environment) { $1 }
         let out = Pipe(), errors = Pipe()

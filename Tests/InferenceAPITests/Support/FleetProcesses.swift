@@ -55,7 +55,7 @@ final class ReplicaProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = ServerProcess.executable
         process.arguments = ["serve"]
-        process.environment = environment.merging(["PORT": String(port), "REPLICA_ID": name]) { _, new in new }
+        process.environment = ["GRPC_PORT": "0"].merging(environment) { _, new in new }.merging(["PORT": String(port), "REPLICA_ID": name]) { _, new in new }
         if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
         let log = try FileHandle(forWritingTo: logFile)
         log.seekToEndOfFile()

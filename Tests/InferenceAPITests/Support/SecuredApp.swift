@@ -47,6 +47,8 @@ enum SecuredApp {
 
     static func configuration(_ extra: [String: String] = [:], _ change: (inout Configuration) -> Void = { _ in }) throws -> Configuration {
         var configuration = try Configuration(environment: environment.merging(extra) { _, new in new })
+        // No gRPC listener unless a test asks for one (GRPC_PORT's default would have every test take 8081).
+        configuration.grpcPort = nil
         configuration.mlrunsDirectory = TestApp.repoRoot.appendingPathComponent("mlruns").path
         configuration.sqlitePath = ":memory:"
         configuration.port = 0

@@ -32,7 +32,7 @@ final class ServerProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         process.executableURL = binary
         process.arguments = ["serve", "--port", "0", "--mlruns", TestApp.repoRoot.appendingPathComponent("mlruns").path]
-        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"]
+        process.environment = ["SQLITE_PATH": directory.appendingPathComponent("s.sqlite").path, "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", "GRPC_PORT": "0"]
             .merging(environment) { $1 }
         let pipe = Pipe()
         process.standardError = pipe
