@@ -128,7 +128,12 @@ struct GRPCServiceTests {
             #expect(live.live)
         }
     }
+}
 
+/// The real executable's shutdown with a gRPC stream open. Runs alone (`ALONE_TESTS`): it starts
+/// a process and bounds a shutdown's time, which a machine busy with the other suites stretches.
+@Suite("gRPC shutdown", .timeLimit(.minutes(3)))
+struct GRPCShutdownTests {
     /// SIGTERM to the real executable while a client watches the health: a watch never ends by
     /// itself and the graceful shutdown waits for calls in flight, so the watch must end when
     /// the server stops (well inside the 20 s grace it would otherwise hold it for).
@@ -137,6 +142,16 @@ struct GRPCServiceTests {
         let server = try await ServerProcess(environment: ["GRPC_PORT": String(grpcPort), "SHUTDOWN_GRACE_SECONDS": "20"])
         try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)) { client in
             let health = Grpc_Health_V1_Health.Client(wrapping: client)
+            // The HTTP side's "listening" line is what ServerProcess waits for; the gRPC listener
+            // may come up a moment later on a loaded machine.
+            var ready = false
+            let deadline = Date().addingTimeInterval(60)
+            while !ready, Date() < deadline {
+                let answer: Grpc_Health_V1_HealthCheckResponse? = try? await health.check(.with { $0.service = "" })
+                ready = answer?.status == .serving
+                if !ready { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            try #require(ready, "the gRPC health check never answered SERVING: \(server.logs.text.suffix(1500))")
             let watching = Task {
                 try await health.watch(.with { $0.service = "" }) { response -> Int in
                     var seen = 0
