@@ -54,7 +54,7 @@ if [ "${1:-}" = "--detect-inside-postgres" ]; then
   fsync=$(psql -tAq "$TEST_DATABASE_URL" -c "SHOW fsync")
   sync_commit=$(psql -tAq "$TEST_DATABASE_URL" -c "SHOW synchronous_commit")
   port=$(free_port)
-  DATABASE_URL="$TEST_DATABASE_URL" PORT=$port HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/tmp/unused.sqlite" \
+  DATABASE_URL="$TEST_DATABASE_URL" PORT=$port GRPC_PORT=0 HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/tmp/unused.sqlite" \
     "$BIN" serve >"$OUT/logs/swift-detect.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   for _ in $(seq 1 500); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.02; done

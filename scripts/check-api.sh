@@ -21,7 +21,7 @@ export API_KEYS="$key@check=*" JWT_SECRET="$(python3 -c 'import secrets; print(s
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 data=$(mktemp -d)
-SQLITE_PATH="$data/check.sqlite" LOG_LEVEL=warning ./.build/release/inference-api serve --host 127.0.0.1 --port "$port" &
+SQLITE_PATH="$data/check.sqlite" GRPC_PORT=0 LOG_LEVEL=warning ./.build/release/inference-api serve --host 127.0.0.1 --port "$port" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do

@@ -48,7 +48,7 @@ wait_ready() {  # url pid
 python3 bench/make_bodies.py "$OUT/bodies"
 SP=$(free_port)
 # Default settings but the per-caller rate limit, which would answer a load test with 429s.
-env PORT="$SP" HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/hot-path.sqlite" \
+env PORT="$SP" GRPC_PORT="$(free_port)" HOST=127.0.0.1 RATE_LIMIT_PER_MINUTE=100000000 MLRUNS_DIR="$ROOT/mlruns" SQLITE_PATH="$OUT/hot-path.sqlite" \
   "$BIN" serve >"$OUT/logs/server.log" 2>&1 &
 PIDS+=($!)
 wait_ready "http://127.0.0.1:$SP/ready" "${PIDS[-1]}"

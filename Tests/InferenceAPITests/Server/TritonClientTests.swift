@@ -16,14 +16,17 @@ struct TritonClientTests {
     static let python = ProcessInfo.processInfo.environment["OIP_CLIENTS_PYTHON"]
         ?? TestApp.repoRoot.appendingPathComponent("Tests/OIPClients/.venv/bin/python").path
 
-    @Test(.timeLimit(.minutes(3))) func testTritonsClientGetsPythonsAnswers() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no client virtualenv at \(Self.python): run `make test`")
+    /// What a client script of Tests/OIPClients saw, run against a live server with API keys that
+    /// serves gRPC on a free port: `--url` and `--grpc-url` (host:port), `--model`, `--key` (the
+    /// predict key), `--rows` (1,000 rows: the served vector's readings again and again), and
+    /// `extra`. Also the vector and Python's answers for those rows.
+    static func run(_ script: String, extra: [String] = []) async throws -> (seen: [String: Any], vector: TestApp.Vector, expected: [Double], labels: [Int]) {
+        try #require(FileManager.default.isExecutableFile(atPath: python), "no client virtualenv at \(python): run `make test`")
         let vector = try TestApp.servedVector()
-        // 1,000 rows: the vector's readings again and again, Python's answers with them.
         let rows = (0..<1000).map { k in vector.feature_names.map { vector.readings[k % vector.readings.count][$0]! } }
         let expected = (0..<1000).map { vector.probabilities[$0 % vector.probabilities.count] }
         let labels = (0..<1000).map { vector.predictions[$0 % vector.predictions.count] }
-        let rowsFile = FileManager.default.temporaryDirectory.appendingPathComponent("triton-rows-\(UUID().uuidString.prefix(8)).json")
+        let rowsFile = FileManager.default.temporaryDirectory.appendingPathComponent("oip-rows-\(UUID().uuidString.prefix(8)).json")
         try JSONSerialization.data(withJSONObject: rows).write(to: rowsFile)
         defer { try? FileManager.default.removeItem(at: rowsFile) }
 
@@ -33,27 +36,33 @@ struct TritonClientTests {
                 $0.grpcPort = 0
                 $0.onGRPCListening = { grpcPort.set($0) }
             })
-        try await app.test(.live) { client in
+        let finished = try await app.test(.live) { client in
             let port = try #require(client.port)
             let grpc = try #require(await grpcPort.wait(), "the gRPC server did not listen")
-            let finished = try await PythonScript.run(
-                python: Self.python, script: "Tests/OIPClients/triton_clients.py",
+            return try await PythonScript.run(
+                python: python, script: script,
                 arguments: [
                     "--url", "127.0.0.1:\(port)", "--grpc-url", "127.0.0.1:\(grpc)", "--model", "battery-hazard",
-                    "--key", SecuredApp.Key.predict.rawValue, "--other-key", SecuredApp.Key.anomalyReader.rawValue, "--rows", rowsFile.path,
-                ])
-            #expect(finished.status == 0, "the client failed: \(finished.output.suffix(2000))")
-            let seen = try #require(finished.findings, "no findings: \(finished.output.suffix(2000))")
-            Self.check(seen, over: "HTTP", answers: 8, expected: expected, labels: labels, vector: vector, statuses: ["401", "403", "404", "400"])
-            let overGRPC = try #require(seen["grpc"] as? [String: Any], "no gRPC findings")
-            Self.check(
-                overGRPC, over: "gRPC", answers: 4, expected: expected, labels: labels, vector: vector,
-                statuses: ["StatusCode.UNAUTHENTICATED", "StatusCode.PERMISSION_DENIED", "StatusCode.NOT_FOUND", "StatusCode.INVALID_ARGUMENT"])
-            let bearer = overGRPC["bearer"] as? [Double] ?? []
-            #expect(bearer.count == 1 && abs(bearer[0] - expected[0]) <= 1e-6, "an API key as a bearer token: \(bearer)")
-            #expect(overGRPC["health"] as? Int == 1, "grpc.health.v1 says SERVING")
-            #expect(overGRPC["health_unknown"] as? String == "StatusCode.NOT_FOUND")
+                    "--key", SecuredApp.Key.predict.rawValue, "--rows", rowsFile.path,
+                ] + extra)
         }
+        #expect(finished.status == 0, "the client failed: \(finished.output.suffix(2000))")
+        let seen = try #require(finished.findings, "no findings: \(finished.output.suffix(2000))")
+        return (seen, vector, expected, labels)
+    }
+
+    @Test(.timeLimit(.minutes(3))) func testTritonsClientGetsPythonsAnswers() async throws {
+        let (seen, vector, expected, labels) = try await Self.run(
+            "Tests/OIPClients/triton_clients.py", extra: ["--other-key", SecuredApp.Key.anomalyReader.rawValue])
+        Self.check(seen, over: "HTTP", answers: 8, expected: expected, labels: labels, vector: vector, statuses: ["401", "403", "404", "400"])
+        let overGRPC = try #require(seen["grpc"] as? [String: Any], "no gRPC findings")
+        Self.check(
+            overGRPC, over: "gRPC", answers: 4, expected: expected, labels: labels, vector: vector,
+            statuses: ["StatusCode.UNAUTHENTICATED", "StatusCode.PERMISSION_DENIED", "StatusCode.NOT_FOUND", "StatusCode.INVALID_ARGUMENT"])
+        let bearer = overGRPC["bearer"] as? [Double] ?? []
+        #expect(bearer.count == 1 && abs(bearer[0] - expected[0]) <= 1e-6, "an API key as a bearer token: \(bearer)")
+        #expect(overGRPC["health"] as? Int == 1, "grpc.health.v1 says SERVING")
+        #expect(overGRPC["health_unknown"] as? String == "StatusCode.NOT_FOUND")
     }
 
     /// One protocol's findings: health, metadata, every answer equal to Python's (FP32 ones to

@@ -4,7 +4,7 @@ import Foundation
 /// standard output collected as it comes (a full pipe would stall the script), its standard error
 /// passed through to the test's log.
 enum PythonScript {
-    struct Finished {
+    struct Finished: Sendable {
         let status: Int32
         let output: String
 
