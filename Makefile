@@ -38,10 +38,10 @@ QUERY_FUZZ_INPUTS ?= 20000
 ## Suites that run many processes under load of their own (three replicas and nginx; three replicas sharing an
 ## experiment; 500 assets; hostile
 ## clients and the alias follower, the model-source outages answered within MLFLOW_HTTP_REQUEST_TIMEOUT + 1 s and the
-## hostile tracking server's download deadlines, a SIGTERM with a gRPC watch open,
+## hostile tracking server's download deadlines, a SIGTERM with a gRPC watch open; Triton's and KServe's Python clients,
 ## whose time bounds need a quiet machine): run after the others, one
 ## after another (scripts/test-suites.sh), so neither starves the other on a small machine.
-ALONE_TESTS := InferenceAPITests\.(GRPCShutdownTests|FleetTests|ChallengerFleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests|ShutdownUnderStallTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
+ALONE_TESTS := InferenceAPITests\.(TritonClientTests|KServeClientTests|GRPCShutdownTests|FleetTests|ChallengerFleetTests|AssetModelMemoryTests|HostileClientTests|ModelSourceRouteTests|ModelSourceOutageTests|ShutdownUnderStallTests)|ModelSourcesTests\.(UnreachableSourceTests|HostileTrackingServerTests)
 
 ## Renders deploy/kubernetes with `kubectl kustomize` and validates it against Kubernetes' schemas, offline.
 check-deploy:
