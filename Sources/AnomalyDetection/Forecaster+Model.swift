@@ -220,22 +220,9 @@ extension Forecaster {
         /// The daily profile: per slot of the day, the median of `y - trend - weekly`, then a
         /// running mean over a quarter of an hour each side, centred on zero.
         static func dailyProfile(_ y: [Double], trend: [Double], grid: Grid, weekly: [Double]?, buckets: SlotBuckets) -> [Double] {
-            var scratch = [Double](repeating: 0, count: buckets.widest)
-            var profile = [Double](repeating: .nan, count: grid.stepsPerDay)
-            scratch.withUnsafeMutableBufferPointer { scratch in
-                for slot in profile.indices {
-                    var n = 0
-                    for i in buckets.members(slot) where y[i].isFinite {
-                        scratch[n] = y[i] - trend[i] - (weekly?[grid.weekSlot(i)] ?? 0)
-                        n += 1
-                    }
-                    if n > 0 { profile[slot] = Forecaster.medianReordering(UnsafeMutableBufferPointer(rebasing: scratch[0..<n])) }
-                }
+            slotProfile(y, buckets: buckets, slots: grid.stepsPerDay, reach: grid.stepsPerDay / 96) { i in
+                trend[i] + (weekly?[grid.weekSlot(i)] ?? 0)
             }
-            fillGaps(&profile)
-            smooth(&profile, reach: grid.stepsPerDay / 96)
-            let mean = profile.reduce(0, +) / Double(max(1, profile.count))
-            return profile.map { $0 - mean }
         }
 
         /// The weekly shape on top of the daily: per slot of the week, the median over the weeks
@@ -243,20 +230,29 @@ extension Forecaster {
         /// of weeks hold few values a slot: alone they are noisy, and the profile's highest point
         /// would be its noise's), centred on zero.
         static func weeklyProfile(_ y: [Double], trend: [Double], grid: Grid, daily: [Double], buckets: SlotBuckets) -> [Double] {
-            var profile = [Double](repeating: .nan, count: 7 * grid.stepsPerDay)
+            slotProfile(y, buckets: buckets, slots: 7 * grid.stepsPerDay, reach: grid.stepsPerDay / 48) { i in
+                trend[i] + daily[grid.daySlot(i)]
+            }
+        }
+
+        /// What both profiles do: per slot, the median of `y - rest` over the slot's steps; missing
+        /// slots filled, a running mean over `reach` slots each side, centred on zero.
+        @inline(__always)
+        static func slotProfile(_ y: [Double], buckets: SlotBuckets, slots: Int, reach: Int, rest: (Int) -> Double) -> [Double] {
+            var profile = [Double](repeating: .nan, count: slots)
             var scratch = [Double](repeating: 0, count: buckets.widest)
             scratch.withUnsafeMutableBufferPointer { scratch in
                 for slot in profile.indices {
                     var n = 0
                     for i in buckets.members(slot) where y[i].isFinite {
-                        scratch[n] = y[i] - trend[i] - daily[grid.daySlot(i)]
+                        scratch[n] = y[i] - rest(i)
                         n += 1
                     }
                     if n > 0 { profile[slot] = Forecaster.medianReordering(UnsafeMutableBufferPointer(rebasing: scratch[0..<n])) }
                 }
             }
             fillGaps(&profile)
-            smooth(&profile, reach: grid.stepsPerDay / 48)
+            smooth(&profile, reach: reach)
             let mean = profile.reduce(0, +) / Double(max(1, profile.count))
             return profile.map { $0 - mean }
         }
