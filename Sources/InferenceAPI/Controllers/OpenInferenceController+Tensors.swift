@@ -146,7 +146,8 @@ extension OpenInferenceController {
             guard size == binary.readableBytes else {
                 return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes of binary data after its JSON; the inputs declare \(size)"))
             }
-            if let problem = readBinary(binary, datatype: input.datatype, count: count, into: &values) { return .failure(OIPError(.badRequest, problem)) }
+            let problem = binary.withUnsafeReadableBytes { readBinary($0, datatype: input.datatype, count: count, into: &values) }
+            if let problem { return .failure(OIPError(.badRequest, problem)) }
         } else {
             guard binary.readableBytes == 0 else {
                 return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes after its JSON that no input declares (binary_data_size)"))
@@ -180,21 +181,20 @@ extension OpenInferenceController {
         return .success(ParsedInfer(id: request.id, rows: rows, values: values, outputs: outputs))
     }
 
-    /// Reads `count` little-endian elements of `datatype`; a problem when one is not finite.
-    static func readBinary(_ buffer: ByteBuffer, datatype: String, count: Int, into values: inout [Double]) -> String? {
-        buffer.withUnsafeReadableBytes { bytes -> String? in
-            for k in 0..<count {
-                let value: Double
-                switch datatype {
-                case "FP32": value = Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * k, as: UInt32.self))))
-                case "FP64": value = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)))
-                default: value = Double(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
-                }
-                guard value.isFinite else { return "input data must be finite numbers (element \(k) is not)" }
-                values.append(value)
+    /// Reads `count` little-endian elements of `datatype` from `bytes` (an HTTP body's binary part,
+    /// a gRPC raw input: read where they lie); a problem when one is not finite.
+    static func readBinary(_ bytes: UnsafeRawBufferPointer, datatype: String, count: Int, into values: inout [Double]) -> String? {
+        for k in 0..<count {
+            let value: Double
+            switch datatype {
+            case "FP32": value = Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * k, as: UInt32.self))))
+            case "FP64": value = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)))
+            default: value = Double(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
             }
-            return nil
+            guard value.isFinite else { return "input data must be finite numbers (element \(k) is not)" }
+            values.append(value)
         }
+        return nil
     }
 
     /// The answer: each output asked for, as JSON data or as binary data after the JSON (then

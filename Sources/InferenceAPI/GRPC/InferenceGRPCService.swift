@@ -3,7 +3,6 @@ import Dispatch
 import Foundation
 import GRPCCore
 import Logging
-import NIOCore
 
 /// The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`, KServe's
 /// `grpc_predict_v2.proto`): the same model, numbers and swaps as the `/v2` HTTP routes (an
@@ -88,6 +87,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
             let outcome = try await predictions.predict(model: model, raw: values, rows: rows)
             // Raw outputs when the inputs came raw (the protocol: then every output is raw).
             let raw = !message.rawInputContents.isEmpty
+            let labels = outcome.probabilities.map { Int64(Double($0) >= outcome.threshold ? 1 : 0) }
             var response = Inference_ModelInferResponse()
             response.modelName = OpenInferenceController.publicName(of: model)
             response.modelVersion = outcome.runId(at: 0)
@@ -98,7 +98,6 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                 tensor.shape = [Int64(rows)]
                 let probability = name == "hazard_probability"
                 tensor.datatype = probability ? "FP32" : "INT64"
-                let labels = outcome.probabilities.map { Int64(Double($0) >= outcome.threshold ? 1 : 0) }
                 if raw {
                     var bytes = Data(capacity: rows * (probability ? 4 : 8))
                     if probability {
@@ -148,7 +147,8 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
             guard raw.count == count * width else {
                 throw RPCError(code: .invalidArgument, message: "raw_input_contents holds \(raw.count) bytes; shape [\(rows), \(featureCount)] of \(input.datatype) needs \(count * width)")
             }
-            if let problem = OpenInferenceController.readBinary(ByteBuffer(bytes: raw), datatype: input.datatype, count: count, into: &values) {
+            let problem = raw.withUnsafeBytes { OpenInferenceController.readBinary($0, datatype: input.datatype, count: count, into: &values) }
+            if let problem {
                 throw RPCError(code: .invalidArgument, message: problem)
             }
             return (rows, values)
