@@ -7,7 +7,7 @@ RUN_PACKAGES  := libxgboost-dev zlib1g-dev
 # What the built binary loads at run time (the Dockerfile's runtime stage).
 SERVE_PACKAGES := libxgboost0 zlib1g
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver python3-venv curl nginx wrk
-BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl nghttp2-client
 
 .PHONY: run test check-deploy check-cli check-hot-path bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
 

@@ -2,7 +2,10 @@
 --   BODY_FILES=a.json[,b.json...]  bodies to send; the URL's path is the target
 --   RESULT_FILE=out.jsonl           where done() appends {"requests", "seconds", "rps", "p50_ms", ...}
 --   BENCH_LABEL='"target":"swift","size":1'  copied into the line (JSON members, no braces)
+-- A body file with a sibling <file>.hlen is an Open Inference binary-tensor body: sent as
+-- application/octet-stream with Inference-Header-Content-Length = the number in that file.
 local bodies = {}
+local paths = {}
 local requests = {}
 local next_index = 1
 
@@ -16,10 +19,17 @@ end
 function init(args)
   for path in string.gmatch(os.getenv("BODY_FILES") or "", "[^,]+") do
     table.insert(bodies, read_all(path))
+    table.insert(paths, path)
   end
   assert(#bodies > 0, "BODY_FILES is empty")
-  local headers = { ["Content-Type"] = "application/json" }
-  for _, body in ipairs(bodies) do
+  for i, body in ipairs(bodies) do
+    local headers = { ["Content-Type"] = "application/json" }
+    local hlen = io.open(paths[i] .. ".hlen", "rb")
+    if hlen then
+      headers = { ["Content-Type"] = "application/octet-stream",
+                  ["Inference-Header-Content-Length"] = hlen:read("*l") }
+      hlen:close()
+    end
     table.insert(requests, wrk.format("POST", nil, headers, body))
   end
 end

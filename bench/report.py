@@ -267,6 +267,64 @@ if detect:
 elif os.path.exists(path("logs/with-postgres.log")):
     goal("detect + persist: samples committed/s", ">= 20,000/s", "did not run (see logs/with-postgres.log)", None)
 
+oip = jsonl("oip.jsonl")
+if oip:
+    FORMS = [("swift-json", "this service, REST JSON"), ("swift-binary", "this service, REST binary tensors"),
+             ("swift-grpc", "this service, gRPC (typed contents)"), ("swift-grpc-raw", "this service, gRPC (raw_input_contents)"),
+             ("mlserver-json", "MLServer, REST JSON"), ("mlserver-grpc", "MLServer, gRPC (typed contents)"),
+             ("mlserver-grpc-raw", "MLServer, gRPC (raw_input_contents)")]
+    reps = sorted({r["rep"] for r in oip})
+
+    def errors(r):
+        return r.get("errors", 0) + sum(r.get(k, 0) for k in ("errors_status", "errors_timeout", "errors_read", "errors_connect", "errors_write"))
+
+    def at(target, size, rep):
+        return next((r for r in oip if r["target"] == target and r["size"] == size and r["rep"] == rep), None)
+
+    def ratio(a, b, size):  # median over repetitions of rps(a) / rps(b), b a target or a list (best of)
+        values = []
+        for rep in reps:
+            x = at(a, size, rep)
+            ys = [at(t, size, rep) for t in (b if isinstance(b, list) else [b])]
+            ys = [y for y in ys if y and y["rps"] > 0]
+            if x and ys:
+                values.append(x["rps"] / max(y["rps"] for y in ys))
+        return med(values)
+
+    parity = load("oip-parity.json")
+    print(f"### Open Inference Protocol: this service against MLServer 1.7.1 + mlserver-xgboost (median of {len(reps)} interleaved runs)")
+    print()
+    rows = []
+    for size in (1, 100, 1000):
+        for target, label in FORMS:
+            runs = [r for r in oip if r["target"] == target and r["size"] == size]
+            if not runs:
+                continue
+            rps = med([r["rps"] for r in runs])
+            rows.append([label, size, fmt(rps), fmt(rps * size), fmt(med([r["p50_ms"] for r in runs]), 2), fmt(med([r["p99_ms"] for r in runs]), 2),
+                         sum(errors(r) for r in runs)])
+    table(["form", "rows/request", "req/s", "rows/s", "p50 ms", "p99 ms", "errors"], rows)
+    print("MLServer serves the same booster (model.ubj of the champion run) with mlserver-xgboost and 2 parallel workers; it has no scaler, so it is")
+    print("sent the rows pre-scaled by the run's scaler (float64 arithmetic on the same FP32 values), FP32, asking for predict_proba; this service is")
+    print("sent the raw FP32 readings and scales them itself. REST through wrk; gRPC through h2load posting the framed request, the same clients for both")
+    conns = re.search(r"-c(\d+)", machine)
+    print(f"servers ({conns.group(1) if conns else 'the same'} connections, one call in flight on each; a gRPC answer counts only if its bytes are a whole answer). Binary tensors: FP32 input and both outputs binary (Inference-Header-Content-Length).")
+    if parity:
+        worst = max(parity["max_abs_difference"].values())
+        print(f"Parity before timing: every probability of both servers against xgboost on the pre-scaled rows, max |difference| {worst:.1e} ({'ok' if parity['ok'] else 'FAILED'}).")
+    print()
+    best_mls = ["mlserver-json", "mlserver-grpc", "mlserver-grpc-raw"]
+    ours_grpc = ["swift-grpc", "swift-grpc-raw"]
+    for form, name in (("swift-binary", "REST binary"), ("swift-grpc-raw", "gRPC (raw)")):
+        r = ratio(form, "swift-json", 1000)
+        goal(f"OIP 1000 rows: {name} against this service's REST JSON", ">= 1.5x", fmt(r, 2, "x"), None if r is None else r >= 1.5)
+        r = ratio(form, best_mls, 1000)
+        goal(f"OIP 1000 rows: {name} against MLServer's best form", ">= 10x", fmt(r, 1, "x"), None if r is None else r >= 10)
+    for ours, theirs, name in (("swift-json", "mlserver-json", "REST JSON"), ("swift-binary", "mlserver-json", "REST binary (against MLServer's REST JSON, its only REST form)"),
+                               ("swift-grpc", "mlserver-grpc", "gRPC typed"), ("swift-grpc-raw", "mlserver-grpc-raw", "gRPC raw")):
+        r = ratio(ours, theirs, 1)
+        goal(f"OIP 1 row: {name} against MLServer's same form", ">= 50x", fmt(r, 1, "x"), None if r is None else r >= 50)
+
 print("### Goals")
 print()
 table(["goal", "bar", "measured", "result"], goals)

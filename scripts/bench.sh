@@ -8,10 +8,11 @@
 # Knobs (environment): BENCH_DURATION (s per wrk run, 5), BENCH_REPS (interleaved repetitions, 3),
 # BENCH_CONNECTIONS (4), BENCH_WRK_THREADS (2), BENCH_STARTS (start-up runs, 5), BENCH_OUT (results
 # folder, default a new /tmp/inference-bench.XXXXXX), BENCH_SKIP (space-separated phases to skip:
-# startup http limits forest detect).
+# startup http oip limits forest detect).
 #
 # Installs what it needs, idempotently: wrk, nginx, PostgreSQL (scripts/install-deps.sh) and the
-# reference's pinned virtualenv (bench/reference/.venv, rebuilt when requirements.txt changes).
+# reference's pinned virtualenv (bench/reference/.venv, rebuilt when requirements.txt changes), and
+# MLServer's (bench/mlserver/.venv, the Open Inference peer).
 # Every server it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +90,7 @@ fi
 
 # ---- setup
 [ -x "$BIN" ] || { echo "bench: no release binary at $BIN (swift build -c release --product inference-api${BUILD_DIR:+ --scratch-path $BUILD_DIR})" >&2; exit 1; }
-./scripts/install-deps.sh wrk nginx postgresql curl
+./scripts/install-deps.sh wrk nginx postgresql curl nghttp2-client
 
 stamp="$VENV/.requirements.sha256"
 want=$(sha256sum bench/reference/requirements.txt | cut -d' ' -f1)
@@ -129,6 +130,7 @@ trap cleanup EXIT INT TERM
   echo "swift: $(swift --version 2>&1 | head -1)"
   echo "libxgboost: $(dpkg-query -W -f='${Version}' libxgboost-dev 2>/dev/null)"
   echo "wrk: $(dpkg-query -W -f='${Version}' wrk)"
+  echo "h2load: $(dpkg-query -W -f='${Version}' nghttp2-client)"
   echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2)"
   echo "python: $("$PY" --version 2>&1 | cut -d' ' -f2)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -237,6 +239,65 @@ if ! skipped http; then
   echo "{\"swift\":$(python3 bench/proc_rss.py "$SWIFT_PID" rss),\"reference\":$(python3 bench/proc_rss.py "$REF_PID" rss)}" >"$OUT/after-load-rss.json"
   # Did the challenger keep up? (compared readings, and those the full queue dropped)
   curl -s "http://127.0.0.1:$SHP/models/challenger" >"$OUT/shadow.json" || true
+  cleanup; PIDS=()
+fi
+
+# ---- 2b. The Open Inference Protocol: this service's REST JSON, REST binary and gRPC beside
+# MLServer 1.7.1 + mlserver-xgboost serving the same booster (given pre-scaled inputs: it has no
+# scaler), at 1, 100 and 1000 rows. REST through wrk, gRPC through h2load (the same clients for
+# both servers), interleaved like the rows above.
+if ! skipped oip; then
+  MLS_PY=$(PIP_NO_DEPS=1 ./scripts/pinned-venv.sh "$ROOT/bench/mlserver/.venv" bench/mlserver/requirements.txt)
+  mkdir -p "$OUT/oip"
+  SP=$(free_port); SG=$(free_port); MP=$(free_port); MG=$(free_port); MM=$(free_port)
+  swift_env "$SP" env GRPC_PORT="$SG" "$BIN" serve >"$OUT/logs/swift-oip.log" 2>&1 &
+  OIP_PID=$!; PIDS+=("$OIP_PID")
+  wait_ready "http://127.0.0.1:$SP/ready" "$OIP_PID"
+  curl -fs "http://127.0.0.1:$SP/v2/models/battery-hazard" >"$OUT/oip/metadata.json"
+  "$PY" bench/mlserver/prepare.py "$OUT/bodies" "$OUT/oip/metadata.json" "$OUT/oip" "$MP" "$MG" "$MM" >"$OUT/oip/prepare.json"
+  (cd "$OUT/oip/server" && exec "$(dirname "$MLS_PY")/mlserver" start .) >"$OUT/logs/mlserver.log" 2>&1 &
+  MLS_PID=$!; PIDS+=("$MLS_PID")
+  wait_ready "http://127.0.0.1:$MP/v2/models/battery-hazard/ready" "$MLS_PID"
+  say "oip: parity (both servers against xgboost on the pre-scaled rows) before timing"
+  python3 bench/oip_parity.py "http://127.0.0.1:$SP" "http://127.0.0.1:$MP" "$OUT/oip" >"$OUT/oip-parity.json"
+  oip_rest() {  # target url body rep seconds result
+    BODY_FILES="$3" RESULT_FILE="$OUT/$6.jsonl" BENCH_LABEL="\"target\":\"$1\",\"size\":$size,\"rep\":$4" \
+      wrk -t"$WRK_THREADS" -c"$CONNS" -d"${5}s" --timeout 10s -s bench/post.lua "$2" >/dev/null
+  }
+  # gRPC: h2load posts the request framed as on the wire; `bench-grpc --probe` makes one real call
+  # first, and its answer's size is what every h2load answer must measure to count as a success.
+  for size in 1 100 1000; do
+    for form in oip mls; do
+      for raw in "" --raw; do
+        "$BIN" bench-grpc --body "$OUT/oip/$form-$size.json" $raw --write-request "$OUT/oip/$form-$size${raw:+-raw}.grpc"
+      done
+    done
+  done
+  oip_grpc() {  # target port form rep seconds result [--raw]
+    local expect
+    expect=$("$BIN" bench-grpc --body "$OUT/oip/$3-$size.json" ${7:-} --probe "127.0.0.1:$2")
+    python3 bench/h2load_grpc.py --url "http://127.0.0.1:$2" --body "$OUT/oip/$3-$size${7:+-raw}.grpc" --expect-bytes "$expect" \
+      --connections "$CONNS" --threads "$WRK_THREADS" --seconds "$5" --label "\"target\":\"$1\",\"size\":$size,\"rep\":$4" \
+      --result-file "$OUT/$6.jsonl" >/dev/null
+  }
+  oip_round() {  # rep seconds result
+    local infer="/v2/models/battery-hazard/infer"
+    oip_rest swift-json "http://127.0.0.1:$SP$infer" "$OUT/oip/oip-$size.json" "$1" "$2" "$3"
+    oip_rest swift-binary "http://127.0.0.1:$SP$infer" "$OUT/oip/oip-bin-$size.bin" "$1" "$2" "$3"
+    oip_grpc swift-grpc "$SG" oip "$1" "$2" "$3"
+    oip_grpc swift-grpc-raw "$SG" oip "$1" "$2" "$3" --raw
+    oip_rest mlserver-json "http://127.0.0.1:$MP$infer" "$OUT/oip/mls-$size.json" "$1" "$2" "$3"
+    oip_grpc mlserver-grpc "$MG" mls "$1" "$2" "$3"
+    oip_grpc mlserver-grpc-raw "$MG" mls "$1" "$2" "$3" --raw
+  }
+  say "oip: warm-up, 1 s per form and size"
+  for size in 1 100 1000; do oip_round 0 1 oip-warmup; done
+  for rep in $(seq 1 "$REPS"); do
+    for size in 1 100 1000; do
+      say "oip: repetition $rep/$REPS, $size rows per request"
+      oip_round "$rep" "$DURATION" oip
+    done
+  done
   cleanup; PIDS=()
 fi
 

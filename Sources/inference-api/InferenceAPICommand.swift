@@ -11,7 +11,7 @@ struct InferenceAPICommand: AsyncParsableCommand {
         commandName: "inference-api",
         abstract: "Battery-hazard and EMS anomaly inference service.",
         discussion: "Exit codes: 0 stopped cleanly; 2 a configuration error (a bad setting, a port in use); 3 a dependency the configuration names cannot be reached at start-up (the database).",
-        subcommands: [Serve.self, Doctor.self, Predict.self, Models.self, ForestTiming.self, BenchLimits.self, EvalAnomaly.self, EvalForecast.self, ForecastCSV.self, FuzzParsers.self, BenchFloor.self],
+        subcommands: [Serve.self, Doctor.self, Predict.self, Models.self, ForestTiming.self, BenchLimits.self, EvalAnomaly.self, EvalForecast.self, ForecastCSV.self, FuzzParsers.self, BenchFloor.self, BenchGRPC.self],
         defaultSubcommand: Serve.self)
 
     /// `serve` is the default subcommand, so a mistyped subcommand would otherwise reach `serve`

@@ -27,7 +27,7 @@ struct GRPCCalls: Sendable {
         _ body: (Principal?) async throws -> Output
     ) async throws -> ServerResponse<Output> {
         let started = DispatchTime.now().uptimeNanoseconds
-        let requestId = metadata[stringValues: "x-request-id"].first(where: Self.isSaneRequestId) ?? Self.newRequestId()
+        let requestId = metadata[stringValues: "x-request-id"].first(where: RequestIDMiddleware.isAcceptable) ?? Self.newRequestId()
         do {
             var principal: Principal?
             if let access { principal = try await admit(method, metadata, context, access: access) }
@@ -118,11 +118,16 @@ struct GRPCCalls: Sendable {
         return String(text)
     }
 
-    static func isSaneRequestId(_ value: String) -> Bool {
-        !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-    }
-
+    /// 32 hex digits of randomness. (String(format:) per byte was 8 % of a one-row call's CPU.)
     static func newRequestId() -> String {
-        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        var random = SystemRandomNumberGenerator()
+        let words = (random.next() as UInt64, random.next() as UInt64)
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for (index, word) in [words.0, words.1].enumerated() {
+                for nibble in 0..<16 { buffer[index * 16 + nibble] = digits[Int((word >> (60 - 4 * UInt64(nibble))) & 0xF)] }
+            }
+            return 32
+        }
     }
 }

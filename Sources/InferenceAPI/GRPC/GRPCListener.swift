@@ -24,8 +24,13 @@ struct GRPCListener: Service {
         } else {
             security = .plaintext
         }
+        // A 1 MiB flow-control window instead of HTTP/2's 64 KiB default: a batch of 1,000 rows is
+        // about 120 KB, which under the default waited for a WINDOW_UPDATE round trip mid-request
+        // (h2load at 1,000 rows: 379 calls/s before). Credit, not memory: request size stays capped
+        // by the transport's 4 MiB payload limit.
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: configuration.host, port: configuration.grpcPort ?? 0), transportSecurity: security)
+            address: .ipv4(host: configuration.host, port: configuration.grpcPort ?? 0), transportSecurity: security,
+            config: .defaults { $0.http2.targetWindowSize = 1 << 20; $0.connection.flushCoalescing = nil })
         server = GRPCServer(transport: transport, services: services)
         host = configuration.host
         port = configuration.grpcPort ?? 0
