@@ -129,7 +129,7 @@ eval-forecast: release $(FORECAST_PYTHON)
 $(FORECAST_PYTHON): bench/forecast/requirements.txt
 	./scripts/pinned-venv.sh bench/forecast/.venv bench/forecast/requirements.txt
 
-## make fuzz: the /predict and /anomaly/detect body parsers on FUZZ_INPUTS mutated bodies (release build): no
+## make fuzz: the /predict, /anomaly/detect and Open Inference infer body parsers on FUZZ_INPUTS mutated bodies (release build): no
 ## crash, every refusal a 4xx JSON envelope, the fast and the slow detect parser agreeing. Inputs that break
 ## the contract land in fuzz-failures/. FUZZ_SEED repeats a run.
 FUZZ_INPUTS ?= 1000000

@@ -30,8 +30,8 @@ struct FuzzParsers: ParsableCommand {
         let started = Date()
         for i in 0..<inputs {
             let input = Self.mutate(corpus[Int(random.next() % UInt64(corpus.count))], corpus: corpus, random: &random)
-            let (predict, detect) = fuzzing.check(input)
-            for (route, outcome) in [("predict", predict), ("detect", detect)] {
+            let (predict, detect, infer) = fuzzing.check(input)
+            for (route, outcome) in [("predict", predict), ("detect", detect), ("infer", infer)] {
                 switch outcome {
                 case .accepted: counts["\(route) accepted", default: 0] += 1
                 case .refused(let status): counts["\(route) \(status)", default: 0] += 1
@@ -93,6 +93,20 @@ struct FuzzParsers: ParsableCommand {
             corpus.append(Array(try JSONSerialization.data(withJSONObject: ["asset_id": "router-\(count)", "samples": samples, "persist": count == 2])))
         }
         corpus.append(Array(#"{"asset_id":"a","samples":[{"timestamp":"2026-01-01T00:00:00.123+02:00","metrics":{"x":1e-3,"y":-0.0}}]}"#.utf8))
+        // Open Inference infer bodies: flat and nested data, FP32 as numpy prints it, outputs asked.
+        let row = names.indices.map { 0.1 * Double($0 + 1) }
+        for rows in [1, 3] {
+            let flat = (0..<rows).flatMap { _ in row.map { Double(Float($0)) } }
+            let nested = (0..<rows).map { _ in row }
+            corpus.append(Array(try JSONSerialization.data(withJSONObject: [
+                "id": "r-\(rows)", "inputs": [["name": "input-0", "shape": [rows, names.count], "datatype": "FP32", "data": flat]],
+                "outputs": [["name": "hazard_probability", "parameters": ["binary_data": false]]],
+            ])))
+            corpus.append(Array(try JSONSerialization.data(withJSONObject: [
+                "inputs": [["name": "x", "shape": [rows, names.count], "datatype": "FP64", "data": nested, "parameters": ["content_type": "np"]]],
+                "parameters": ["binary_data_output": false],
+            ])))
+        }
         return (names, corpus)
     }
 

@@ -32,10 +32,13 @@ struct ParserFuzzingTests {
     @Test(arguments: [
         #"{"readings":[{"soc_pct":1,"temp_c":2}],"readings":[]}"#, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
         #"{"readings":[{"soc_pct":NaN,"temp_c":2}]}"#, "\u{FEFF}{}", #"{"asset_id":"\ud800","samples":[]}"#, "",
+        // Found by `make fuzz`: finite in JSON, infinite as FP32 (the model read an infinity).
+        #"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1.5e39,1]}]}"#,
+        #"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[[[1,2]]]}]}"#,
     ])
     func testHostileBodiesAreRefusedAs4xx(_ body: String) {
-        let (predict, detect) = Self.fuzzing.check(Array(body.utf8))
-        for outcome in [predict, detect] {
+        let (predict, detect, infer) = Self.fuzzing.check(Array(body.utf8))
+        for outcome in [predict, detect, infer] {
             guard case .refused(let status) = outcome else {
                 Issue.record("\(body.prefix(40)): \(outcome)")
                 continue

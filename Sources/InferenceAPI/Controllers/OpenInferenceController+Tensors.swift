@@ -21,27 +21,22 @@ extension OpenInferenceController {
     }
 
     /// The protocol's parameters this service reads (others are ignored, as the protocol allows).
-    struct Parameters: Decodable {
+    struct Parameters {
         var binaryDataSize: Int?
         var binaryData: Bool?
         var binaryDataOutput: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case binaryDataSize = "binary_data_size"
-            case binaryData = "binary_data"
-            case binaryDataOutput = "binary_data_output"
-        }
     }
 
-    struct InferRequest: Decodable {
-        struct Input: Decodable {
+    /// An inference request's JSON (read by `InferRequest(json:)`, OpenInferenceController+JSON).
+    struct InferRequest {
+        struct Input {
             let name: String?
             let shape: [Int]
             let datatype: String
-            let data: Tensor?
+            let data: TensorData?
             let parameters: Parameters?
         }
-        struct Output: Decodable {
+        struct Output {
             let name: String
             let parameters: Parameters?
         }
@@ -51,33 +46,11 @@ extension OpenInferenceController {
         let parameters: Parameters?
     }
 
-    /// Tensor data, flat or nested lists of numbers (booleans and strings do not decode as numbers).
-    indirect enum Tensor: Decodable {
-        case number(Double)
-        case list([Tensor])
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let value = try? container.decode(Double.self) {
-                self = .number(value)
-            } else {
-                self = .list(try container.decode([Tensor].self))
-            }
-        }
-
-        func flatten(into values: inout [Double], depth: Int = 0) -> String? {
-            switch self {
-            case .number(let v):
-                guard v.isFinite else { return "input data must be finite numbers" }
-                values.append(v)
-            case .list(let items):
-                guard depth < 2 else { return "input data is nested too deeply for shape [n, features]" }
-                for item in items {
-                    if let problem = item.flatten(into: &values, depth: depth + 1) { return problem }
-                }
-            }
-            return nil
-        }
+    /// An input's JSON data flattened row-major, and the first problem with it (nested deeper
+    /// than `[n, features]`, a number that is not finite), named after the JSON parsed.
+    struct TensorData {
+        var values: [Double] = []
+        var problem: String?
     }
 
     /// The outputs this model gives, in the order they are answered when none are named.
@@ -120,10 +93,10 @@ extension OpenInferenceController {
     /// Validates an inference request: one input tensor, FP32, FP64 or INT64, shape
     /// `[n, features]`, `n * features` finite numbers (JSON flat or nested, row-major, or
     /// `binary_data_size` bytes of `binary`), and the outputs asked for.
-    static func parseInfer(_ data: Data, binary: ByteBuffer = ByteBuffer(), featureCount: Int, maxRows: Int) -> Result<ParsedInfer, OIPError> {
+    static func parseInfer(_ header: ByteBuffer, binary: ByteBuffer = ByteBuffer(), featureCount: Int, maxRows: Int) -> Result<ParsedInfer, OIPError> {
         let request: InferRequest
         do {
-            request = try JSONDecoder().decode(InferRequest.self, from: data)
+            request = try header.withUnsafeReadableBytes { (bytes) throws(JSONSyntaxError) in try InferRequest(json: bytes) }
         } catch {
             return .failure(OIPError(.badRequest, "the body must be {\"inputs\": [{\"name\", \"shape\": [n, \(featureCount)], \"datatype\": \"FP32\", \"data\": [...]}]} with numeric data (or binary data after it, with Inference-Header-Content-Length)"))
         }
@@ -137,7 +110,6 @@ extension OpenInferenceController {
         }
         let count = rows * featureCount
         var values: [Double] = []
-        values.reserveCapacity(count)
         if let size = input.parameters?.binaryDataSize {
             guard input.data == nil else { return .failure(OIPError(.badRequest, "input '\(MLflowStore.printable(input.name ?? ""))' has both data and binary_data_size")) }
             guard size == count * width else {
@@ -146,6 +118,7 @@ extension OpenInferenceController {
             guard size == binary.readableBytes else {
                 return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes of binary data after its JSON; the inputs declare \(size)"))
             }
+            values.reserveCapacity(count)
             let problem = binary.withUnsafeReadableBytes { readBinary($0, datatype: input.datatype, count: count, into: &values) }
             if let problem { return .failure(OIPError(.badRequest, problem)) }
         } else {
@@ -153,12 +126,19 @@ extension OpenInferenceController {
                 return .failure(OIPError(.badRequest, "the body holds \(binary.readableBytes) bytes after its JSON that no input declares (binary_data_size)"))
             }
             guard let tensor = input.data else { return .failure(OIPError(.badRequest, "input has neither data nor binary_data_size")) }
-            if let problem = tensor.flatten(into: &values) { return .failure(OIPError(.badRequest, problem)) }
+            if let problem = tensor.problem { return .failure(OIPError(.badRequest, problem)) }
+            values = tensor.values
             guard values.count == count else {
                 return .failure(OIPError(.badRequest, "input data has \(values.count) values; shape [\(rows), \(featureCount)] needs \(count)"))
             }
             switch input.datatype {
-            case "FP32": for k in values.indices { values[k] = Double(Float(values[k])) }
+            case "FP32":
+                for k in values.indices {
+                    let value = Float(values[k])
+                    // Past FP32's range a finite JSON number becomes infinite (found by `make fuzz`).
+                    guard value.isFinite else { return .failure(OIPError(.badRequest, "FP32 input data must be finite FP32 numbers (element \(k) is beyond ±3.4e38)")) }
+                    values[k] = Double(value)
+                }
             case "INT64":
                 guard values.allSatisfy({ $0 == $0.rounded() && abs($0) < 9.2e18 }) else {
                     return .failure(OIPError(.badRequest, "INT64 input data must be whole numbers"))

@@ -142,7 +142,7 @@ struct OpenInferenceController {
             return Self.error(.badRequest, APIError.duplicateKey(key).message)
         }
         let parsed: ParsedInfer
-        switch Self.parseInfer(Data(buffer: header), binary: tensors, featureCount: model.featureCount, maxRows: maxReadings) {
+        switch Self.parseInfer(header, binary: tensors, featureCount: model.featureCount, maxRows: maxReadings) {
         case .failure(let error): return Self.error(error.status, error.message)
         case .success(let value): parsed = value
         }

@@ -193,7 +193,34 @@ struct JSONLexer {
 
     /// A JSON number, converted with correct rounding: exact fast path for a mantissa below 2^53
     /// and a power of ten up to 22, `strtod` otherwise.
+    /// A number's parts as scanned: up to 19 digits of mantissa (`truncated` past them) and the
+    /// decimal exponent.
+    struct ScannedNumber {
+        var negative: Bool
+        var mantissa: UInt64
+        var exponent: Int
+        var truncated: Bool
+    }
+
     mutating func parseNumber() throws(JSONSyntaxError) -> Double {
+        let start = i
+        let n = try scanNumber()
+        // Clinger's fast path: both operands exact in a double, one correctly rounded operation.
+        if !n.truncated, n.mantissa < (1 << 53), n.exponent >= -22, n.exponent <= 22 {
+            var value = Double(n.mantissa)
+            if n.exponent < 0 { value /= Self.powersOfTen[-n.exponent] } else { value *= Self.powersOfTen[n.exponent] }
+            return n.negative ? -value : value
+        }
+        return slowNumber(start: start, length: i - start)
+    }
+
+    /// Checks a number's syntax and steps over it without converting it: `skipValue` (the
+    /// duplicate-key check reads every number of a body, and a 17-digit one cost a strtod call).
+    mutating func skipNumber() throws(JSONSyntaxError) {
+        _ = try scanNumber()
+    }
+
+    @inline(__always) mutating func scanNumber() throws(JSONSyntaxError) -> ScannedNumber {
         // A local cursor: `i` is a stored property, and updating it per digit kept it in memory.
         let start = i
         let bytes = self.bytes, end = self.end
@@ -259,13 +286,7 @@ struct JSONLexer {
             }
             exponent += expNegative ? -e : e
         }
-        // Clinger's fast path: both operands exact in a double, one correctly rounded operation.
-        if !truncated, mantissa < (1 << 53), exponent >= -22, exponent <= 22 {
-            var value = Double(mantissa)
-            if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
-            return negative ? -value : value
-        }
-        return slowNumber(start: start, length: k - start)
+        return ScannedNumber(negative: negative, mantissa: mantissa, exponent: exponent, truncated: truncated)
     }
 
     private mutating func slowNumber(start: Int, length: Int) -> Double {
@@ -325,7 +346,7 @@ struct JSONLexer {
                 try literal("-Infinity")
                 return "-Infinity"
             }
-            _ = try parseNumber()
+            try skipNumber()
             return "a number"
         default:
             throw JSONSyntaxError("unexpected '\(Self.printable(c))' at byte \(i)")

@@ -1,9 +1,11 @@
 import AnomalyDetection
 import Foundation
+import NIOCore
 import Storage
 
 /// The request parsers' contract, checked on arbitrary bytes by `inference-api fuzz-parsers`
-/// (`make fuzz`): whatever a client sends to `/predict` or `/anomaly/detect`, the parsers either
+/// (`make fuzz`): whatever a client sends to `/predict`, `/anomaly/detect` or the Open Inference
+/// `infer` route, the parsers either
 /// accept it or refuse it with an error the service answers as a 4xx JSON envelope, and the two
 /// detect parsers (the one-pass fast path and the field-by-field slow path) agree on every body
 /// the fast one accepts. A crash is found by the process dying.
@@ -24,9 +26,26 @@ public struct ParserFuzzing: Sendable {
         case violation(String)
     }
 
-    /// Both routes' parsers on `body`; `.violation` describes the first broken rule.
-    public func check(_ body: [UInt8]) -> (predict: Outcome, detect: Outcome) {
-        (predict(body), detect(body))
+    /// The three routes' parsers on `body`; `.violation` describes the first broken rule.
+    public func check(_ body: [UInt8]) -> (predict: Outcome, detect: Outcome, infer: Outcome) {
+        (predict(body), detect(body), infer(body))
+    }
+
+    /// The Open Inference `infer` body as JSON (no binary part): a 4xx in the protocol's form, or
+    /// `rows x features` finite values.
+    func infer(_ body: [UInt8]) -> Outcome {
+        if body.withUnsafeBytes({ JSONLexer.firstDuplicateKey(in: $0) }) != nil { return .refused(status: 400) }
+        let features = decoder.featureNames.count
+        switch OpenInferenceController.parseInfer(ByteBuffer(bytes: body), featureCount: features, maxRows: Self.maxReadings) {
+        case .success(let parsed):
+            guard parsed.values.count == parsed.rows * features, parsed.values.allSatisfy(\.isFinite), !parsed.outputs.isEmpty else {
+                return .violation("/v2/.../infer accepted \(parsed.rows) rows with \(parsed.values.count) values, a non-finite one, or no output")
+            }
+            return .accepted
+        case .failure(let error):
+            guard (400..<500).contains(error.status.code) else { return .violation("/v2/.../infer refused with \(error.status.code)") }
+            return .refused(status: error.status.code)
+        }
     }
 
     func predict(_ body: [UInt8]) -> Outcome {
