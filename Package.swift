@@ -60,6 +60,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // glibc's <malloc.h> (malloc_trim: the anomaly model cache returns evicted forests' pages).
+        .systemLibrary(name: "CMalloc"),
         // Splitting work across cores, the seeded generator, and deadlines on calls to other
         // processes: what Artifacts, ModelSources and AnomalyDetection share without depending
         // on each other.
@@ -139,6 +141,7 @@ let package = Package(
             name: "InferenceAPI",
             dependencies: [
                 "Artifacts",
+                "CMalloc",
                 "ComputeSupport",
                 "ModelSources",
                 "AnomalyDetection",

@@ -2,6 +2,10 @@ import AnomalyDetection
 import Storage
 import Synchronization
 
+#if canImport(CMalloc)
+import CMalloc
+#endif
+
 /// Decoded anomaly models per asset, so `/anomaly/detect` decodes a forest once per trained model,
 /// not once per request. Bounded by a byte budget (`ANOMALY_MODEL_CACHE_BYTES`): the least
 /// recently used asset goes first. An asset with no model is remembered too (no query per detect).
@@ -35,12 +39,19 @@ final class AssetModelCache: Sendable {
         var bytes = 0
         var tick: UInt64 = 0
         var generation: UInt64 = 0
+        /// Bytes evicted since memory was last handed back to the system (`trimAfterBytes`).
+        var evictedSinceTrim = 0
     }
 
     let budgetBytes: Int
     private let state = Mutex(State())
     private let telemetry: Telemetry?
     static let emptyEntryBytes = 256
+    /// Evicted bytes after which freed memory is returned to the system: glibc keeps what a
+    /// decoded forest freed in its arenas, and 10,000 assets through a 16 MiB cache left RSS
+    /// 11 MiB over "budget + idle" (BENCHMARKS.md). An eighth of the budget, at least 1 MiB,
+    /// so a churning cache trims a few times per budget's worth of evictions, not per eviction.
+    var trimAfterBytes: Int { max(budgetBytes / 8, 1 << 20) }
 
     init(budgetBytes: Int, telemetry: Telemetry?) {
         self.budgetBytes = budgetBytes
@@ -63,7 +74,7 @@ final class AssetModelCache: Sendable {
     var generation: UInt64 { state.withLock { $0.generation } }
 
     func insert(_ entry: Entry, for key: Key, readAt generation: UInt64) {
-        let usage = state.withLock { state -> (bytes: Int, entries: Int)? in
+        let usage = state.withLock { state -> (bytes: Int, entries: Int, trim: Bool)? in
             guard state.generation == generation, entry.bytes <= budgetBytes else { return nil }
             if let old = state.entries[key] { state.bytes -= old.entry.bytes }
             state.tick += 1
@@ -72,10 +83,23 @@ final class AssetModelCache: Sendable {
             while state.bytes > budgetBytes, let oldest = state.entries.min(by: { $0.value.used < $1.value.used }) {
                 state.entries[oldest.key] = nil
                 state.bytes -= oldest.value.entry.bytes
+                state.evictedSinceTrim += oldest.value.entry.bytes
             }
-            return (state.bytes, state.entries.count)
+            let trim = state.evictedSinceTrim >= trimAfterBytes
+            if trim { state.evictedSinceTrim = 0 }
+            return (state.bytes, state.entries.count, trim)
         }
-        if let usage { telemetry?.assetModelCache(bytes: usage.bytes, entries: usage.entries) }
+        guard let usage else { return }
+        telemetry?.assetModelCache(bytes: usage.bytes, entries: usage.entries)
+        if usage.trim { Self.returnFreedMemory() }
+    }
+
+    /// `malloc_trim(0)` on the background thread (nobody waits for it; it walks the heap, which
+    /// may take a millisecond), so glibc gives evicted forests' pages back.
+    static func returnFreedMemory() {
+        #if canImport(CMalloc)
+        Task { _ = try? await Offload.run(.background) { malloc_trim(0) } }
+        #endif
     }
 
     /// Forgets one asset's entry, or every entry when `assetId` is nil.

@@ -19,8 +19,10 @@ struct AssetModelMemoryTests {
     /// runs the full size against a release build.
     static let assets = ProcessInfo.processInfo.environment["ASSET_MEMORY_ASSETS"].flatMap { Int($0) } ?? 500
     static let budgetMiB = 16
-    /// What the allocator may keep beyond the budget (freed forests, request buffers).
-    static let slackMiB = 48.0
+    /// What the allocator may keep beyond the budget (request buffers, arenas). The cache hands
+    /// evicted forests' pages back (malloc_trim): 1-2 MiB over at 500 (debug) and 10,000 assets
+    /// (release) since, 10-12 MiB before, when this allowed 48.
+    static let slackMiB = 16.0
 
     @Test func testTenThousandTrainedAssetsStayWithinTheCacheBudget() async throws {
         let server = try await ServerProcess(environment: ["ANOMALY_MODEL_CACHE_BYTES": String(Self.budgetMiB << 20)])
