@@ -94,11 +94,14 @@ final class AssetModelCache: Sendable {
         if usage.trim { Self.returnFreedMemory() }
     }
 
-    /// `malloc_trim(0)` on the background thread (nobody waits for it; it walks the heap, which
-    /// may take a millisecond), so glibc gives evicted forests' pages back.
+    /// `malloc_trim(0)` on the blocking pool (nobody waits for it; it walks the heap, which may
+    /// take a millisecond), so glibc gives evicted forests' pages back. Not on the SCHED_IDLE
+    /// background thread: malloc_trim holds each arena's lock while it trims it, and a thread that
+    /// gets no CPU under load would hold it for as long as the load lasts, every malloc of the
+    /// process waiting behind it (a saturated make test stalled for minutes that way).
     static func returnFreedMemory() {
         #if canImport(CMalloc)
-        Task { _ = try? await Offload.run(.background) { malloc_trim(0) } }
+        Task { _ = try? await Offload.run(.blocking) { malloc_trim(0) } }
         #endif
     }
 
