@@ -20,45 +20,37 @@ public enum GRPCBenchRequests {
         }
     }
 
-    /// Reads an Open Inference REST JSON body (`inputs` with name, shape, datatype FP32/FP64 and
-    /// flat or nested `data`; `outputs` names) as the same `ModelInferRequest`: typed `contents`,
-    /// or `raw_input_contents` (little-endian, as numpy clients send) when `raw`.
+    /// Reads an Open Inference REST JSON body with the service's own reader
+    /// (`InferRequest(json:)`) as the same `ModelInferRequest`: typed `contents`, or
+    /// `raw_input_contents` (little-endian, as numpy clients send) when `raw`.
     static func request(json: Data, model: String, raw: Bool) throws -> Inference_ModelInferRequest {
-        guard let body = try JSONSerialization.jsonObject(with: json) as? [String: Any],
-              let inputs = body["inputs"] as? [[String: Any]], !inputs.isEmpty
-        else { throw Failure.badBody("the body has no `inputs`") }
-        func flat(_ value: Any) -> [Double] {
-            if let array = value as? [Any] { return array.flatMap(flat) }
-            return [(value as? NSNumber)?.doubleValue ?? .nan]
+        let body: OpenInferenceController.InferRequest
+        do {
+            body = try json.withUnsafeBytes { (bytes) throws(JSONSyntaxError) in try OpenInferenceController.InferRequest(json: bytes) }
+        } catch {
+            throw Failure.badBody("not an Open Inference request body: \((error as? JSONSyntaxError)?.message ?? "\(error)")")
         }
         var request = Inference_ModelInferRequest()
         request.modelName = model
-        for input in inputs {
-            guard let name = input["name"] as? String, let shape = input["shape"] as? [Int],
-                  let datatype = input["datatype"] as? String, let data = input["data"]
-            else { throw Failure.badBody("an input lacks name, shape, datatype or data") }
-            let values = flat(data)
+        for input in body.inputs {
+            guard let data = input.data, data.problem == nil else { throw Failure.badBody("an input lacks finite JSON data") }
+            let values = data.values
             var tensor = Inference_ModelInferRequest.InferInputTensor()
-            tensor.name = name
-            tensor.datatype = datatype
-            tensor.shape = shape.map(Int64.init)
-            switch (datatype, raw) {
+            tensor.name = input.name ?? "input-\(request.inputs.count)"
+            tensor.datatype = input.datatype
+            tensor.shape = input.shape.map(Int64.init)
+            switch (input.datatype, raw) {
             case ("FP32", false): tensor.contents.fp32Contents = values.map(Float.init)
             case ("FP64", false): tensor.contents.fp64Contents = values
             case ("FP32", true):
                 request.rawInputContents.append(values.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { Data($0) })
             case ("FP64", true):
                 request.rawInputContents.append(values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) })
-            default: throw Failure.badBody("datatype \(datatype) is not FP32 or FP64")
+            default: throw Failure.badBody("datatype \(input.datatype) is not FP32 or FP64")
             }
             request.inputs.append(tensor)
         }
-        for output in body["outputs"] as? [[String: Any]] ?? [] {
-            guard let name = output["name"] as? String else { continue }
-            var requested = Inference_ModelInferRequest.InferRequestedOutputTensor()
-            requested.name = name
-            request.outputs.append(requested)
-        }
+        request.outputs = (body.outputs ?? []).map { output in .with { $0.name = output.name } }
         return request
     }
 

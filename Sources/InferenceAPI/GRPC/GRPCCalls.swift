@@ -124,8 +124,9 @@ struct GRPCCalls: Sendable {
         let words = (random.next() as UInt64, random.next() as UInt64)
         let digits = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 32) { buffer in
-            for (index, word) in [words.0, words.1].enumerated() {
-                for nibble in 0..<16 { buffer[index * 16 + nibble] = digits[Int((word >> (60 - 4 * UInt64(nibble))) & 0xF)] }
+            for k in 0..<32 {
+                let word = k < 16 ? words.0 : words.1
+                buffer[k] = digits[Int((word >> (60 - 4 * UInt64(k % 16))) & 0xF)]
             }
             return 32
         }
