@@ -124,8 +124,8 @@ struct ModelSourceRouteTests {
         #expect((try Self.json(await first.get("/models?max_results=1&page_token=\(token)"))["runs"] as? [Any])?.count == 1)
         #expect(try Self.json(await first.get("/models?page_token=not-a-token"))["error"] != nil)
         first.process.terminate()
-        first.process.waitUntilExit()
-        mlflow.stop()
+        await stopWaiting(first.process)
+        await mlflow.stop()
 
         // The server is down: the same URL, the same cache.
         let second = try await ServerProcess(environment: environment)
@@ -187,7 +187,7 @@ final class DedicatedMLflow: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(250))
         }
-        server.stop()
+        await server.stop()
         throw TestFailure("mlflow server on \(server.url) did not start")
     }
 
@@ -217,18 +217,27 @@ final class DedicatedMLflow: @unchecked Sendable {
         if let group { kill(-group, SIGCONT) }
     }
 
-    /// SIGTERM to its process group, and waits until every process of it has exited.
-    func stop() {
+    /// SIGTERM to its process group, and waits (polling with Task.sleep, off the pool's threads)
+    /// until every process of it has exited; SIGKILL after 15 s.
+    func stop() async {
         guard let group else { return }
         kill(-group, SIGCONT)
         kill(-group, SIGTERM)
         let deadline = Date().addingTimeInterval(15)
-        while kill(-group, 0) == 0, Date() < deadline { usleep(100_000) }
+        while kill(-group, 0) == 0, Date() < deadline {
+            if (try? await Task.sleep(for: .milliseconds(100))) == nil { usleep(100_000) }
+        }
         if kill(-group, 0) == 0 { kill(-group, SIGKILL) }
-        if process.isRunning { process.waitUntilExit() }
+        _ = await exited(process, within: 15)
     }
 
-    deinit { stop() }
+    /// A test that failed before `stop()`: the group killed, nothing waited for.
+    deinit {
+        if let group {
+            kill(-group, SIGCONT)
+            kill(-group, SIGKILL)
+        }
+    }
 
     /// A loopback port nothing listens on now (bound, read, released).
     static func freePort() throws -> Int {

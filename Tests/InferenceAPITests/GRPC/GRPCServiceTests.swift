@@ -115,7 +115,7 @@ struct GRPCServiceTests {
     @Test func testTLSUsesTheHTTPSFiles() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("grpc-tls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let files = try TLSAndCORSTests.selfSigned(in: directory)
+        let files = try await TLSAndCORSTests.selfSigned(in: directory)
         let configuration = TestApp.configuration {
             $0.tlsCertificateFile = files.certificate
             $0.tlsKeyFile = files.key

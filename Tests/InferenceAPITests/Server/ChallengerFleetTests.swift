@@ -32,15 +32,15 @@ struct ChallengerFleetTests {
         ]) { _, new in new }
         let replicas = try (1...3).map { ReplicaProcess(name: "replica-\($0)", port: try freeLoopbackPort(), environment: environment, directory: directory) }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { for replica in replicas { replica.stop() } }
         do {
             try await Self.run(client: client, replicas: replicas, champion: champion, challenger: challenger)
         } catch {
             try? await client.shutdown()
+            for replica in replicas { await replica.stop() }
             throw error
         }
         try await client.shutdown()
-        for replica in replicas { replica.stop() }
+        for replica in replicas { await replica.stop() }
         try await FleetDatabase.drop(url: baseURL, name: database.name)
     }
 
@@ -103,7 +103,7 @@ struct ChallengerFleetTests {
         #expect(routed["champion"] == counted[champion.run_id] && routed["challenger"] == counted[challenger.run_id], "\(routed) vs \(counted)")
 
         // A replica started later joins the running experiment.
-        replicas[2].stop()
+        await replicas[2].stop()
         try replicas[2].launch()
         _ = try await replicas[2].waitUntilReady(client: client)
         let joined = try await FleetTests.send(client, replicas[2].url + "/models/challenger", method: .GET, key: .fleetAdmin)

@@ -42,10 +42,10 @@ final class StoreRelay: @unchecked Sendable {
 
     func cut() { kill(process.processIdentifier, SIGUSR1) }
     func restore() { kill(process.processIdentifier, SIGUSR2) }
-    func stop() {
+    func stop() async {
         guard process.isRunning else { return }
         process.terminate()
-        stopWaiting(process)
+        await stopWaiting(process)
     }
 
     /// Whether a connection to the port is accepted now.
@@ -94,7 +94,7 @@ extension FleetTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let database = try await FleetDatabase.create(url: baseURL)
         let relay = try StoreRelay(targetURL: database.url)
-        defer { relay.stop() }
+        defer { Task { await relay.stop() } }  // a failed test's; the end of the test stops it too
 
         let environment: [String: String] = SecuredApp.environment.merging([
             "DATABASE_URL": database.url, "HOST": "127.0.0.1", "MLRUNS_DIR": TestApp.repoRoot.appendingPathComponent("mlruns").path,
@@ -109,8 +109,10 @@ extension FleetTests {
         let proxy = try NginxProxy(port: try freeLoopbackPort(), upstreams: replicas.map(\.port), directory: directory)
         let client = Self.loadClient()
         defer {
-            for replica in replicas { replica.stop() }
-            proxy.stop()
+            Task {
+                for replica in replicas { await replica.stop() }
+                await proxy.stop()
+            }
         }
 
         try await Self.start(replicas, behind: proxy, client: client)
@@ -211,9 +213,9 @@ extension FleetTests {
         #expect(ready.contains("\"status\":\"degraded\"") && ready.contains("store: the postgresql store is not reachable"), "/ready: \(ready)")
         #expect((seen.catchUpSeconds ?? .infinity) <= 10, "replica 3 serves the fleet's run after the cut: \(String(describing: seen.catchUpSeconds))")
         #expect((seen.readyAgainSeconds ?? .infinity) <= 10, "replica 3's store reachable again: \(String(describing: seen.readyAgainSeconds))")
-        for replica in replicas { replica.stop() }
-        proxy.stop()
-        relay.stop()
+        for replica in replicas { await replica.stop() }
+        await proxy.stop()
+        await relay.stop()
         try await FleetDatabase.drop(url: baseURL, name: database.name)
     }
 }

@@ -82,20 +82,18 @@ struct FleetTests {
         let replicas = try (1...3).map { ReplicaProcess(name: "replica-\($0)", port: try freeLoopbackPort(), environment: environment, directory: directory) }
         let proxy = try NginxProxy(port: try freeLoopbackPort(), upstreams: replicas.map(\.port), directory: directory)
         let client = Self.loadClient()
-        defer {
-            for replica in replicas { replica.stop() }
-            proxy.stop()
-        }
         do {
             try await Self.run(
                 client: client, replicas: replicas, proxy: proxy, champion: champion, baseline: baseline, vectors: vectors, databaseURL: database.url)
         } catch {
             try? await client.shutdown()
+            for replica in replicas { await replica.stop() }
+            await proxy.stop()
             throw error
         }
         try await client.shutdown()
-        for replica in replicas { replica.stop() }
-        proxy.stop()
+        for replica in replicas { await replica.stop() }
+        await proxy.stop()
         try await FleetDatabase.drop(url: baseURL, name: database.name)
     }
 
@@ -149,7 +147,7 @@ struct FleetTests {
                     for try await (name, seconds) in probes { timeline.state.withLock { $0.convergence[name] = seconds } }
                 }
                 try await Task.sleep(for: .seconds(max(0, 12 - elapsed())))
-                replicas[1].kill9()
+                await replicas[1].kill9()
                 try await Task.sleep(for: .seconds(5))
                 timeline.state.withLock { $0.restarted = elapsed() }
                 let launched = Date()

@@ -200,10 +200,9 @@ struct ShutdownUnderStallTests {
         defer { try? FileManager.default.removeItem(at: cache) }
         // The cache filled from a real server of the test's own (the default selection, remembered).
         let mlflow = try await DedicatedMLflow.start()
-        defer { mlflow.stop() }
         let first = try await ServerProcess(environment: ["MLFLOW_TRACKING_URI": mlflow.url, "MODEL_CACHE_DIR": cache.path, "MODEL_REFRESH_SECONDS": "0"])
         first.process.terminate()
-        first.process.waitUntilExit()
+        await stopWaiting(first.process)
 
         mlflow.freeze()  // connections accepted, never answered
         let grace = 2.0
@@ -230,6 +229,7 @@ struct ShutdownUnderStallTests {
         #expect(!server.process.isRunning)
         #expect(took <= grace + 1, "SIGTERM took \(took) s with the tracking server stalled (grace \(grace) s): \(server.logs.text.suffix(3000))")
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "\(server.logs.text.suffix(1500))")
+        await mlflow.stop()  // also what keeps it (frozen) alive until here
     }
     /// SIGTERM with PostgreSQL stopped (issue 25 item 2; the issue saw 21.8 s): a write answered
     /// 503 meanwhile, hazard bookkeeping waiting to be recorded, and the process still exits 0

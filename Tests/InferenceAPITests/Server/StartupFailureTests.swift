@@ -64,8 +64,8 @@ struct StartupFailureTests {
         let first = try await ServerProcess(environment: environment)
         #expect(try ModelSourceRouteTests.json(await first.get("/models/active"))["run_id"] as? String == champion.run_id)
         first.process.terminate()
-        first.process.waitUntilExit()
-        mlflow.stop()
+        await stopWaiting(first.process)
+        await mlflow.stop()
 
         // The server is down: the same URL, the same cache, nothing configured but the URL (and
         // the bounds the figures below are held to).

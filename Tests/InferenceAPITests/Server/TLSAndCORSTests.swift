@@ -9,7 +9,7 @@ import Testing
 @Suite("TLS and CORS", .timeLimit(.minutes(5)))
 struct TLSAndCORSTests {
     /// A self-signed certificate for localhost, made with openssl.
-    static func selfSigned(in directory: URL) throws -> (certificate: String, key: String) {
+    static func selfSigned(in directory: URL) async throws -> (certificate: String, key: String) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
         let openssl = Process()
@@ -21,7 +21,7 @@ struct TLSAndCORSTests {
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        openssl.waitUntilExit()
+        guard await exited(openssl, within: 60) else { throw TestFailure("openssl still running after 60 s") }
         guard openssl.terminationStatus == 0 else { throw TestFailure("openssl exited with \(openssl.terminationStatus)") }
         return (certificate, key)
     }
@@ -29,7 +29,7 @@ struct TLSAndCORSTests {
     @Test func testServesHTTPSWhenACertificateIsConfigured() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let files = try Self.selfSigned(in: directory)
+        let files = try await Self.selfSigned(in: directory)
         let app = try await buildApplication(
             configuration: TestApp.configuration {
                 $0.tlsCertificateFile = files.certificate

@@ -26,12 +26,23 @@ func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Waits at most 15 s for `process` to exit, then kills it.
-func stopWaiting(_ process: Process) {
-    let deadline = Date().addingTimeInterval(15)
-    while process.isRunning, Date() < deadline { usleep(20_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
+/// Whether `process` exited within `seconds`, polled with `Task.sleep`. Never `waitUntilExit()`
+/// (or a usleep loop) in an async test: it holds one of the Swift concurrency pool's threads (two
+/// on a 2-core machine) while the child ends, and every in-process app of the suites running
+/// beside it stalls meanwhile.
+func exited(_ process: Process, within seconds: Double) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning, Date() < deadline {
+        if (try? await Task.sleep(for: .milliseconds(20))) == nil { usleep(20_000) }  // cancelled: still wait, briefly
+    }
+    return !process.isRunning
+}
+
+/// Waits at most 15 s for `process` to exit, then kills it (and waits for that).
+func stopWaiting(_ process: Process) async {
+    if await exited(process, within: 15) { return }
+    kill(process.processIdentifier, SIGKILL)
+    _ = await exited(process, within: 15)
 }
 
 /// One `inference-api serve` process of the fleet, its logs in a file.
@@ -65,17 +76,17 @@ final class ReplicaProcess: @unchecked Sendable {
         self.process = process
     }
 
-    func kill9() {
+    func kill9() async {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = await exited(process, within: 15)
     }
 
     /// SIGTERM (the graceful path), SIGKILL if it has not exited within 15 s.
-    func stop() {
+    func stop() async {
         guard let process, process.isRunning else { return }
         process.terminate()
-        stopWaiting(process)
+        await stopWaiting(process)
     }
 
     /// Resident memory now (VmRSS), in MiB; nil when not running.
@@ -179,10 +190,10 @@ final class NginxProxy: @unchecked Sendable {
 
     /// SIGKILL: a test's proxy has nothing to finish (and in single-process mode nginx may run
     /// with the test runner's blocked signal mask, where SIGTERM never arrives).
-    func stop() {
+    func stop() async {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        stopWaiting(process)
+        await stopWaiting(process)
     }
 
     var errorLog: String {
