@@ -66,10 +66,14 @@ let package = Package(
         // processes: what Artifacts, ModelSources and AnomalyDetection share without depending
         // on each other.
         .target(name: "ComputeSupport", swiftSettings: swiftSettings),
+        // The compiled forest's AVX-512 walk (gathers and two-table permutes Swift cannot
+        // express), chosen at run time when the CPU has AVX-512F.
+        .target(name: "CForestKernel"),
         .target(
             name: "Artifacts",
             dependencies: [
                 "ComputeSupport",
+                "CForestKernel",
                 "CXGBoost",
                 "CZlib",
                 .product(name: "Yams", package: "Yams"),

@@ -1,3 +1,5 @@
+import CForestKernel
+
 extension CompiledForest {
     /// Trees up to this depth are padded to complete trees (at most `2^depth` leaves each, 3 KB
     /// at depth 8); deeper forests use node lists, whose size follows the real node count.
@@ -6,12 +8,38 @@ extension CompiledForest {
     /// Lays out a checked dump's trees.
     /// - Parameter completeDepthLimit: deepest forest given the complete layout (tests lower it
     ///   to exercise the list layout on the fixture models).
-    init(dump: ForestDump, completeDepthLimit: Int = CompiledForest.completeDepthLimit) {
+    /// - Parameter kernel: whether to walk complete trees with the AVX-512 kernel when they are
+    ///   shallow enough (tests turn it off to compare it with the Swift walk).
+    init(dump: ForestDump, completeDepthLimit: Int = CompiledForest.completeDepthLimit, kernel: Bool = CompiledForest.kernelAvailable) {
         featureCount = dump.featureCount
         treeCount = dump.trees.count
         baseMargin = dump.baseMargin
         let depth = dump.trees.map(\.depth).max() ?? 0
         layout = depth <= completeDepthLimit ? Self.complete(dump.trees, depth: depth) : Self.list(dump.trees)
+        if kernel, case .complete(let depth, let nodes, let leaves) = layout, depth <= FOREST_KERNEL_MAX_DEPTH, dump.trees.count <= 1 << 20,
+            dump.featureCount <= FOREST_KERNEL_MAX_WIDTH
+        {
+            kernelTables = Self.kernelTables(trees: dump.trees.count, depth: depth, nodes: nodes, leaves: leaves)
+        } else {
+            kernelTables = []
+        }
+    }
+
+    /// The complete layout as forest_kernel.c reads it: per tree 64 thresholds (float bits), 64
+    /// packed nodes, 64 leaf values, the unused ends zero.
+    private static func kernelTables(trees: Int, depth: Int, nodes: [Node], leaves: [Float]) -> [UInt32] {
+        let words = Int(FOREST_KERNEL_TREE_WORDS)
+        let internalCount = (1 << depth) - 1
+        var tables = [UInt32](repeating: 0, count: trees * words)
+        for t in 0..<trees {
+            for i in 0..<internalCount {
+                let node = nodes[t * internalCount + i]
+                tables[t * words + i] = node.threshold.bitPattern
+                tables[t * words + 64 + i] = node.packed
+            }
+            for i in 0...internalCount { tables[t * words + 128 + i] = leaves[t * (internalCount + 1) + i].bitPattern }
+        }
+        return tables
     }
 
     static func packed(_ tree: ForestDump.Tree, _ node: Int) -> UInt32 {

@@ -1,3 +1,4 @@
+import CForestKernel
 import Foundation
 
 /// The booster's trees in flat arrays, walked in Swift: the same margins and probabilities as
@@ -42,11 +43,33 @@ public struct CompiledForest: Sendable {
     /// Margin before the first tree (base_score through `ProbToMargin`).
     public let baseMargin: Float
     let layout: Layout
+    /// The complete trees again as the AVX-512 kernel's tables (`FOREST_KERNEL_TREE_WORDS` words
+    /// a tree: thresholds, packed nodes, leaves), when the CPU runs it and the trees are at most
+    /// `FOREST_KERNEL_MAX_DEPTH` deep; empty otherwise (the Swift walk below).
+    let kernelTables: [UInt32]
+
+    /// Whether this CPU runs the AVX-512 kernel (forest_kernel.c).
+    public static let kernelAvailable = forest_kernel_available() != 0
+
+    /// Whether the AVX-512 kernel walks this forest.
+    public var walksWithKernel: Bool { !kernelTables.isEmpty }
+
+    /// The same forest walked by the Swift loops only (make bench sets one beside the other).
+    public func withoutKernel() -> CompiledForest {
+        CompiledForest(featureCount: featureCount, treeCount: treeCount, baseMargin: baseMargin, layout: layout, kernelTables: [])
+    }
+
+    /// Nodes a row passes through on its way to the leaves (complete trees: every tree's depth;
+    /// node lists: not fixed, nil).
+    public var nodeVisitsPerRow: Int? {
+        if case .complete(let depth, _, _) = layout { return treeCount * depth }
+        return nil
+    }
 
     /// How the trees are laid out, for `/models/active` and logs.
     public var layoutDescription: String {
         switch layout {
-        case .complete(let depth, _, _): "complete trees of depth \(depth)"
+        case .complete(let depth, _, _): "complete trees of depth \(depth)" + (kernelTables.isEmpty ? "" : ", AVX-512 walk")
         case .list: "node lists"
         }
     }
@@ -99,6 +122,21 @@ public struct CompiledForest: Sendable {
     /// Writes the margins of `count` (<= rowsPerBlock) consecutive rows at `rows` to `out`.
     private func walk(_ rows: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
         for r in 0..<count { out[r] = baseMargin }
+        if !kernelTables.isEmpty, case .complete(let depth, _, _) = layout {
+            // libxgboost also walks rows without missing values without the missing-value test.
+            let missing: Int32 = (0..<(count * featureCount)).contains { rows[$0].isNaN } ? 1 : 0
+            kernelTables.withUnsafeBufferPointer { tables in
+                let tables = tables.baseAddress!
+                if count >= Self.minimumRowLanes {
+                    forest_kernel_walk_rows(rows, Int32(count), Int32(featureCount), Int32(depth), Int32(treeCount), tables, missing, out)
+                } else {
+                    for r in 0..<count {
+                        out[r] = forest_kernel_walk_trees(rows + r * featureCount, Int32(featureCount), Int32(depth), Int32(treeCount), tables, missing, out[r])
+                    }
+                }
+            }
+            return
+        }
         switch layout {
         case .complete(let depth, let nodes, let leaves):
             nodes.withUnsafeBufferPointer { nodes in

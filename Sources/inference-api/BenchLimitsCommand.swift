@@ -125,10 +125,19 @@ struct BenchLimits: AsyncParsableCommand {
             let c2 = try rate(threads: 2, batch: batch, capiCall)
             let f1 = try rate(threads: 1, batch: batch, forestCall)
             let f2 = try rate(threads: 2, batch: batch, forestCall)
+            // The Swift walk beside the AVX-512 one, in the same run (when the kernel serves).
+            var swiftWalk: Double?
+            if forest.walksWithKernel {
+                let plain = forest.withoutKernel()
+                swiftWalk = try rate(threads: 1, batch: batch) { _ = try scaledBatch.withUnsafeBufferPointer { try plain.probabilities($0, rows: batch) } }
+            }
             let m1 = try rate(threads: 1, batch: batch, modelCall)
             let m2 = try rate(threads: 2, batch: batch, modelCall)
             capi.append(["batch": batch, "rows_per_s_1t": c1, "rows_per_s_2t": c2])
-            compiledRates.append(["batch": batch, "rows_per_s_1t": f1, "rows_per_s_2t": f2, "vs_capi_1t": f1 / c1, "vs_capi_2t": f2 / c2])
+            var compiledRate: [String: Any] = ["batch": batch, "rows_per_s_1t": f1, "rows_per_s_2t": f2, "vs_capi_1t": f1 / c1, "vs_capi_2t": f2 / c2]
+            if let visits = forest.nodeVisitsPerRow { compiledRate["ns_per_node_visit_1t"] = 1e9 / (f1 * Double(visits)) }
+            if let swiftWalk { compiledRate["rows_per_s_1t_swift_walk"] = swiftWalk }
+            compiledRates.append(compiledRate)
             hazard.append(["batch": batch, "rows_per_s_1caller": m1, "rows_per_s_2callers": m2])
         }
         result["capi"] = capi
@@ -167,6 +176,10 @@ struct BenchLimits: AsyncParsableCommand {
                 c["batch"] as! Int, c["rows_per_s_1t"] as! Double, c["rows_per_s_2t"] as! Double,
                 f["rows_per_s_1t"] as! Double, f["vs_capi_1t"] as! Double, f["rows_per_s_2t"] as! Double, f["vs_capi_2t"] as! Double,
                 m["rows_per_s_1caller"] as! Double, m["rows_per_s_2callers"] as! Double))
+            if let ns = f["ns_per_node_visit_1t"] as? Double {
+                let swift = (f["rows_per_s_1t_swift_walk"] as? Double).map { String(format: "; Swift walk alone %.0f rows/s", $0) } ?? ""
+                print(String(format: "             compiled: %.3f ns per node visit (1 thread)%@", ns, swift))
+            }
         }
         for d in decoding {
             print(String(

@@ -1,3 +1,4 @@
+import CForestKernel
 import Foundation
 import Testing
 
@@ -54,12 +55,16 @@ struct CompiledForestTests {
         }
     }
 
-    @Test(arguments: [CompiledForest.completeDepthLimit, 0])
-    func testEdgeRowsMatchTheCAPIBitForBit(completeDepthLimit: Int) throws {
+    /// The complete layout walked by the AVX-512 kernel (where the CPU has it) and by Swift, and
+    /// the node lists.
+    @Test(arguments: [(CompiledForest.completeDepthLimit, true), (CompiledForest.completeDepthLimit, false), (0, false)])
+    func testEdgeRowsMatchTheCAPIBitForBit(completeDepthLimit: Int, kernel: Bool) throws {
         for item in try Fixtures.loadedVectors(predictor: .cAPI) {
             let booster = item.model.booster
             let dump = try ForestDump(json: booster.modelJSON())
-            let forest = CompiledForest(dump: dump, completeDepthLimit: completeDepthLimit)
+            let forest = CompiledForest(dump: dump, completeDepthLimit: completeDepthLimit, kernel: kernel)
+            let kernelExpected = kernel && CompiledForest.kernelAvailable && (dump.trees.map(\.depth).max() ?? 0) <= Int(FOREST_KERNEL_MAX_DEPTH)
+            #expect(forest.kernelTables.isEmpty != kernelExpected, "\(item.vector.case): \(forest.layoutDescription)")
             let edges = Self.edgeRows(dump, readings: item.scaled)
             #expect(edges.count / dump.featureCount >= 1000, "\(item.vector.case): \(edges.count / dump.featureCount) edge rows")
             let probes = ForestProbes(dump: dump).values
@@ -72,10 +77,11 @@ struct CompiledForestTests {
 
     /// Calls of every size take their own path (trees as lanes below 4 rows, rows as lanes in
     /// blocks of 16, with and without missing values): each must equal the C API.
-    @Test func testEveryBatchSizeMatchesTheCAPIBitForBit() throws {
+    @Test(arguments: [true, false])
+    func testEveryBatchSizeMatchesTheCAPIBitForBit(kernel: Bool) throws {
         for item in try Fixtures.loadedVectors(predictor: .cAPI) {
             let dump = try ForestDump(json: item.model.booster.modelJSON())
-            let forest = CompiledForest(dump: dump)
+            let forest = CompiledForest(dump: dump, kernel: kernel)
             let edges = Self.edgeRows(dump, readings: item.scaled, trees: 3, minimum: 200)
             let width = dump.featureCount
             var start = 0
@@ -87,6 +93,49 @@ struct CompiledForestTests {
                 start += size
             }
         }
+    }
+
+    /// Depths the fixtures lack (they are 2 and 6 deep): the depth-6 fixture's trees cut to 1-5
+    /// levels (a node at the cut becomes a leaf), walked by the AVX-512 kernel and by the Swift
+    /// walk (the C API's equal above) on edge rows, probes and the fixture rows, one at a time
+    /// and in blocks, must agree bit for bit.
+    @Test(.enabled(if: CompiledForest.kernelAvailable, "needs AVX-512F (without it the Swift walk serves: the tests above)"), arguments: [1, 3, 4, 5])
+    func testTheKernelEqualsTheSwiftWalkAtEveryDepth(depth: Int) throws {
+        let item = try #require(try Fixtures.loadedVectors(predictor: .cAPI).first { $0.model.booster.boostedRounds >= 100 })
+        var dump = try ForestDump(json: item.model.booster.modelJSON())
+        for t in dump.trees.indices { Self.cut(&dump.trees[t], at: depth) }
+        #expect(dump.trees.map(\.depth).max() == depth)
+        let kernel = CompiledForest(dump: dump, kernel: true), swift = CompiledForest(dump: dump, kernel: false)
+        #expect(kernel.walksWithKernel && !swift.walksWithKernel)
+        let width = dump.featureCount
+        for rows in [Self.edgeRows(dump, readings: item.scaled), ForestProbes(dump: dump).values, item.scaled] {
+            let n = rows.count / width
+            try rows.withUnsafeBufferPointer { p in
+                let expected = try swift.margins(p, rows: n)
+                #expect(try kernel.margins(p, rows: n).map(\.bitPattern) == expected.map(\.bitPattern), "depth \(depth), \(n) rows in blocks")
+                let single = try (0..<n).map { try kernel.margins(UnsafeBufferPointer(rebasing: p[($0 * width)..<(($0 + 1) * width)]), rows: 1)[0] }
+                #expect(single.map(\.bitPattern) == expected.map(\.bitPattern), "depth \(depth), one row at a time")
+            }
+        }
+    }
+
+    /// Nodes at level `depth` become leaves (their value: the condition of the first leaf below).
+    static func cut(_ tree: inout ForestDump.Tree, at depth: Int) {
+        var stack = [(0, 0)]
+        while let (node, level) = stack.popLast() {
+            guard !tree.isLeaf(node) else { continue }
+            if level == depth {
+                var leaf = node
+                while !tree.isLeaf(leaf) { leaf = Int(tree.left[leaf]) }
+                tree.condition[node] = tree.condition[leaf]
+                tree.left[node] = -1
+                tree.right[node] = -1
+            } else {
+                stack.append((Int(tree.left[node]), level + 1))
+                stack.append((Int(tree.right[node]), level + 1))
+            }
+        }
+        tree.depth = min(tree.depth, depth)
     }
 
     @Test func testProbesHoldEveryKindOfRow() throws {
