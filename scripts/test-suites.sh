@@ -8,6 +8,12 @@
 set -uo pipefail
 alone=${ALONE_TESTS:?ALONE_TESTS names the suites that run alone}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# At most TEST_PARALLELISM tests at once in the parallel pass (default 6 per core). Swift Testing
+# starts every test at once otherwise, and they share Swift's cooperative pool (one thread per
+# core): each await then waits behind hundreds of other tests' jobs, and on a 2-core machine a
+# store call or an HTTP read of a test that does little work outlived its deadline (30-120 s)
+# while heavy suites ran. Bounded, the same pass also ended sooner (443 s against 550 s).
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${TEST_PARALLELISM:-$((6 * $(nproc)))}
 "$root/scripts/swift-test.sh" --skip "$alone"
 first=$?
 "$root/scripts/swift-test.sh" --skip-build --no-parallel --filter "$alone"

@@ -63,15 +63,20 @@ struct SmallSampleTests {
     /// Per noise shape and history length, the share of ordinary samples scoring at least t stays
     /// within the budget t stands for (with room for the simulation's own noise: 1.5 times, plus
     /// three standard errors of the count).
+    ///
+    /// Minutes of CPU in a debug build, so it yields every few hundred trials: a test that keeps a
+    /// thread of Swift's cooperative pool (two on a 2-core machine) for minutes stalls every other
+    /// suite of the parallel pass meanwhile, and their deadlines (HTTP reads, store calls) expire.
     @Test(arguments: [3, 10, 20, 30, 100, 200])
-    func testAThresholdKeepsItsBudgetOnUntrainedAssets(history: Int) {
+    func testAThresholdKeepsItsBudgetOnUntrainedAssets(history: Int) async {
         let detector = AssetDetector(metrics: ["m"], window: FeatureWindow(metrics: ["m"], window: 0), forest: nil, threshold: 0.6)
         for (name, draw) in Self.shapes {
             var rng = SplitMix64(seed: 7)
             var exceed = [0.3: 0, 0.4: 0, 0.5: 0, 0.6: 0]
             var trials = 0
             var methods: [String: Int] = [:]
-            for _ in 0..<(120_000 / history + 600) {
+            for trial in 0..<(120_000 / history + 600) {
+                if trial % 200 == 0 { await Task.yield() }
                 let past = (0..<history).map { _ in [draw(&rng)] }
                 let next = (0..<10).map { _ in [draw(&rng)] }
                 for d in detector.score(history: past, samples: next) {

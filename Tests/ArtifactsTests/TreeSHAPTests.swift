@@ -11,7 +11,9 @@ struct TreeSHAPTests {
 
     /// Both evaluations: the leaf tables (serving) and the recursion (trees the tables cannot hold).
     @Test(arguments: [true, false])
-    func testContributionsMatchTheCAPIOnEveryFixtureVector(tables: Bool) throws {
+    /// (Tens of seconds of CPU in a debug build: it yields between chunks of readings, so the
+    /// suites running beside it get the cooperative pool's threads meanwhile.)
+    func testContributionsMatchTheCAPIOnEveryFixtureVector(tables: Bool) async throws {
         for item in try Fixtures.loadedVectors() {
             let booster = item.model.booster
             let shap = TreeSHAP(dump: try ForestDump(json: booster.modelJSON()), tables: tables)
@@ -21,11 +23,14 @@ struct TreeSHAPTests {
             let oracle = try item.scaled.withUnsafeBufferPointer { try booster.contributions($0, rows: n) }
             #expect(oracle.count == n * width)
             var worst: Float = 0
-            try item.scaled.withUnsafeBufferPointer { rows in
-                for row in 0..<n {
-                    let ours = shap.contributions(rows.baseAddress! + row * booster.featureCount)
-                    try #require(ours.count == width)
-                    for j in 0..<width { worst = max(worst, abs(ours[j] - oracle[row * width + j])) }
+            for first in stride(from: 0, to: n, by: 20) {
+                await Task.yield()
+                try item.scaled.withUnsafeBufferPointer { rows in
+                    for row in first..<min(n, first + 20) {
+                        let ours = shap.contributions(rows.baseAddress! + row * booster.featureCount)
+                        try #require(ours.count == width)
+                        for j in 0..<width { worst = max(worst, abs(ours[j] - oracle[row * width + j])) }
+                    }
                 }
             }
             print("TreeSHAP \(tables ? "tables" : "recursion") \(item.vector.case): max |swift - libxgboost| = \(worst) over \(n) readings x \(width) values")
@@ -51,11 +56,17 @@ struct TreeSHAPTests {
         }
     }
 
-    @Test func testExplanationsSumToTheServedMarginAndAreRanked() throws {
+    /// (Explained 25 readings at a time with a yield between: see the test above.)
+    @Test func testExplanationsSumToTheServedMarginAndAreRanked() async throws {
         for item in try Fixtures.loadedVectors() {
             let model = item.model
-            let explanations = try model.explain(readings: item.vector.readings)
-            let top = try model.explain(readings: item.vector.readings, top: 3)
+            var explanations: [Explanation] = [], top: [Explanation] = []
+            for first in stride(from: 0, to: item.vector.readings.count, by: 25) {
+                await Task.yield()
+                let chunk = Array(item.vector.readings[first..<min(item.vector.readings.count, first + 25)])
+                explanations += try model.explain(readings: chunk)
+                top += try model.explain(readings: chunk, top: 3)
+            }
             let n = item.vector.readings.count
             let margins = try item.scaled.withUnsafeBufferPointer { try model.booster.margins($0, rows: n) }
             let served = try model.predict(readings: item.vector.readings).map(\.probability)
