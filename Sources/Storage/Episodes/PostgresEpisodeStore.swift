@@ -32,15 +32,7 @@ public struct PostgresEpisodeStore: EpisodeStore {
     public func recordEpisodes(tenantId: String, kind: String, observations: [String: [EpisodeObservation]], policy: EpisodePolicy) async throws -> EpisodeBatch {
         try await database.guarded {
             try await database.client.withTransaction(logger: database.logger) { connection in
-                var batch = EpisodeBatch()
-                // Assets in one order: concurrent batches lock their trackers without deadlock.
-                for asset in observations.keys.sorted() {
-                    let (events, live) = try await database.recordEpisodes(
-                        on: connection, tenantId: tenantId, assetId: asset, kind: kind, observations: observations[asset] ?? [], policy: policy)
-                    batch.events += events
-                    if live { batch.live.insert(asset) }
-                }
-                return batch
+                try await database.recordEpisodes(on: connection, tenantId: tenantId, kind: kind, observations: observations, policy: policy)
             }
         }
     }
