@@ -9,7 +9,7 @@ SERVE_PACKAGES := libxgboost0 zlib1g
 TEST_PACKAGES := $(RUN_PACKAGES) postgresql openssl chromium chromium-driver python3-venv curl nginx wrk
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk nginx postgresql curl nghttp2-client
 
-.PHONY: run test check-deploy check-cli check-hot-path bench bench-forest build release deps deps-test fixtures check-api clean-data fuzz
+.PHONY: run test check-deploy check-cli check-hot-path bench bench-compare bench-forest build release deps deps-test fixtures check-api clean-data fuzz
 
 ## make run: install what is missing, build a release binary, serve the embedded default (./mlruns + SQLite under ./data/).
 run: deps release
@@ -92,6 +92,12 @@ bench:
 	@./scripts/install-deps.sh $(BENCH_PACKAGES)
 	$(SWIFT) build -c release --product inference-api $(if $(filter-out .build,$(BUILD_DIR)),--scratch-path $(BUILD_DIR))
 	BUILD_DIR=$(BUILD_DIR) ./scripts/bench.sh
+
+## make bench-compare A=<commit> B=<commit>: both commits' release binaries measured interleaved
+## (in-process limits and POST /predict under wrk), each figure's B / A ratio per repetition.
+bench-compare:
+	@./scripts/install-deps.sh $(BENCH_PACKAGES)
+	./scripts/bench-compare.sh $(A) $(B)
 
 ## make bench-forest: Isolation Forest fit/score, Swift (release) against scikit-learn, same data and parameters.
 bench-forest: release
