@@ -13,7 +13,10 @@
 # margin on this 2-core machine (fresh-clone medians 0.81 and 0.84 after the episode drain stopped
 # turning steady load into back-to-back transactions; 0.76-0.82 before), so the gate is 0.75: far
 # above the 0.06 of the store commit this guard exists to catch, and the goal is printed MISSED
-# whenever it is missed (issue 31's note).
+# whenever it is missed (issue 31's note). The bare-route share's gate is 0.45 under its 0.50
+# goal for the same reason: on the 2-core Xeon VM its repetitions spread 0.26-0.71 and fresh-clone
+# medians of the same /predict code were 0.48, 0.49, 0.50, 0.52, 0.54 and 0.55; a gate equal to
+# the goal failed one run in three without any change to the path.
 #
 # Knobs: HOT_PATH_BINARY (default .build/release/inference-api), HOT_PATH_SECONDS (2 a run),
 # HOT_PATH_REPS (7: many short interleaved runs give a steadier median than a few long ones here).
@@ -98,7 +101,7 @@ print(f"hot path (release binary, default settings, wrk -t2 -c4, {len(reps)} int
 # (name, numerator, denominator, goal, gate)
 checks = [("with module_id / without, 1 reading", ("module", 1), ("plain", 1), 0.80, 0.80),
           ("with module_id / without, 1000 readings", ("module", 1000), ("plain", 1000), 0.80, 0.75),
-          ("with module_id at 1 reading / bare route", ("module", 1), ("floor", 1), 0.50, 0.50)]
+          ("with module_id at 1 reading / bare route", ("module", 1), ("floor", 1), 0.50, 0.45)]
 failed = False
 for name, a, b, goal, gate in checks:
     ratios = [ok[a + (rep,)][0] / ok[b + (rep,)][0] for rep in reps]
