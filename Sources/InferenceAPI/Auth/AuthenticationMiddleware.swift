@@ -19,7 +19,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
         } catch {
             context.credentialFailure = error
         }
-        if let principal = context.principal {
+        // Development mode's one principal is named once, at start-up, not on every line.
+        if let principal = context.principal, principal.kind != .development {
             context.logger[metadataKey: "principal"] = .string(principal.id)
         }
         return try await next(request, context)

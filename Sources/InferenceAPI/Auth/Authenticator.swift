@@ -78,14 +78,14 @@ struct Authenticator: Sendable {
 
     /// The principal of `request`: nil when it carries no credentials (anonymous).
     /// - Throws: `Failure` when it carries credentials that are malformed, unknown or expired.
-    /// `address` names the client for the login throttle.
-    func principal(of request: Request, address: String) async throws(Failure) -> Principal? {
-        try await principal(apiKey: request.headers[.apiKey], authorization: request.headers[.authorization], address: address)
+    /// `address` names the client for the login throttle (formatted only for a password check).
+    func principal(of request: Request, address: @autoclosure () -> String) async throws(Failure) -> Principal? {
+        try await principal(apiKey: request.headers[.apiKey], authorization: request.headers[.authorization], address: address())
     }
 
     /// The principal of a call's credentials, wherever they came from (HTTP headers, gRPC
     /// metadata): an API key, or an `Authorization` value (`Bearer <token or key>`, `Basic ...`).
-    func principal(apiKey: String?, authorization: String?, address: String) async throws(Failure) -> Principal? {
+    func principal(apiKey: String?, authorization: String?, address: @autoclosure () -> String) async throws(Failure) -> Principal? {
         // Development mode: nothing is configured to check credentials against, so none are.
         if let developmentPrincipal { return developmentPrincipal }
         // One credential per request: a valid key next to a bad token must not pass.
@@ -104,7 +104,7 @@ struct Authenticator: Sendable {
         case "bearer":
             return try await bearer(credentials)
         case "basic":
-            return try await basicPrincipal(credentials, address: address)
+            return try await basicPrincipal(credentials, address: address())
         default:
             throw .malformed("the Authorization scheme must be Bearer or Basic")
         }
