@@ -7,7 +7,10 @@
 #     >= 80 % of the same readings without module_id, at 1 and at 1,000 readings a request (issue
 #     31's goal);
 #   - /predict with module_id at 1 reading >= 50 % of the bare route (`inference-api bench-floor`,
-#     the same binary and server stack, no middleware).
+#     the same binary and server stack, no middleware);
+#   - /predict without module_id at 1 reading >= 90 % of the bare route (issue 29's goal, not met:
+#     0.61-0.69 in the medians of the runs after the executor fix, 0.52-0.55 with its 100 hops a
+#     request before; the gate is the one above, as noisy; EventLoopExecutorTests counts the hops).
 # Prints the ratios per repetition, their medians and each goal met or missed; exits 1 below a gate.
 # The gates are the goals except at 1,000 readings: there the goal (0.80) is met, but with little
 # margin on this 2-core machine (fresh-clone medians 0.81 and 0.84 after the episode drain stopped
@@ -101,7 +104,8 @@ print(f"hot path (release binary, default settings, wrk -t2 -c4, {len(reps)} int
 # (name, numerator, denominator, goal, gate)
 checks = [("with module_id / without, 1 reading", ("module", 1), ("plain", 1), 0.80, 0.80),
           ("with module_id / without, 1000 readings", ("module", 1000), ("plain", 1000), 0.80, 0.75),
-          ("with module_id at 1 reading / bare route", ("module", 1), ("floor", 1), 0.50, 0.45)]
+          ("with module_id at 1 reading / bare route", ("module", 1), ("floor", 1), 0.50, 0.45),
+          ("without module_id at 1 reading / bare route", ("plain", 1), ("floor", 1), 0.90, 0.45)]
 failed = False
 for name, a, b, goal, gate in checks:
     ratios = [ok[a + (rep,)][0] / ok[b + (rep,)][0] for rep in reps]

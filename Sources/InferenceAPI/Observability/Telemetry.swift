@@ -39,6 +39,10 @@ public final class Telemetry: Sendable {
     private let normal: Metrics.Counter
     /// Open connections and the ones the connection guard closed.
     let connections: ConnectionCounters
+    /// Jobs Swift's runtime handed to the event loops (`EventLoopExecutor`), and how many of them
+    /// the counter already holds.
+    private let eventLoopJobs: Metrics.Counter
+    private let eventLoopJobsRendered = Mutex<Int>(0)
     private let assetCacheHits: Metrics.Counter
     private let assetCacheMisses: Metrics.Counter
     private let assetCacheBytes: Metrics.Meter
@@ -88,6 +92,7 @@ public final class Telemetry: Sendable {
         hazardous = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Hazardous")], factory: factory)
         normal = Metrics.Counter(label: "hazard_predictions_total", dimensions: [("label", "Normal")], factory: factory)
         connections = ConnectionCounters(factory: factory)
+        eventLoopJobs = Metrics.Counter(label: "event_loop_jobs_total", factory: factory)
         assetCacheHits = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "hit")], factory: factory)
         assetCacheMisses = Metrics.Counter(label: "anomaly_model_cache_requests_total", dimensions: [("result", "miss")], factory: factory)
         assetCacheBytes = Metrics.Meter(label: "anomaly_model_cache_bytes", factory: factory)
@@ -103,7 +108,16 @@ public final class Telemetry: Sendable {
     }
 
     /// The Prometheus text exposition of every series.
-    func render() -> String { registry.emitToString() }
+    func render() -> String {
+        // The executor's process-wide count, brought up to date when rendered (no work per job here).
+        let added = eventLoopJobsRendered.withLock { rendered in
+            let now = EventLoopExecutor.jobs.load(ordering: .relaxed)
+            defer { rendered = max(rendered, now) }
+            return now - rendered
+        }
+        if added > 0 { eventLoopJobs.increment(by: added) }
+        return registry.emitToString()
+    }
 
     // MARK: - HTTP
 

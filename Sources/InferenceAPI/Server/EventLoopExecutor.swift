@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -21,13 +22,18 @@ import Glibc
 /// NIO sets) hands each job to an event loop of NIO's singleton group (the current one when called
 /// on one: `any()` is sticky), which runs it with `swift_job_run` on the generic executor, as the
 /// runtime's default global executor does. Delayed jobs (`Task.sleep`) keep the runtime's timers.
-enum EventLoopExecutor {
+/// The jobs it hands over are counted (`event_loop_jobs_total` in `/metrics`), so a change that
+/// brings the hops back shows, and `EventLoopExecutorTests` fails on it.
+public enum EventLoopExecutor {
     private typealias Original = @convention(thin) (UnownedJob) -> Void
     private typealias Hook = @convention(thin) (UnownedJob, Original) -> Void
 
+    /// Jobs handed to the event loops since start-up (0 under `TASK_EXECUTOR=global`).
+    static let jobs = Atomic<Int>(0)
+
     /// Installs the hook once, before the server starts; false (and nothing changed) when this
     /// runtime does not have it or lays its executor reference out differently.
-    static func install() -> Bool {
+    public static func install() -> Bool {
         #if canImport(Glibc)
         guard MemoryLayout<UnownedSerialExecutor>.size == 2 * MemoryLayout<UInt>.size,
             MemoryLayout<Hook>.size == MemoryLayout<UnsafeRawPointer>.size,
@@ -47,6 +53,7 @@ enum EventLoopExecutor {
 private let genericExecutor = unsafeBitCast((UInt(0), UInt(0)), to: UnownedSerialExecutor.self)
 
 private func enqueueOnEventLoop(_ job: UnownedJob) {
+    EventLoopExecutor.jobs.add(1, ordering: .relaxed)
     MultiThreadedEventLoopGroup.singleton.any().execute { runJob(job, genericExecutor) }
 }
 
