@@ -51,6 +51,13 @@ extension HazardModel {
         }
     }
 
+    /// How explanations are computed: the compiled TreeSHAP (and how many trees go through its
+    /// leaf tables, the fast path) or the C API.
+    public var explainerDescription: String {
+        guard let shap, forest != nil else { return "the C API's pred_contribs" }
+        return "TreeSHAP, leaf tables for \(shap.tabledTrees) of \(shap.treeCount) trees"
+    }
+
     /// Convenience for callers holding dictionaries (the CLI, tests): every feature must be present.
     public func explain(readings: [[String: Double]], top: Int? = nil) throws -> [Explanation] {
         try rawRows(readings).withUnsafeBufferPointer { try explain(raw: $0, rows: readings.count, top: top) }

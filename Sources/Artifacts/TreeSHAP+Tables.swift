@@ -10,22 +10,19 @@
 /// and since `j` is never in `S`, the sum is `F(H\{j}) / z_j` with
 /// `F(A) = Σ_{S ⊆ A} w(|S|) Π_{k ∈ N\S} z_k`, which depends on the leaf only. `F` is tabled per
 /// leaf for all `2^d` sets at load, so a row costs a few operations per leaf and feature.
-/// Trees with a zero cover fraction or paths of more than `maxFeatures` features keep the recursion.
+/// Which of a leaf's features the row does not follow (its `cold` set) is found once per node, not
+/// once per leaf and split: a feature's slot is fixed by the path above its split (slots are
+/// numbered in order of first appearance from the root), so each node's set is its parent's plus
+/// at most that split's slot. Trees with a zero cover fraction, paths of more than `maxFeatures`
+/// features, or a child numbered before its parent (libxgboost numbers them after) keep the recursion.
 struct LeafTables: Sendable {
     /// Distinct features on one leaf's path (a table of `2^maxFeatures` floats per leaf at most).
     static let maxFeatures = 8
 
     struct Leaf: Sendable {
         var table: Int32  // offset of the leaf's `v * F` table in `values`
-        var steps: Range<Int32>  // its path, in `steps`
+        var node: Int32  // counted from the tree's root: where the row's cold set is found
         var slots: Range<Int32>  // its distinct features, in `slots`
-    }
-    /// One split on the path (`node` counted from the tree's root): the row follows it when
-    /// `goesLeft[node] == left`.
-    struct Step: Sendable {
-        var node: Int32
-        var left: Bool
-        var slot: UInt8
     }
     struct Slot: Sendable {
         var feature: Int32
@@ -36,33 +33,41 @@ struct LeafTables: Sendable {
     /// Per tree, its leaves in `leaves`, or nil when that tree keeps the recursion.
     var trees: [Range<Int32>?] = []
     var leaves: [Leaf] = []
-    var steps: [Step] = []
     var slots: [Slot] = []
     var values: [Float] = []
+    /// Per tree, where its nodes' slots start in `nodeSlots` (the slot of each split's feature,
+    /// node numbered from the tree's root; 0 at leaves).
+    var nodeSlotStarts: [Int32] = []
+    var nodeSlots: [UInt8] = []
 
     /// - Parameters: `nodes` and `roots` as in `TreeSHAP` (children are absolute indices).
     init(nodes: [TreeSHAP.Node], roots: [Int]) {
-        for root in roots {
-            let first = (leaves.count, steps.count, slots.count, values.count)
-            if addLeaves(nodes, root) {
+        for (t, root) in roots.enumerated() {
+            let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
+            let first = (leaves.count, slots.count, values.count, nodeSlots.count)
+            nodeSlotStarts.append(Int32(first.3))
+            nodeSlots += [UInt8](repeating: 0, count: end - root)
+            if addLeaves(nodes, root, end) {
                 trees.append(Int32(first.0)..<Int32(leaves.count))
             } else {
                 leaves.removeSubrange(first.0...)
-                steps.removeSubrange(first.1...)
-                slots.removeSubrange(first.2...)
-                values.removeSubrange(first.3...)
+                slots.removeSubrange(first.1...)
+                values.removeSubrange(first.2...)
                 trees.append(nil)
             }
         }
     }
 
-    /// Tables every leaf under `root`; false when one cannot be tabled.
-    private mutating func addLeaves(_ nodes: [TreeSHAP.Node], _ root: Int) -> Bool {
+    /// Tables every leaf of the tree at `root..<end`; false when one cannot be tabled.
+    private mutating func addLeaves(_ nodes: [TreeSHAP.Node], _ root: Int, _ end: Int) -> Bool {
+        let slotBase = Int(nodeSlotStarts[nodeSlotStarts.count - 1])
+        var assigned = [Bool](repeating: false, count: end - root)
         // (node, path from the root as (node, went left))
         var stack: [(Int, [(Int, Bool)])] = [(root, [])]
         while let (index, path) = stack.popLast() {
             let node = nodes[index]
             if node.left >= 0 {
+                guard Int(node.left) > index, Int(node.right) > index, Int(node.left) < end, Int(node.right) < end else { return false }
                 stack.append((Int(node.left), path + [(index, true)]))
                 stack.append((Int(node.right), path + [(index, false)]))
                 continue
@@ -70,7 +75,6 @@ struct LeafTables: Sendable {
             if path.isEmpty { continue }  // a single-leaf tree gives only bias
             var features: [Int32] = []
             var zero: [Double] = []
-            let stepStart = Int32(steps.count)
             for (parent, left) in path {
                 let split = nodes[parent]
                 let feature = Int32(bitPattern: split.packed & 0x7FFF_FFFF)
@@ -81,13 +85,21 @@ struct LeafTables: Sendable {
                     return features.count - 1
                 }()
                 zero[slot] *= Double(child.cover) / Double(split.cover)
-                steps.append(Step(node: Int32(parent - root), left: left, slot: UInt8(slot)))
+                guard slot < Self.maxFeatures else { return false }
+                // The same split gets the same slot on every path through it (see the type's note).
+                let at = slotBase + parent - root
+                if assigned[parent - root] {
+                    guard nodeSlots[at] == UInt8(slot) else { return false }
+                } else {
+                    nodeSlots[at] = UInt8(slot)
+                    assigned[parent - root] = true
+                }
             }
             let d = features.count
             guard d <= Self.maxFeatures, zero.allSatisfy({ $0 > 0 && $0.isFinite }) else { return false }
             let slotStart = Int32(slots.count)
             for j in 0..<d { slots.append(Slot(feature: features[j], hot: Float((1 - zero[j]) / zero[j]))) }
-            leaves.append(Leaf(table: Int32(values.count), steps: stepStart..<Int32(steps.count), slots: slotStart..<Int32(slots.count)))
+            leaves.append(Leaf(table: Int32(values.count), node: Int32(index - root), slots: slotStart..<Int32(slots.count)))
             values += Self.table(zero: zero, value: Double(node.value))
         }
         return true
@@ -115,42 +127,56 @@ struct LeafTables: Sendable {
 }
 
 extension LeafTables {
-    /// Adds one tree's contributions for `row` to `phi`. `goesLeft` is scratch of at least the
-    /// tree's node count; all pointers are borrowed from `TreeSHAP.contributions` for the call.
+    /// Accumulators a tree's leaves take turns at: every leaf adds to the feature of the tree's
+    /// root, so with one accumulator each leaf would wait for the previous one's add through
+    /// memory (store, load, add). Summed into `phi` once per tree.
+    static let lanes = 4
+
+    /// Adds tree `t`'s contributions for `row` to `phi`. `cold` is scratch of at least the
+    /// tree's node count, `lanes` of `LeafTables.lanes * phi.count` floats; all pointers are
+    /// borrowed from `TreeSHAP.contributions` for the call.
     func add(
-        _ range: Range<Int32>, tree: UnsafeBufferPointer<TreeSHAP.Node>, row: UnsafePointer<Float>,
-        goesLeft: UnsafeMutableBufferPointer<Bool>, into phi: UnsafeMutableBufferPointer<Float>
+        tree t: Int, _ range: Range<Int32>, nodes tree: UnsafeBufferPointer<TreeSHAP.Node>, root: Int, row: UnsafePointer<Float>,
+        cold: UnsafeMutableBufferPointer<UInt8>, lanes: UnsafeMutableBufferPointer<Float>, into phi: UnsafeMutableBufferPointer<Float>
     ) {
-        // The direction the row takes at every split of the tree, once.
-        for n in 0..<tree.count {
-            let node = tree[n]
-            if node.left < 0 { continue }
-            let split = CompiledForest.Node(threshold: node.value, packed: node.packed)
-            goesLeft[n] = CompiledForest.goesRight(split, row[Int(node.packed & 0x7FFF_FFFF)]) == 0
+        nodeSlots.withUnsafeBufferPointer { nodeSlots in
+            // Each node's cold set from its parent's: parents come first (checked at load).
+            let slotOf = nodeSlots.baseAddress! + Int(nodeSlotStarts[t])
+            cold[0] = 0
+            for n in 0..<tree.count {
+                let node = tree[n]
+                if node.left < 0 { continue }
+                let split = CompiledForest.Node(threshold: node.value, packed: node.packed)
+                let right = CompiledForest.goesRight(split, row[Int(node.packed & 0x7FFF_FFFF)]) == 1
+                let mine = cold[n], bit = UInt8(1) << slotOf[n]
+                cold[Int(node.left) - root] = right ? mine | bit : mine
+                cold[Int(node.right) - root] = right ? mine : mine | bit
+            }
         }
+        let width = phi.count
+        lanes.initialize(repeating: 0)
         leaves.withUnsafeBufferPointer { leaves in
-            steps.withUnsafeBufferPointer { steps in
-                slots.withUnsafeBufferPointer { slots in
-                    values.withUnsafeBufferPointer { values in
-                        for leaf in leaves[Int(range.lowerBound)..<Int(range.upperBound)] {
-                            var cold = 0
-                            for step in steps[Int(leaf.steps.lowerBound)..<Int(leaf.steps.upperBound)]
-                            where goesLeft[Int(step.node)] != step.left {
-                                cold |= 1 << Int(step.slot)
-                            }
-                            let count = Int(leaf.slots.upperBound - leaf.slots.lowerBound)
-                            let hot = ~cold & ((1 << count) - 1)
-                            let table = values.baseAddress! + Int(leaf.table)
-                            for j in 0..<count {
-                                let slot = slots[Int(leaf.slots.lowerBound) + j]
-                                let bit = 1 << j
-                                let factor: Float = hot & bit != 0 ? slot.hot : -1
-                                phi[Int(slot.feature)] += factor * table[hot & ~bit]
-                            }
+            slots.withUnsafeBufferPointer { slots in
+                values.withUnsafeBufferPointer { values in
+                    for k in Int(range.lowerBound)..<Int(range.upperBound) {
+                        let leaf = leaves[k]
+                        let lane = lanes.baseAddress! + (k & (Self.lanes - 1)) * width
+                        let count = Int(leaf.slots.upperBound - leaf.slots.lowerBound)
+                        let hot = ~Int(cold[Int(leaf.node)]) & ((1 << count) - 1)
+                        let table = values.baseAddress! + Int(leaf.table)
+                        let first = slots.baseAddress! + Int(leaf.slots.lowerBound)
+                        for j in 0..<count {
+                            let slot = first[j]
+                            let bit = 1 << j
+                            let factor: Float = hot & bit != 0 ? slot.hot : -1
+                            lane[Int(slot.feature)] += factor * table[hot & ~bit]
                         }
                     }
                 }
             }
+        }
+        for j in 0..<width {
+            phi[j] += (lanes[j] + lanes[width + j]) + (lanes[2 * width + j] + lanes[3 * width + j])
         }
     }
 }

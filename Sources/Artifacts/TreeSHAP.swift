@@ -63,6 +63,7 @@ struct TreeSHAP: Sendable {
 
     /// Trees evaluated through `LeafTables` (the others through the recursion).
     var tabledTrees: Int { tables?.trees.count { $0 != nil } ?? 0 }
+    var treeCount: Int { roots.count }
 
     /// Contributions of one row of `featureCount` scaled values: `featureCount` log-odds values,
     /// then the bias, like one row of `Booster.contributions`.
@@ -77,8 +78,10 @@ struct TreeSHAP: Sendable {
         var total = [Float](repeating: 0, count: count * width)
         let pathCapacity = (maxDepth + 2) * (maxDepth + 3) / 2
         withUnsafeTemporaryAllocation(of: PathElement.self, capacity: pathCapacity) { path in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: featureCount) { phi in
-                withUnsafeTemporaryAllocation(of: Bool.self, capacity: largestTree) { goesLeft in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (1 + LeafTables.lanes) * featureCount) { scratch in
+                let phi = UnsafeMutableBufferPointer(rebasing: scratch[0..<featureCount])
+                let lanes = UnsafeMutableBufferPointer(rebasing: scratch[featureCount...])
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: largestTree) { cold in
                     nodes.withUnsafeBufferPointer { nodes in
                         for (t, root) in roots.enumerated() {
                             let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
@@ -87,7 +90,7 @@ struct TreeSHAP: Sendable {
                                 let row = rows + r * featureCount
                                 phi.initialize(repeating: 0)
                                 if let tables, let leaves = tables.trees[t] {
-                                    tables.add(leaves, tree: tree, row: row, goesLeft: goesLeft, into: phi)
+                                    tables.add(tree: t, leaves, nodes: tree, root: root, row: row, cold: cold, lanes: lanes, into: phi)
                                 } else {
                                     Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
                                         .recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)

@@ -80,6 +80,7 @@ struct BenchLimits: AsyncParsableCommand {
             "run_id": model.runId, "features": width, "trees": booster.boostedRounds,
             "xgboost": XGBoostLibrary.versionString, "source_rows": source.count,
             "predictor": model.predictor.rawValue, "forest_layout": forest.layoutDescription,
+            "explainer": model.explainerDescription,
         ]
         // What building and verifying the forest adds to a load (activation, start-up).
         let withoutForest = try HazardModel.load(from: mlflow, reference: reference, predictor: .cAPI)
