@@ -35,13 +35,18 @@ struct LeafTables: Sendable {
     var leaves: [Leaf] = []
     var slots: [Slot] = []
     var values: [Float] = []
+    /// The column past the last feature: each leaf's slots are padded to `maxFeatures` with slots
+    /// of this column (discarded), so the loop over a leaf's slots has one length for every leaf
+    /// (no mispredicted loop exit per leaf; the compiler unrolls it).
+    let spare: Int32
     /// Per tree, where its nodes' slots start in `nodeSlots` (the slot of each split's feature,
     /// node numbered from the tree's root; 0 at leaves).
     var nodeSlotStarts: [Int32] = []
     var nodeSlots: [UInt8] = []
 
     /// - Parameters: `nodes` and `roots` as in `TreeSHAP` (children are absolute indices).
-    init(nodes: [TreeSHAP.Node], roots: [Int]) {
+    init(nodes: [TreeSHAP.Node], roots: [Int], featureCount: Int) {
+        spare = Int32(featureCount)
         for (t, root) in roots.enumerated() {
             let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
             let first = (leaves.count, slots.count, values.count, nodeSlots.count)
@@ -100,6 +105,7 @@ struct LeafTables: Sendable {
             let slotStart = Int32(slots.count)
             for j in 0..<d { slots.append(Slot(feature: features[j], hot: Float((1 - zero[j]) / zero[j]))) }
             leaves.append(Leaf(table: Int32(values.count), node: Int32(index - root), slots: slotStart..<Int32(slots.count)))
+            for _ in d..<Self.maxFeatures { slots.append(Slot(feature: spare, hot: 0)) }
             values += Self.table(zero: zero, value: Double(node.value))
         }
         return true
@@ -133,8 +139,8 @@ extension LeafTables {
     static let lanes = 4
 
     /// Adds tree `t`'s contributions for `row` to `phi`. `cold` is scratch of at least the
-    /// tree's node count, `lanes` of `LeafTables.lanes * phi.count` floats; all pointers are
-    /// borrowed from `TreeSHAP.contributions` for the call.
+    /// tree's node count, `lanes` of `LeafTables.lanes * (phi.count + 1)` floats (the spare
+    /// column); all pointers are borrowed from `TreeSHAP.contributions` for the call.
     func add(
         tree t: Int, _ range: Range<Int32>, nodes tree: UnsafeBufferPointer<TreeSHAP.Node>, root: Int, row: UnsafePointer<Float>,
         cold: UnsafeMutableBufferPointer<UInt8>, lanes: UnsafeMutableBufferPointer<Float>, into phi: UnsafeMutableBufferPointer<Float>
@@ -153,7 +159,7 @@ extension LeafTables {
                 cold[Int(node.right) - root] = right ? mine : mine | bit
             }
         }
-        let width = phi.count
+        let width = phi.count + 1
         lanes.initialize(repeating: 0)
         leaves.withUnsafeBufferPointer { leaves in
             slots.withUnsafeBufferPointer { slots in
@@ -165,7 +171,7 @@ extension LeafTables {
                         let hot = ~Int(cold[Int(leaf.node)]) & ((1 << count) - 1)
                         let table = values.baseAddress! + Int(leaf.table)
                         let first = slots.baseAddress! + Int(leaf.slots.lowerBound)
-                        for j in 0..<count {
+                        for j in 0..<Self.maxFeatures {
                             let slot = first[j]
                             let bit = 1 << j
                             let factor: Float = hot & bit != 0 ? slot.hot : -1
@@ -175,7 +181,7 @@ extension LeafTables {
                 }
             }
         }
-        for j in 0..<width {
+        for j in 0..<phi.count {
             phi[j] += (lanes[j] + lanes[width + j]) + (lanes[2 * width + j] + lanes[3 * width + j])
         }
     }

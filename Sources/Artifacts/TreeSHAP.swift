@@ -49,7 +49,7 @@ struct TreeSHAP: Sendable {
         self.featureCount = dump.featureCount
         self.maxDepth = dump.trees.map(\.depth).max() ?? 0
         self.largestTree = dump.trees.map(\.nodeCount).max() ?? 0
-        self.tables = tables ? LeafTables(nodes: nodes, roots: roots) : nil
+        self.tables = tables ? LeafTables(nodes: nodes, roots: roots, featureCount: dump.featureCount) : nil
     }
 
     /// `FillNodeMeanValues` of libxgboost: in float, left then right, divided by the node's cover.
@@ -78,7 +78,7 @@ struct TreeSHAP: Sendable {
         var total = [Float](repeating: 0, count: count * width)
         let pathCapacity = (maxDepth + 2) * (maxDepth + 3) / 2
         withUnsafeTemporaryAllocation(of: PathElement.self, capacity: pathCapacity) { path in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: (1 + LeafTables.lanes) * featureCount) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: featureCount + LeafTables.lanes * (featureCount + 1)) { scratch in
                 let phi = UnsafeMutableBufferPointer(rebasing: scratch[0..<featureCount])
                 let lanes = UnsafeMutableBufferPointer(rebasing: scratch[featureCount...])
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: largestTree) { cold in
