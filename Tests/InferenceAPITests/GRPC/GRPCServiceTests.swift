@@ -20,6 +20,11 @@ struct GRPCServiceTests {
         let port = PortBox()
         var configuration = configuration
         configuration.grpcPort = 0
+        // The live test client keeps the one HTTP connection it opened first; in a loaded parallel
+        // pass the gRPC calls before its next request once took 58 s, and the server's idle
+        // timeout (60 s) closed it under the client ("I/O on closed channel"). Not what these
+        // tests are about: a real client reconnects.
+        configuration.idleTimeoutSeconds = max(configuration.idleTimeoutSeconds, 600)
         configuration.onGRPCListening = { port.set($0) }
         let app = try await buildApplication(configuration: configuration)
         try await app.test(.live) { http in
