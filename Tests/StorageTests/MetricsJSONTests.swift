@@ -18,6 +18,8 @@ struct MetricsJSONTests {
         }
         #expect(MetricsJSON.decode(text)["cpu_pct"] == 41.5)
         #expect(text.hasPrefix("{\"b\":2,"))
+        // The exact text: escapes as JSON has them, whole numbers without a fraction, -0 as 0.
+        #expect(MetricsJSON.encode(["q\"": 1, "c\u{1}\\": 2.5, "é": -0.0, "x": .infinity]) == #"{"c\u0001\\":2.5,"q\"":1,"é":0}"#)
     }
 
     /// Numbers read back exactly: `JSONSerialization` read 0.9065155807365439 as ...443 on Linux,
