@@ -1,3 +1,4 @@
+import ComputeSupport
 import Foundation
 import Testing
 
@@ -35,6 +36,30 @@ struct MetricsJSONTests {
         #expect(MetricsJSON.decode(" { } ") == [:])
         for broken in ["", "{", #"{"a":}"#, #"{"a":1} x"#, #"{"a":1e999}"#, "[1]", #"{"a":"1"}"#] {
             #expect(MetricsJSON.decode(broken) == [:], "broken: \(broken)")
+        }
+    }
+
+    /// One `SortedPairs` across maps whose key sets change (and maps of equal keys built in other
+    /// orders) writes what a fresh sort of each map's keys writes.
+    @Test func testASharedKeyOrderFollowsEachMapsKeys() {
+        var random = SplitMix64(seed: 5)
+        var order = SortedPairs()
+        let names = ["cpu", "b", "latency_ms", "é", "a\"q", "zz", "m1", "m10", "m2"]
+        for round in 0..<2000 {
+            var map: [String: Double] = [:]
+            let count = round % 7 == 0 ? Int(random.next() % 9) : 5
+            for name in (round % 7 == 0 ? names.shuffled(using: &random) : Array(names.prefix(5))).prefix(count) {
+                map[name] = Double(random.next() % 1000) / 8
+            }
+            var expected = "{"
+            for key in map.keys.sorted() {
+                if expected.count > 1 { expected += "," }
+                expected += "\"\(key.replacingOccurrences(of: "\"", with: "\\\""))\":"
+                let value = map[key]!
+                expected += value == value.rounded() ? String(Int64(value)) : value.description
+            }
+            expected += "}"
+            #expect(MetricsJSON.encode(map, order: &order) == expected, "round \(round)")
         }
     }
 }

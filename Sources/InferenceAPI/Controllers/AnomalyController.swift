@@ -101,6 +101,7 @@ struct AnomalyController {
         json.raw(",\"threshold\":")
         json.double(scored.threshold)
         json.raw(parsed.persist ? ",\"persisted\":true,\"results\":[" : ",\"persisted\":false,\"results\":[")
+        var order = SortedPairs()
         for (index, (time, d)) in zip(parsed.timestamps, scored.detections).enumerated() {
             json.raw(index == 0 ? "{\"timestamp\":" : ",{\"timestamp\":")
             json.string(time)
@@ -113,11 +114,13 @@ struct AnomalyController {
                 json.string(metric)
             }
             json.raw(",\"scores\":{")
-            for (k, name) in d.components.keys.sorted().enumerated() {
-                if k > 0 { json.raw(",") }
+            var first = true
+            order.forEach(d.components) { name, value in
+                if !first { json.raw(",") }
+                first = false
                 json.string(name)
                 json.raw(":")
-                json.double(d.components[name] ?? 0)
+                json.double(value)
             }
             json.raw("}}")
         }

@@ -86,11 +86,12 @@ struct AnomalyService: Sendable {
     /// Stores the samples and their scores in one transaction, with the episodes and outbox rows
     /// they cause, and `receipt` when the request had a key.
     func persist(tenantId: String, request: AnomalyRequests.Detect, scored: Scored, receipt: IdempotencyReceipt?) async throws {
+        var order = SortedPairs()
         let scores = zip(request.samples, scored.detections).map { sample, d in
             AnomalyScoreRecord(
                 tenantId: tenantId, assetId: request.assetId, metricName: d.metric ?? "all", score: d.score, isAnomaly: d.isAnomaly,
-                threshold: scored.threshold, method: d.method.rawValue, modelId: scored.modelId, metadata: Self.json(d.components),
-                timestamp: sample.timestamp)
+                threshold: scored.threshold, method: d.method.rawValue, modelId: scored.modelId,
+                metadata: MetricsJSON.encode(d.components, order: &order), timestamp: sample.timestamp)
         }
         let changes = try await store.recordDetection(
             tenantId: tenantId, assetId: request.assetId, samples: request.samples, scores: scores, episodes: episodes, receipt: receipt)

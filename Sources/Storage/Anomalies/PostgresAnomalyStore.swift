@@ -22,7 +22,8 @@ public struct PostgresAnomalyStore: AnomalyStore {
                 for chunk in stride(from: 0, to: samples.count, by: PostgresStoreDatabase.insertChunk) {
                     let part = samples[chunk..<min(chunk + PostgresStoreDatabase.insertChunk, samples.count)]
                     let times = part.map(\.timestamp)
-                    let metrics = part.map { MetricsJSON.encode($0.metrics) }
+                    var order = SortedPairs()
+                    let metrics = part.map { MetricsJSON.encode($0.metrics, order: &order) }
                     try await connection.query(
                         """
                         INSERT INTO metric_samples (tenant_id, asset_id, timestamp, metrics)
