@@ -79,6 +79,9 @@ public func buildApplication(configuration: Configuration, logger: Logger? = nil
         onServerRunning: { channel in
             let port = channel.localAddress?.port.map(String.init) ?? String(configuration.port)
             startupLogger.notice("listening on \(scheme)://\(configuration.host):\(port) serving run \(model.runId) (\(reference))")
+            // Start-up's code is done: what stays resident from here is what requests run.
+            let released = CodePages.releaseStartupPages()
+            startupLogger.debug("code pages released", metadata: ["mapped_bytes": "\(released)"])
         },
         logger: logger
     )
