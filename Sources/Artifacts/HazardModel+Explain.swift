@@ -55,7 +55,9 @@ extension HazardModel {
     /// leaf tables, the fast path) or the C API.
     public var explainerDescription: String {
         guard let shap, forest != nil else { return "the C API's pred_contribs" }
-        return "TreeSHAP, leaf tables for \(shap.tabledTrees) of \(shap.treeCount) trees"
+        let footprint = shap.tableFootprint
+        return "TreeSHAP, leaf tables for \(shap.tabledTrees) of \(shap.treeCount) trees (\(footprint.leaves) leaves, "
+            + "\(String(format: "%.2f", Double(footprint.bytes) / 1_048_576)) MiB read per reading)"
     }
 
     /// Convenience for callers holding dictionaries (the CLI, tests): every feature must be present.

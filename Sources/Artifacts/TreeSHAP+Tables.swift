@@ -35,9 +35,11 @@ struct LeafTables: Sendable {
     var leaves: [Leaf] = []
     var slots: [Slot] = []
     var values: [Float] = []
-    /// The column past the last feature: each leaf's slots are padded to `maxFeatures` with slots
-    /// of this column (discarded), so the loop over a leaf's slots has one length for every leaf
-    /// (no mispredicted loop exit per leaf; the compiler unrolls it).
+    /// The first of `maxFeatures` columns past the last feature: each leaf's slots are padded to
+    /// `maxFeatures` with slots of these columns (discarded), so the loop over a leaf's slots has
+    /// one length for every leaf (no mispredicted loop exit per leaf; the compiler unrolls it).
+    /// One column per padding slot: with one shared column a leaf's padding adds waited on each
+    /// other through memory (store, load, add).
     let spare: Int32
     /// Per tree, where its nodes' slots start in `nodeSlots` (the slot of each split's feature,
     /// node numbered from the tree's root; 0 at leaves).
@@ -105,7 +107,7 @@ struct LeafTables: Sendable {
             let slotStart = Int32(slots.count)
             for j in 0..<d { slots.append(Slot(feature: features[j], hot: Float((1 - zero[j]) / zero[j]))) }
             leaves.append(Leaf(table: Int32(values.count), node: Int32(index - root), slots: slotStart..<Int32(slots.count)))
-            for _ in d..<Self.maxFeatures { slots.append(Slot(feature: spare, hot: 0)) }
+            for j in d..<Self.maxFeatures { slots.append(Slot(feature: spare + Int32(j), hot: 0)) }
             values += Self.table(zero: zero, value: Double(node.value))
         }
         return true
@@ -139,8 +141,8 @@ extension LeafTables {
     static let lanes = 4
 
     /// Adds tree `t`'s contributions for `row` to `phi`. `cold` is scratch of at least the
-    /// tree's node count, `lanes` of `LeafTables.lanes * (phi.count + 1)` floats (the spare
-    /// column); all pointers are borrowed from `TreeSHAP.contributions` for the call.
+    /// tree's node count, `lanes` of `LeafTables.lanes * (phi.count + maxFeatures)` floats (the
+    /// spare columns); all pointers are borrowed from `TreeSHAP.contributions` for the call.
     func add(
         tree t: Int, _ range: Range<Int32>, nodes tree: UnsafeBufferPointer<TreeSHAP.Node>, root: Int, row: UnsafePointer<Float>,
         cold: UnsafeMutableBufferPointer<UInt8>, lanes: UnsafeMutableBufferPointer<Float>, into phi: UnsafeMutableBufferPointer<Float>
@@ -159,7 +161,7 @@ extension LeafTables {
                 cold[Int(node.right) - root] = right ? mine : mine | bit
             }
         }
-        let width = phi.count + 1
+        let width = phi.count + Self.maxFeatures
         lanes.initialize(repeating: 0)
         leaves.withUnsafeBufferPointer { leaves in
             slots.withUnsafeBufferPointer { slots in

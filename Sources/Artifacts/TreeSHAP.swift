@@ -64,6 +64,15 @@ struct TreeSHAP: Sendable {
     /// Trees evaluated through `LeafTables` (the others through the recursion).
     var tabledTrees: Int { tables?.trees.count { $0 != nil } ?? 0 }
     var treeCount: Int { roots.count }
+    /// Leaves tabled and the bytes of their tables and slots: what one row's explanation reads.
+    var tableFootprint: (leaves: Int, bytes: Int) {
+        guard let tables else { return (0, 0) }
+        return (
+            tables.leaves.count,
+            tables.values.count * MemoryLayout<Float>.stride + tables.slots.count * MemoryLayout<LeafTables.Slot>.stride
+                + tables.leaves.count * MemoryLayout<LeafTables.Leaf>.stride
+        )
+    }
 
     /// Contributions of one row of `featureCount` scaled values: `featureCount` log-odds values,
     /// then the bias, like one row of `Booster.contributions`.
@@ -74,11 +83,19 @@ struct TreeSHAP: Sendable {
     /// Contributions of `count` rows (row-major), `featureCount + 1` values each. Tree by tree
     /// across the rows, so a tree's leaf tables stay in cache while every row uses them.
     func contributions(_ rows: UnsafePointer<Float>, count: Int) -> [Float] {
+        var storage = [Float](repeating: 0, count: count * (featureCount + 1))
+        // Written through a pointer: each `Array` element write checked uniqueness (a call per
+        // feature per tree per row, seen in perf of the explanation).
+        storage.withUnsafeMutableBufferPointer { add(rows, count: count, into: $0) }
+        return storage
+    }
+
+    private func add(_ rows: UnsafePointer<Float>, count: Int, into total: UnsafeMutableBufferPointer<Float>) {
         let width = featureCount + 1
-        var total = [Float](repeating: 0, count: count * width)
         let pathCapacity = (maxDepth + 2) * (maxDepth + 3) / 2
+        let scratchCount = featureCount + LeafTables.lanes * (featureCount + LeafTables.maxFeatures)
         withUnsafeTemporaryAllocation(of: PathElement.self, capacity: pathCapacity) { path in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: featureCount + LeafTables.lanes * (featureCount + 1)) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
                 let phi = UnsafeMutableBufferPointer(rebasing: scratch[0..<featureCount])
                 let lanes = UnsafeMutableBufferPointer(rebasing: scratch[featureCount...])
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: largestTree) { cold in
@@ -104,7 +121,6 @@ struct TreeSHAP: Sendable {
             }
         }
         for r in 0..<count { total[r * width + featureCount] = bias }
-        return total
     }
 }
 
