@@ -1,3 +1,5 @@
+import CForestKernel
+
 /// Path-dependent TreeSHAP from per-leaf tables (the idea of Fast TreeSHAP v2, Yang 2021):
 /// the same values as the recursion, about ten times faster, for the 100 µs-per-reading budget.
 ///
@@ -19,21 +21,20 @@ struct LeafTables: Sendable {
     /// Distinct features on one leaf's path (a table of `2^maxFeatures` floats per leaf at most).
     static let maxFeatures = 8
 
+    /// Three `Int32`s, as `forest_kernel_shap_leaves` reads them (checked in `kernel`).
     struct Leaf: Sendable {
         var table: Int32  // offset of the leaf's `v * F` table in `values`
         var node: Int32  // counted from the tree's root: where the row's cold set is found
-        var slots: Range<Int32>  // its distinct features, in `slots`
-    }
-    struct Slot: Sendable {
-        var feature: Int32
-        /// `(1 - z) / z`: the factor when the row follows the feature's splits (else -1).
-        var hot: Float
+        var mask: Int32  // `(1 << d) - 1`: its `d` distinct features are its first slots
     }
 
     /// Per tree, its leaves in `leaves`, or nil when that tree keeps the recursion.
     var trees: [Range<Int32>?] = []
     var leaves: [Leaf] = []
-    var slots: [Slot] = []
+    /// `maxFeatures` slots per leaf (leaf `k`'s from `k * maxFeatures`): the feature's column, and
+    /// `(1 - z) / z`, the factor when the row follows the feature's splits (else -1).
+    var slotFeatures: [Int32] = []
+    var slotHots: [Float] = []
     var values: [Float] = []
     /// The first of `maxFeatures` columns past the last feature: each leaf's slots are padded to
     /// `maxFeatures` with slots of these columns (discarded), so the loop over a leaf's slots has
@@ -46,19 +47,26 @@ struct LeafTables: Sendable {
     var nodeSlotStarts: [Int32] = []
     var nodeSlots: [UInt8] = []
 
-    /// - Parameters: `nodes` and `roots` as in `TreeSHAP` (children are absolute indices).
-    init(nodes: [TreeSHAP.Node], roots: [Int], featureCount: Int) {
+    /// Whether `add` runs the leaves through the AVX-512 kernel (else the Swift loop, the same
+    /// arithmetic in the same order).
+    let usesKernel: Bool
+
+    /// - Parameters: `nodes` and `roots` as in `TreeSHAP` (children are absolute indices);
+    ///   `kernel`: use the AVX-512 leaf loop where `kernelAvailable`.
+    init(nodes: [TreeSHAP.Node], roots: [Int], featureCount: Int, kernel: Bool = LeafTables.kernelAvailable) {
         spare = Int32(featureCount)
+        usesKernel = kernel && Self.kernelAvailable
         for (t, root) in roots.enumerated() {
             let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
-            let first = (leaves.count, slots.count, values.count, nodeSlots.count)
+            let first = (leaves.count, slotFeatures.count, values.count, nodeSlots.count)
             nodeSlotStarts.append(Int32(first.3))
             nodeSlots += [UInt8](repeating: 0, count: end - root)
             if addLeaves(nodes, root, end) {
                 trees.append(Int32(first.0)..<Int32(leaves.count))
             } else {
                 leaves.removeSubrange(first.0...)
-                slots.removeSubrange(first.1...)
+                slotFeatures.removeSubrange(first.1...)
+                slotHots.removeSubrange(first.1...)
                 values.removeSubrange(first.2...)
                 trees.append(nil)
             }
@@ -104,10 +112,11 @@ struct LeafTables: Sendable {
             }
             let d = features.count
             guard d <= Self.maxFeatures, zero.allSatisfy({ $0 > 0 && $0.isFinite }) else { return false }
-            let slotStart = Int32(slots.count)
-            for j in 0..<d { slots.append(Slot(feature: features[j], hot: Float((1 - zero[j]) / zero[j]))) }
-            leaves.append(Leaf(table: Int32(values.count), node: Int32(index - root), slots: slotStart..<Int32(slots.count)))
-            for j in d..<Self.maxFeatures { slots.append(Slot(feature: spare + Int32(j), hot: 0)) }
+            for j in 0..<Self.maxFeatures {
+                slotFeatures.append(j < d ? features[j] : spare + Int32(j))
+                slotHots.append(j < d ? Float((1 - zero[j]) / zero[j]) : 0)
+            }
+            leaves.append(Leaf(table: Int32(values.count), node: Int32(index - root), mask: Int32((1 << d) - 1)))
             values += Self.table(zero: zero, value: Double(node.value))
         }
         return true
@@ -140,6 +149,12 @@ extension LeafTables {
     /// memory (store, load, add). Summed into `phi` once per tree.
     static let lanes = 4
 
+    /// Whether the leaves can go through `forest_kernel_shap_leaves` (AVX-512): the CPU has it and
+    /// `Leaf` is laid out as the three `Int32`s the kernel reads.
+    static let kernelAvailable =
+        CompiledForest.kernelAvailable && MemoryLayout<Leaf>.stride == 12 && MemoryLayout<Leaf>.offset(of: \Leaf.table) == 0
+        && MemoryLayout<Leaf>.offset(of: \Leaf.node) == 4 && MemoryLayout<Leaf>.offset(of: \Leaf.mask) == 8
+
     /// Adds tree `t`'s contributions for `row` to `phi`. `cold` is scratch of at least the
     /// tree's node count, `lanes` of `LeafTables.lanes * (phi.count + maxFeatures)` floats (the
     /// spare columns); all pointers are borrowed from `TreeSHAP.contributions` for the call.
@@ -169,21 +184,28 @@ extension LeafTables {
         let width = phi.count + Self.maxFeatures
         lanes.initialize(repeating: 0)
         leaves.withUnsafeBufferPointer { leaves in
-            slots.withUnsafeBufferPointer { slots in
-                values.withUnsafeBufferPointer { values in
-                    let lanes = lanes.baseAddress!, leaves = leaves.baseAddress!, slots = slots.baseAddress!, values = values.baseAddress!
-                    for k in Int(range.lowerBound)..<Int(range.upperBound) {
-                        let leaf = leaves[k]
-                        let lane = lanes + (k & (Self.lanes - 1)) &* width
-                        let count = Int(leaf.slots.upperBound &- leaf.slots.lowerBound)
-                        let hot = ~Int(cold[Int(leaf.node)]) & ((1 &<< count) &- 1)
-                        let table = values + Int(leaf.table)
-                        let first = slots + Int(leaf.slots.lowerBound)
-                        for j in 0..<Self.maxFeatures {
-                            let slot = first[j]
-                            let bit = 1 &<< j
-                            let factor: Float = hot & bit != 0 ? slot.hot : -1
-                            lane[Int(slot.feature)] += factor * table[hot & ~bit]
+            slotFeatures.withUnsafeBufferPointer { features in
+                slotHots.withUnsafeBufferPointer { hots in
+                    values.withUnsafeBufferPointer { values in
+                        let lanes = lanes.baseAddress!, leaves = leaves.baseAddress!, values = values.baseAddress!
+                        let features = features.baseAddress!, hots = hots.baseAddress!
+                        if usesKernel {
+                            forest_kernel_shap_leaves(
+                                UnsafePointer<Int32>(OpaquePointer(leaves)), range.lowerBound, range.upperBound, features, hots, values, cold,
+                                lanes, Int32(width))
+                            return
+                        }
+                        for k in Int(range.lowerBound)..<Int(range.upperBound) {
+                            let leaf = leaves[k]
+                            let lane = lanes + (k & (Self.lanes - 1)) &* width
+                            let hot = ~Int(cold[Int(leaf.node)]) & Int(leaf.mask)
+                            let table = values + Int(leaf.table)
+                            let first = k &* Self.maxFeatures
+                            for j in 0..<Self.maxFeatures {
+                                let bit = 1 &<< j
+                                let factor: Float = hot & bit != 0 ? hots[first &+ j] : -1
+                                lane[Int(features[first &+ j])] += factor * table[hot & ~bit]
+                            }
                         }
                     }
                 }

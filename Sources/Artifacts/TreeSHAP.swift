@@ -26,7 +26,7 @@ struct TreeSHAP: Sendable {
 
     /// - Parameter tables: evaluate through `LeafTables` where a tree allows (tests turn it off
     ///   to check the recursion on its own).
-    init(dump: ForestDump, tables: Bool = true) {
+    init(dump: ForestDump, tables: Bool = true, kernel: Bool = LeafTables.kernelAvailable) {
         var nodes: [Node] = []
         var roots: [Int] = []
         var bias: Float = 0
@@ -49,7 +49,7 @@ struct TreeSHAP: Sendable {
         self.featureCount = dump.featureCount
         self.maxDepth = dump.trees.map(\.depth).max() ?? 0
         self.largestTree = dump.trees.map(\.nodeCount).max() ?? 0
-        self.tables = tables ? LeafTables(nodes: nodes, roots: roots, featureCount: dump.featureCount) : nil
+        self.tables = tables ? LeafTables(nodes: nodes, roots: roots, featureCount: dump.featureCount, kernel: kernel) : nil
     }
 
     /// `FillNodeMeanValues` of libxgboost: in float, left then right, divided by the node's cover.
@@ -64,12 +64,14 @@ struct TreeSHAP: Sendable {
     /// Trees evaluated through `LeafTables` (the others through the recursion).
     var tabledTrees: Int { tables?.trees.count { $0 != nil } ?? 0 }
     var treeCount: Int { roots.count }
+    var usesKernel: Bool { tables?.usesKernel ?? false }
     /// Leaves tabled and the bytes of their tables and slots: what one row's explanation reads.
     var tableFootprint: (leaves: Int, bytes: Int) {
         guard let tables else { return (0, 0) }
         return (
             tables.leaves.count,
-            tables.values.count * MemoryLayout<Float>.stride + tables.slots.count * MemoryLayout<LeafTables.Slot>.stride
+            tables.values.count * MemoryLayout<Float>.stride + tables.slotFeatures.count * MemoryLayout<Int32>.stride
+                + tables.slotHots.count * MemoryLayout<Float>.stride
                 + tables.leaves.count * MemoryLayout<LeafTables.Leaf>.stride
         )
     }

@@ -215,6 +215,32 @@ AVX512 float forest_kernel_walk_trees(const float *row, int width, int depth, in
     return margin;
 }
 
+
+// TreeSHAP's leaf tables (Sources/Artifacts/TreeSHAP+Tables.swift): a leaf's eight slot terms at
+// once. Its eight table entries are one gather, its eight accumulator columns (distinct within a
+// leaf: its features, then one spare column per padding slot) one gather and one scatter. Each
+// column gets the same float32 multiply and add, in the same leaf order, as the Swift loop.
+AVX512 void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                                      const float *values, const uint8_t *cold, float *lanes, int width) {
+    const __mmask16 eight = 0xFF;
+    const __m512i bits = _mm512_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512 minus_one = _mm512_set1_ps(-1.0f);
+    for (int k = first; k < end; k++) {
+        const int32_t *leaf = leaves + 3 * (long)k;
+        const int hot = ~(int)cold[leaf[1]] & leaf[2];
+        float *lane = lanes + (long)(k & 3) * width;
+        const __m512i hot_bits = _mm512_set1_epi32(hot);
+        const __mmask16 on = _mm512_mask_test_epi32_mask(eight, hot_bits, bits);
+        // hot & ~bit: the row's hot set without the slot's own feature.
+        const __m512 entry = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), eight, _mm512_andnot_si512(bits, hot_bits), values + leaf[0], 4);
+        const __m512 factor = _mm512_mask_blend_ps(on, minus_one, _mm512_maskz_loadu_ps(eight, hots + 8 * (long)k));
+        const __m512 term = _mm512_mul_ps(factor, entry);
+        const __m512i column = _mm512_maskz_loadu_epi32(eight, features + 8 * (long)k);
+        const __m512 sum = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), eight, column, lane, 4), term);
+        _mm512_mask_i32scatter_ps(lane, eight, column, sum, 4);
+    }
+}
+
 #else
 
 int forest_kernel_available(void) { return 0; }
@@ -228,6 +254,11 @@ float forest_kernel_walk_trees(const float *row, int width, int depth, int trees
                                int missing, float margin) {
     (void)row, (void)width, (void)depth, (void)trees, (void)tables, (void)missing;
     return margin;
+}
+
+void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                               const float *values, const uint8_t *cold, float *lanes, int width) {
+    (void)leaves, (void)first, (void)end, (void)features, (void)hots, (void)values, (void)cold, (void)lanes, (void)width;
 }
 
 #endif

@@ -38,6 +38,23 @@ struct TreeSHAPTests {
         }
     }
 
+    /// The AVX-512 leaf loop and the Swift one: the same float operations in the same order, so
+    /// the same bits, on every fixture vector's readings with some values missing.
+    @Test func testTheLeafKernelGivesTheSwiftLoopsBits() throws {
+        for item in try Fixtures.loadedVectors() {
+            let dump = try ForestDump(json: item.model.booster.modelJSON())
+            let kernel = TreeSHAP(dump: dump, kernel: true), swift = TreeSHAP(dump: dump, kernel: false)
+            #expect(kernel.usesKernel == LeafTables.kernelAvailable && !swift.usesKernel)
+            #expect(LeafTables.kernelAvailable == CompiledForest.kernelAvailable, "the leaf layout the kernel reads")
+            let width = item.model.booster.featureCount
+            var rows = Array(item.scaled.prefix(100 * width))
+            for i in stride(from: 0, to: rows.count, by: 7) { rows[i] = .nan }
+            let count = rows.count / width
+            let (a, b) = rows.withUnsafeBufferPointer { ($0.baseAddress.map { kernel.contributions($0, count: count) } ?? [], $0.baseAddress.map { swift.contributions($0, count: count) } ?? []) }
+            #expect(a.count == count * (width + 1) && a.map(\.bitPattern) == b.map(\.bitPattern), "\(item.vector.case)")
+        }
+    }
+
     @Test func testContributionsWithMissingValuesMatchTheCAPI() throws {
         let item = try #require(try Fixtures.loadedVectors().first { $0.vector.run_name?.contains("champion") == true })
         let booster = item.model.booster

@@ -26,4 +26,11 @@ void forest_kernel_walk_rows(const float *rows, int count, int width, int depth,
 float forest_kernel_walk_trees(const float *row, int width, int depth, int trees, const uint32_t *tables,
                                int missing, float margin);
 
+/// TreeSHAP leaf tables: for leaves `first..<end` (`leaves` holds (table offset, node, mask)
+/// triples; eight slots per leaf in `features` and `hots`), adds each slot's term to column
+/// `features[8k + j]` of accumulator row `k & 3` (`width` floats a row) at `lanes`. Only where
+/// `forest_kernel_available()` (an empty stub elsewhere).
+void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                               const float *values, const uint8_t *cold, float *lanes, int width);
+
 #endif
