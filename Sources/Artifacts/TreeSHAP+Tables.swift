@@ -21,7 +21,7 @@ struct LeafTables: Sendable {
     /// Distinct features on one leaf's path (a table of `2^maxFeatures` floats per leaf at most).
     static let maxFeatures = 8
 
-    /// Three `Int32`s, as `forest_kernel_shap_leaves` reads them (checked in `kernel`).
+    /// Three `Int32`s, as `forest_kernel_shap_leaves` reads them (checked in `kernelAvailable`).
     struct Leaf: Sendable {
         var table: Int32  // offset of the leaf's `v * F` table in `values`
         var node: Int32  // counted from the tree's root: where the row's cold set is found
@@ -40,7 +40,8 @@ struct LeafTables: Sendable {
     /// `maxFeatures` with slots of these columns (discarded), so the loop over a leaf's slots has
     /// one length for every leaf (no mispredicted loop exit per leaf; the compiler unrolls it).
     /// One column per padding slot: with one shared column a leaf's padding adds waited on each
-    /// other through memory (store, load, add).
+    /// other through memory (store, load, add), and the kernel's scatter needs a leaf's eight
+    /// columns distinct.
     let spare: Int32
     /// Per tree, where its nodes' slots start in `nodeSlots` (the slot of each split's feature,
     /// node numbered from the tree's root; 0 at leaves).
