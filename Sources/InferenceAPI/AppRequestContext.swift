@@ -7,7 +7,7 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The client's address, for anonymous rate limits.
     public let remoteAddress: SocketAddress?
-    /// Who is calling, set once by `AuthenticationMiddleware`; nil when the request carries no
+    /// Who is calling, set once by `Authentication`; nil when the request carries no
     /// credentials, or credentials that do not authenticate (then `credentialFailure` says why).
     public var principal: Principal?
     /// Why the credentials the request carries were refused; `RouteAccess` answers 401 with it.
@@ -26,7 +26,7 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var responseEncoder: JSONEncoder { .api }
 
     /// The client's address, for rate limits and the login throttle: the peer's, or the one a
-    /// trusted proxy forwarded (set by `AuthenticationMiddleware`, see `TrustedProxies`).
+    /// trusted proxy forwarded (set by `Authentication`, see `TrustedProxies`).
     var clientAddress: String {
         get { forwardedClient ?? remoteAddress?.ipAddress ?? "unknown" }
         set { forwardedClient = newValue }

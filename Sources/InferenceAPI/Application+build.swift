@@ -180,27 +180,20 @@ func grpcServices(_ services: AppServices, logger: Logger) -> [any RegistrableRP
 /// mounts controllers on `services`, which holds everything they use.
 ///
 /// Each controller mounts its routes on its prefix group and declares there what they need
-/// (`RouteAccess`); a route declared without it is a probe. Router-wide middleware sees the
-/// matched route (`context.endpointPath`), so nothing matches paths a second time.
+/// (`RouteAccess`); a route declared without it is a probe. The one router-wide middleware
+/// (`EdgeMiddleware`) sees the matched route (`context.endpointPath`), so nothing matches paths a
+/// second time.
 func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     let configuration = services.configuration
     let router = Router(context: AppRequestContext.self)
     let allowed = AllowedMethods()
     let access = AccessRules(limiter: services.rateLimiter, telemetry: services.telemetry)
 
-    // Outermost first: the request id is on every log line and answer; metrics see final statuses;
-    // errors become the envelope; CORS answers preflights before credentials are looked at.
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ResponseHeadersMiddleware())
-    router.add(middleware: MetricsMiddleware(telemetry: services.telemetry))
-    router.add(middleware: ErrorEnvelopeMiddleware(allowed: allowed, telemetry: services.telemetry))
-    if configuration.developmentMode {
-        router.add(middleware: LoopbackHostMiddleware())
-    }
-    if !configuration.corsOrigins.isEmpty {
-        router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins))
-    }
-    router.add(middleware: AuthenticationMiddleware(authenticator: services.authenticator, proxies: configuration.trustedProxies))
+    router.add(
+        middleware: EdgeMiddleware(
+            envelope: ErrorEnvelope(allowed: allowed, telemetry: services.telemetry), telemetry: services.telemetry,
+            loopbackOnly: configuration.developmentMode, cors: configuration.corsOrigins.isEmpty ? nil : CORSPolicy(origins: configuration.corsOrigins),
+            authentication: Authentication(authenticator: services.authenticator, proxies: configuration.trustedProxies)))
 
     let maxBody = configuration.maxBodyBytes
     var health = HealthController(models: services.models, database: services.stores.database, fleet: services.fleet)

@@ -3,13 +3,13 @@ import Hummingbird
 import ModelSources
 import Storage
 
-/// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelopeMiddleware` applies it
+/// The one mapping from the domain's errors to HTTP answers; `ErrorEnvelope` applies it
 /// to whatever a handler throws. Services never pick a status: they throw domain errors, mapped
 /// here. Controllers throw `APIError` themselves only about the HTTP request as such (its body's
 /// type, size and JSON, a query value, a login, a file of the page that does not exist).
 extension APIError {
     /// The answer for a domain error; nil for anything else (store failures and Hummingbird's
-    /// own errors are `ErrorEnvelopeMiddleware`'s).
+    /// own errors are `ErrorEnvelope`'s).
     static func mapping(_ error: any Error) -> APIError? {
         switch error {
         case let error as APIError: error

@@ -4,8 +4,8 @@ import GRPCCore
 import Hummingbird
 import Logging
 
-/// What every gRPC call goes through, as `RouteAccess`, `MetricsMiddleware` and the error
-/// envelope do for HTTP: its credentials (`authorization` or `x-api-key` metadata) turned into a
+/// What every gRPC call goes through, as `RouteAccess` and `EdgeMiddleware` do for HTTP:
+/// its credentials (`authorization` or `x-api-key` metadata) turned into a
 /// principal, the caller's rate limit, the scope, a request id (the client's `x-request-id` when
 /// it sends a sane one, answered in the response metadata and written in the log), the call
 /// counted and timed, and every error a gRPC status.
@@ -27,7 +27,7 @@ struct GRPCCalls: Sendable {
         _ body: (Principal?) async throws -> Output
     ) async throws -> ServerResponse<Output> {
         let started = DispatchTime.now().uptimeNanoseconds
-        let requestId = metadata[stringValues: "x-request-id"].first(where: RequestIDMiddleware.isAcceptable) ?? Self.newRequestId()
+        let requestId = metadata[stringValues: "x-request-id"].first(where: RequestID.isAcceptable) ?? Self.newRequestId()
         do {
             var principal: Principal?
             if let access { principal = try await admit(method, metadata, context, access: access) }

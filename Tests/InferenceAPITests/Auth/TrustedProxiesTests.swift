@@ -41,7 +41,7 @@ struct TrustedProxiesTests {
         let app = try await buildApplication(configuration: configuration)
         @Sendable func login(_ password: String, from client: String, user: String = "someone") -> (HTTPFields, ByteBuffer) {
             (
-                [.contentType: "application/json", AuthenticationMiddleware.forwardedFor: client],
+                [.contentType: "application/json", Authentication.forwardedFor: client],
                 ByteBuffer(string: #"{"username":"\#(user)","password":"\#(password)"}"#)
             )
         }

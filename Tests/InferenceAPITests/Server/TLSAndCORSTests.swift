@@ -81,6 +81,12 @@ struct TLSAndCORSTests {
             #expect(unauthorized.headers[.accessControlAllowOrigin] == "http://localhost:3000", "a browser can read the 401")
             #expect(unauthorized.headers[.vary] == "Origin")
             #expect(unauthorized.headers[.accessControlExposeHeaders]?.contains("Idempotent-Replayed") == true)
+            // Errors the envelope makes from the router's own (an unknown route) carry them too,
+            // with the answer's common headers.
+            let unknown = try await client.execute(uri: "/no-such-route", method: .get, headers: [.origin: "http://localhost:3000"])
+            #expect(unknown.status == .notFound)
+            #expect(unknown.headers[.accessControlAllowOrigin] == "http://localhost:3000", "a browser can read the 404")
+            #expect(unknown.headers[.xContentTypeOptions] == "nosniff" && unknown.headers[.requestID] != nil)
 
             var headers = SecuredApp.Key.admin.headers
             headers[.origin] = "https://dash.example.com"

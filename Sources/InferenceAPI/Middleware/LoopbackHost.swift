@@ -4,15 +4,12 @@ import Hummingbird
 /// reach it through DNS rebinding (its name resolving to 127.0.0.1), but its requests carry that
 /// site's name in `Host`. So in development mode only `Host` values that name loopback are
 /// answered (421 Misdirected Request otherwise); a request without `Host` (HTTP/1.0) passes.
-struct LoopbackHostMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+enum LoopbackHost {
+    static func check(_ request: Request) throws {
         if let host = request.head.authority, !Configuration.isLoopbackHostHeader(host) {
             throw APIError(
                 .misdirectedRequest, code: "host_not_allowed",
                 message: "development mode answers only requests for localhost, 127.x.x.x or [::1]; configure credentials to serve other names")
         }
-        return try await next(request, context)
     }
 }

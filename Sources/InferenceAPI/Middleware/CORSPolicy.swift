@@ -4,10 +4,9 @@ import Hummingbird
 /// `CORSMiddleware` allows one origin or all; dashboards are served from a list of origins, so
 /// this echoes the request's `Origin` when it is on the list (with `Vary: Origin`), answers
 /// preflights before authentication (browsers send them without credentials), and adds the
-/// headers to error answers too, so a browser can read a 401 or a 429.
-struct CORSMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-
+/// headers to every error answer too, so a browser can read a 401, a 404 or a 429
+/// (`EdgeMiddleware` applies the decision).
+struct CORSPolicy: Sendable {
     let origins: Set<String>
     let allowsAny: Bool
     static let allowedHeaders = "Authorization, Content-Type, Idempotency-Key, X-API-Key, X-Request-ID"
@@ -19,10 +18,17 @@ struct CORSMiddleware: RouterMiddleware {
         self.allowsAny = origins.contains("*")
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], allowsAny || origins.contains(origin) else {
-            return try await next(request, context)
-        }
+    enum Decision {
+        /// No allowed `Origin`: nothing to add.
+        case none
+        /// A preflight from an allowed origin, answered before authentication.
+        case preflight(Response)
+        /// A request from an allowed origin: these headers go on its answer, error or not.
+        case headers(HTTPFields)
+    }
+
+    func decide(_ request: Request) -> Decision {
+        guard let origin = request.headers[.origin], allowsAny || origins.contains(origin) else { return .none }
         var fields = HTTPFields()
         fields[.accessControlAllowOrigin] = allowsAny ? "*" : origin
         if !allowsAny { fields[.vary] = "Origin" }
@@ -30,16 +36,9 @@ struct CORSMiddleware: RouterMiddleware {
             fields[.accessControlAllowMethods] = Self.allowedMethods
             fields[.accessControlAllowHeaders] = Self.allowedHeaders
             fields[.accessControlMaxAge] = "600"
-            return Response(status: .noContent, headers: fields)
+            return .preflight(Response(status: .noContent, headers: fields))
         }
         fields[.accessControlExposeHeaders] = Self.exposedHeaders
-        do {
-            var response = try await next(request, context)
-            response.headers.append(contentsOf: fields)
-            return response
-        } catch var error as APIError {
-            error.headers.append(contentsOf: fields)
-            throw error
-        }
+        return .headers(fields)
     }
 }

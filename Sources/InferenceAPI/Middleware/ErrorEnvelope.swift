@@ -3,21 +3,18 @@ import Logging
 import NIOHTTP1
 import Storage
 
-/// Turns every error into the JSON envelope: the domain's errors through their one mapping
-/// (Errors+Domain.swift); Hummingbird's own `HTTPError`s (404 for an unknown route, 405, 413 for
-/// a body over the limit) keep their status with a code and message of ours; anything else is a
-/// 500 that is logged and never leaks internals to the client.
-struct ErrorEnvelopeMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
+/// Turns every error into the JSON envelope (`EdgeMiddleware` applies it): the domain's errors
+/// through their one mapping (Errors+Domain.swift); Hummingbird's own `HTTPError`s (404 for an
+/// unknown route, 405, 413 for a body over the limit) keep their status with a code and message
+/// of ours; anything else is a 500 that is logged and never leaks internals to the client.
+struct ErrorEnvelope: Sendable {
     let allowed: AllowedMethods
     var telemetry: Telemetry?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error where APIError.mapping(error) != nil {
-            throw APIError.mapping(error)!
-        } catch let error as any HTTPResponseError {
+    func answer(for error: any Error, request: Request, logger: Logger) -> APIError {
+        if let mapped = APIError.mapping(error) { return mapped }
+        switch error {
+        case let error as any HTTPResponseError:
             if error.status == .notFound {
                 let allowed = self.allowed.methods(for: request.uri.path)
                 if !allowed.isEmpty {
@@ -25,27 +22,27 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
                         .methodNotAllowed, code: "method_not_allowed",
                         message: "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", "))")
                     refusal.headers[.allow] = allowed.joined(separator: ", ")
-                    throw refusal
+                    return refusal
                 }
             }
-            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
-        } catch let error as HTTPParserError {
+            return APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error, request: request))
+        case let error as HTTPParserError:
             // The body's framing is broken (a chunk size that is not hex, negative or too big, an
             // unknown transfer coding): the client's mistake, found while reading the body.
-            throw APIError(.badRequest, code: "malformed_request", message: "the request is not valid HTTP/1.1: \(error)")
-        } catch let error as StoreError {
+            return APIError(.badRequest, code: "malformed_request", message: "the request is not valid HTTP/1.1: \(error)")
+        case let error as StoreError:
             // The database is down or refused: the client's request was fine, and may be retried.
             telemetry?.storeError(backend: error.backend)
-            context.logger.error("store error", metadata: ["error": "\(error)"])
+            logger.error("store error", metadata: ["error": "\(error)"])
             var refusal =
                 error.storageFull
                 ? APIError(.serviceUnavailable, code: "storage_full", message: "the server's disk is full: nothing was stored; retry once space is freed")
                 : APIError.unavailable("the store is unavailable; retry later")
             refusal.headers[.retryAfter] = error.storageFull ? "30" : "1"
-            throw refusal
-        } catch {
-            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            throw APIError(.internalServerError, code: "internal_error", message: "the server failed to answer; the request id identifies it in the logs")
+            return refusal
+        default:
+            logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return APIError(.internalServerError, code: "internal_error", message: "the server failed to answer; the request id identifies it in the logs")
         }
     }
 

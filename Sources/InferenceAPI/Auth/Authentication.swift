@@ -1,16 +1,15 @@
 import HTTPTypes
 import Hummingbird
 
-/// Reads the request's credentials once, for every route: sets `context.principal` (or
-/// `context.credentialFailure`) and names the principal on the request's log lines. It refuses
-/// nothing itself: each route group's `RouteAccess` decides what its routes need.
-struct AuthenticationMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
+/// Reads the request's credentials once, for every route (`EdgeMiddleware`): sets
+/// `context.principal` (or `context.credentialFailure`) and names the principal on the request's
+/// log lines. It refuses nothing itself: each route group's `RouteAccess` decides what its routes
+/// need.
+struct Authentication: Sendable {
     let authenticator: Authenticator
     var proxies = TrustedProxies(networks: [])
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
+    func identify(_ request: Request, context: inout AppRequestContext) async {
         if !proxies.isEmpty {
             context.clientAddress = proxies.client(peer: context.clientAddress, forwardedFor: request.headers[values: Self.forwardedFor])
         }
@@ -23,7 +22,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let principal = context.principal, principal.kind != .development {
             context.logger[metadataKey: "principal"] = .string(principal.id)
         }
-        return try await next(request, context)
     }
 
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!

@@ -4,20 +4,7 @@ import Hummingbird
 /// Headers every answer carries, errors included: `X-Content-Type-Options: nosniff`, and
 /// `Cache-Control: no-store` unless the route set its own (answers carry tenant data and tokens;
 /// only the page's static files are cacheable).
-struct ResponseHeadersMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            var response = try await next(request, context)
-            Self.add(to: &response.headers)
-            return response
-        } catch var error as APIError {
-            Self.add(to: &error.headers)
-            throw error
-        }
-    }
-
+enum ResponseHeaders {
     static func add(to headers: inout HTTPFields) {
         headers[.xContentTypeOptions] = "nosniff"
         if headers[.cacheControl] == nil { headers[.cacheControl] = "no-store" }
