@@ -56,7 +56,7 @@ extension HazardModel {
     public var explainerDescription: String {
         guard let shap, forest != nil else { return "the C API's pred_contribs" }
         let footprint = shap.tableFootprint
-        return "TreeSHAP, leaf tables\(shap.usesKernel ? " (AVX-512 leaf loop)" : "") for \(shap.tabledTrees) of \(shap.treeCount) trees (\(footprint.leaves) leaves, "
+        return "TreeSHAP, leaf tables\(shap.usesKernel ? " (AVX-512 kernel per tree)" : "") for \(shap.tabledTrees) of \(shap.treeCount) trees (\(footprint.leaves) leaves, "
             + "\(String(format: "%.2f", Double(footprint.bytes) / 1_048_576)) MiB read per reading)"
     }
 

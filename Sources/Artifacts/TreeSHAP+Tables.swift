@@ -21,7 +21,7 @@ struct LeafTables: Sendable {
     /// Distinct features on one leaf's path (a table of `2^maxFeatures` floats per leaf at most).
     static let maxFeatures = 8
 
-    /// Three `Int32`s, as `forest_kernel_shap_leaves` reads them (checked in `kernelAvailable`).
+    /// Three `Int32`s, as `forest_kernel_shap_tree` reads them (checked in `kernelAvailable`).
     struct Leaf: Sendable {
         var table: Int32  // offset of the leaf's `v * F` table in `values`
         var node: Int32  // counted from the tree's root: where the row's cold set is found
@@ -43,27 +43,44 @@ struct LeafTables: Sendable {
     /// other through memory (store, load, add), and the kernel's scatter needs a leaf's eight
     /// columns distinct.
     let spare: Int32
-    /// Per tree, where its nodes' slots start in `nodeSlots` (the slot of each split's feature,
-    /// node numbered from the tree's root; 0 at leaves).
-    var nodeSlotStarts: [Int32] = []
-    var nodeSlots: [UInt8] = []
+    /// A tree's splits in node order (parents before children), as the per-tree pass reads them:
+    /// six `Int32`s, as `forest_kernel_shap_tree` reads them (checked in `kernelAvailable`).
+    /// Leaves are not in it: the pass walks half the nodes, and reads 24 bytes a split.
+    struct Split: Sendable {
+        var packed: UInt32  // as in `CompiledForest.Node`: feature, and whether missing goes right
+        var threshold: Float
+        var node: Int32  // counted from the tree's root, as `left`, `right` and `Leaf.node`
+        var left: Int32
+        var right: Int32
+        var bit: Int32  // `1 << slot` of the split's feature on every path through it
+    }
 
-    /// Whether `add` runs the leaves through the AVX-512 kernel (else the Swift loop, the same
+    /// Per tree, its splits in `splits` (empty when the tree keeps the recursion).
+    var splitRanges: [Range<Int32>] = []
+    var splits: [Split] = []
+
+    /// Whether `add` runs each tree through the AVX-512 kernel (else the Swift loops, the same
     /// arithmetic in the same order).
     let usesKernel: Bool
 
     /// - Parameters: `nodes` and `roots` as in `TreeSHAP` (children are absolute indices);
-    ///   `kernel`: use the AVX-512 leaf loop where `kernelAvailable`.
+    ///   `kernel`: use the AVX-512 kernel where `kernelAvailable`.
     init(nodes: [TreeSHAP.Node], roots: [Int], featureCount: Int, kernel: Bool = LeafTables.kernelAvailable) {
         spare = Int32(featureCount)
         usesKernel = kernel && Self.kernelAvailable
         for (t, root) in roots.enumerated() {
             let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
-            let first = (leaves.count, slotFeatures.count, values.count, nodeSlots.count)
-            nodeSlotStarts.append(Int32(first.3))
-            nodeSlots += [UInt8](repeating: 0, count: end - root)
-            if addLeaves(nodes, root, end) {
+            let first = (leaves.count, slotFeatures.count, values.count, splits.count)
+            var slots = [UInt8](repeating: 0, count: end - root)
+            if addLeaves(nodes, root, end, slots: &slots) {
                 trees.append(Int32(first.0)..<Int32(leaves.count))
+                for n in root..<end where nodes[n].left >= 0 {
+                    let node = nodes[n]
+                    splits.append(
+                        Split(
+                            packed: node.packed, threshold: node.value, node: Int32(n - root), left: node.left - Int32(root),
+                            right: node.right - Int32(root), bit: 1 << Int32(slots[n - root])))
+                }
             } else {
                 leaves.removeSubrange(first.0...)
                 slotFeatures.removeSubrange(first.1...)
@@ -71,12 +88,13 @@ struct LeafTables: Sendable {
                 values.removeSubrange(first.2...)
                 trees.append(nil)
             }
+            splitRanges.append(Int32(first.3)..<Int32(splits.count))
         }
     }
 
     /// Tables every leaf of the tree at `root..<end`; false when one cannot be tabled.
-    private mutating func addLeaves(_ nodes: [TreeSHAP.Node], _ root: Int, _ end: Int) -> Bool {
-        let slotBase = Int(nodeSlotStarts[nodeSlotStarts.count - 1])
+    /// `slots` (one per node of the tree) gets the slot of each split's feature.
+    private mutating func addLeaves(_ nodes: [TreeSHAP.Node], _ root: Int, _ end: Int, slots: inout [UInt8]) -> Bool {
         var assigned = [Bool](repeating: false, count: end - root)
         // (node, path from the root as (node, went left))
         var stack: [(Int, [(Int, Bool)])] = [(root, [])]
@@ -103,11 +121,11 @@ struct LeafTables: Sendable {
                 zero[slot] *= Double(child.cover) / Double(split.cover)
                 guard slot < Self.maxFeatures else { return false }
                 // The same split gets the same slot on every path through it (see the type's note).
-                let at = slotBase + parent - root
-                if assigned[parent - root] {
-                    guard nodeSlots[at] == UInt8(slot) else { return false }
+                let at = parent - root
+                if assigned[at] {
+                    guard slots[at] == UInt8(slot) else { return false }
                 } else {
-                    nodeSlots[at] = UInt8(slot)
+                    slots[at] = UInt8(slot)
                     assigned[parent - root] = true
                 }
             }
@@ -150,70 +168,74 @@ extension LeafTables {
     /// memory (store, load, add). Summed into `phi` once per tree.
     static let lanes = 4
 
-    /// Whether the leaves can go through `forest_kernel_shap_leaves` (AVX-512): the CPU has it and
-    /// `Leaf` is laid out as the three `Int32`s the kernel reads.
+    /// Whether a tree can go through `forest_kernel_shap_tree` (AVX-512): the CPU has it, and
+    /// `Leaf` and `Split` are laid out as the three and six `Int32`s the kernel reads.
     static let kernelAvailable =
         CompiledForest.kernelAvailable && MemoryLayout<Leaf>.stride == 12 && MemoryLayout<Leaf>.offset(of: \Leaf.table) == 0
         && MemoryLayout<Leaf>.offset(of: \Leaf.node) == 4 && MemoryLayout<Leaf>.offset(of: \Leaf.mask) == 8
+        && MemoryLayout<Split>.stride == 24 && MemoryLayout<Split>.offset(of: \Split.packed) == 0
+        && MemoryLayout<Split>.offset(of: \Split.threshold) == 4 && MemoryLayout<Split>.offset(of: \Split.node) == 8
+        && MemoryLayout<Split>.offset(of: \Split.left) == 12 && MemoryLayout<Split>.offset(of: \Split.right) == 16
+        && MemoryLayout<Split>.offset(of: \Split.bit) == 20
 
-    /// Adds tree `t`'s contributions for `row` to `phi`. `cold` is scratch of at least the
-    /// tree's node count, `lanes` of `LeafTables.lanes * (phi.count + maxFeatures)` floats (the
-    /// spare columns); all pointers are borrowed from `TreeSHAP.contributions` for the call.
+    /// Adds tree `t`'s contributions for `row` to `total` (`total[j] += 0 + φ_j`, as libxgboost
+    /// adds a tree's own contributions, started at zero, to the row's). `cold` is scratch of at
+    /// least the tree's node count, `lanes` of `LeafTables.lanes * (columns + maxFeatures)` floats
+    /// (the spare columns); all pointers are borrowed from `TreeSHAP.contributions` for the call.
     func add(
-        tree t: Int, _ range: Range<Int32>, nodes tree: UnsafeBufferPointer<TreeSHAP.Node>, root: Int, row: UnsafePointer<Float>,
-        cold: UnsafeMutableBufferPointer<UInt8>, lanes: UnsafeMutableBufferPointer<Float>, into phi: UnsafeMutableBufferPointer<Float>
+        tree t: Int, _ range: Range<Int32>, row: UnsafePointer<Float>, cold: UnsafeMutablePointer<UInt8>, lanes: UnsafeMutablePointer<Float>,
+        into total: UnsafeMutablePointer<Float>, columns: Int
     ) {
-        // Wrapping arithmetic and raw pointers throughout: every index here is in range by
-        // construction (checked at load), and Swift's overflow and shift checks, with the
-        // pointers reloaded around them, were a third of this function's time (perf annotate).
-        let cold = cold.baseAddress!
-        nodeSlots.withUnsafeBufferPointer { nodeSlots in
-            // Each node's cold set from its parent's: parents come first (checked at load).
-            let slotOf = nodeSlots.baseAddress! + Int(nodeSlotStarts[t])
-            let nodes = tree.baseAddress!
-            cold[0] = 0
-            for n in 0..<tree.count {
-                let node = nodes[n]
-                if node.left < 0 { continue }
-                let split = CompiledForest.Node(threshold: node.value, packed: node.packed)
-                let right = CompiledForest.goesRight(split, row[Int(node.packed & 0x7FFF_FFFF)]) == 1
-                let mine = cold[n], bit = UInt8(1) &<< slotOf[n]
-                cold[Int(node.left) &- root] = right ? mine | bit : mine
-                cold[Int(node.right) &- root] = right ? mine : mine | bit
-            }
-        }
-        let width = phi.count + Self.maxFeatures
-        lanes.initialize(repeating: 0)
-        leaves.withUnsafeBufferPointer { leaves in
-            slotFeatures.withUnsafeBufferPointer { features in
-                slotHots.withUnsafeBufferPointer { hots in
-                    values.withUnsafeBufferPointer { values in
-                        let lanes = lanes.baseAddress!, leaves = leaves.baseAddress!, values = values.baseAddress!
-                        let features = features.baseAddress!, hots = hots.baseAddress!
-                        if usesKernel {
-                            forest_kernel_shap_leaves(
-                                UnsafePointer<Int32>(OpaquePointer(leaves)), range.lowerBound, range.upperBound, features, hots, values, cold,
-                                lanes, Int32(width))
-                            return
-                        }
-                        for k in Int(range.lowerBound)..<Int(range.upperBound) {
-                            let leaf = leaves[k]
-                            let lane = lanes + (k & (Self.lanes - 1)) &* width
-                            let hot = ~Int(cold[Int(leaf.node)]) & Int(leaf.mask)
-                            let table = values + Int(leaf.table)
-                            let first = k &* Self.maxFeatures
-                            for j in 0..<Self.maxFeatures {
-                                let bit = 1 &<< j
-                                let factor: Float = hot & bit != 0 ? hots[first &+ j] : -1
-                                lane[Int(features[first &+ j])] += factor * table[hot & ~bit]
+        let width = columns + Self.maxFeatures
+        splits.withUnsafeBufferPointer { splits in
+            leaves.withUnsafeBufferPointer { leaves in
+                slotFeatures.withUnsafeBufferPointer { features in
+                    slotHots.withUnsafeBufferPointer { hots in
+                        values.withUnsafeBufferPointer { values in
+                            let splitRange = splitRanges[t]
+                            let splits = splits.baseAddress! + Int(splitRange.lowerBound), splitCount = splitRange.count
+                            let leaves = leaves.baseAddress!, values = values.baseAddress!
+                            let features = features.baseAddress!, hots = hots.baseAddress!
+                            if usesKernel {
+                                forest_kernel_shap_tree(
+                                    UnsafePointer<Int32>(OpaquePointer(splits)), Int32(splitCount), row, cold,
+                                    UnsafePointer<Int32>(OpaquePointer(leaves)), range.lowerBound, range.upperBound, features, hots, values,
+                                    lanes, Int32(width), total, Int32(columns))
+                                return
+                            }
+                            // The kernel's arithmetic in the same order. Wrapping arithmetic and raw
+                            // pointers throughout: every index is in range by construction (checked
+                            // at load), and Swift's overflow and shift checks, with the pointers
+                            // reloaded around them, were a third of this loop's time (perf annotate).
+                            cold[0] = 0
+                            for s in 0..<splitCount {
+                                let split = splits[s]
+                                let right = CompiledForest.goesRight(CompiledForest.Node(threshold: split.threshold, packed: split.packed), row[Int(split.packed & 0x7FFF_FFFF)]) == 1
+                                let mine = cold[Int(split.node)], both = mine | UInt8(truncatingIfNeeded: split.bit)
+                                cold[Int(split.left)] = right ? both : mine
+                                cold[Int(split.right)] = right ? mine : both
+                            }
+                            lanes.initialize(repeating: 0, count: Self.lanes &* width)
+                            for k in Int(range.lowerBound)..<Int(range.upperBound) {
+                                let leaf = leaves[k]
+                                let lane = lanes + (k & (Self.lanes - 1)) &* width
+                                let hot = ~Int(cold[Int(leaf.node)]) & Int(leaf.mask)
+                                let table = values + Int(leaf.table)
+                                let first = k &* Self.maxFeatures
+                                for j in 0..<Self.maxFeatures {
+                                    let bit = 1 &<< j
+                                    let factor: Float = hot & bit != 0 ? hots[first &+ j] : -1
+                                    lane[Int(features[first &+ j])] += factor * table[hot & ~bit]
+                                }
+                            }
+                            let l1 = lanes + width, l2 = lanes + 2 &* width, l3 = lanes + 3 &* width
+                            for j in 0..<columns {
+                                total[j] += 0 + ((lanes[j] + l1[j]) + (l2[j] + l3[j]))
                             }
                         }
                     }
                 }
             }
-        }
-        for j in 0..<phi.count {
-            phi[j] += (lanes[j] + lanes[width + j]) + (lanes[2 * width + j] + lanes[3 * width + j])
         }
     }
 }

@@ -103,17 +103,17 @@ struct TreeSHAP: Sendable {
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: largestTree) { cold in
                     nodes.withUnsafeBufferPointer { nodes in
                         for (t, root) in roots.enumerated() {
-                            let end = t + 1 < roots.count ? roots[t + 1] : nodes.count
-                            let tree = UnsafeBufferPointer(rebasing: nodes[root..<end])
                             for r in 0..<count {
                                 let row = rows + r * featureCount
-                                phi.initialize(repeating: 0)
                                 if let tables, let leaves = tables.trees[t] {
-                                    tables.add(tree: t, leaves, nodes: tree, root: root, row: row, cold: cold, lanes: lanes, into: phi)
-                                } else {
-                                    Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
-                                        .recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
+                                    tables.add(
+                                        tree: t, leaves, row: row, cold: cold.baseAddress!, lanes: lanes.baseAddress!,
+                                        into: total.baseAddress! + r * width, columns: featureCount)
+                                    continue
                                 }
+                                phi.initialize(repeating: 0)
+                                Walker(nodes: nodes.baseAddress!, row: row, phi: phi.baseAddress!)
+                                    .recurse(root, depth: 0, parentPath: path.baseAddress!, zero: 1, one: 1, feature: -1)
                                 // Per tree, then added in tree order, as libxgboost sums `this_tree_contribs`.
                                 for j in 0..<featureCount { total[r * width + j] += phi[j] }
                             }

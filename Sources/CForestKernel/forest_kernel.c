@@ -15,6 +15,8 @@
 
 #include "forest_kernel.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -24,6 +26,9 @@ int forest_kernel_available(void) {
 }
 
 #define AVX512 __attribute__((target("avx512f")))
+
+// The first `n` of 16 lanes (all 16 when n >= 16).
+static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // table[index] for index 0...63, the table in four registers.
 static inline AVX512 __m512i lookup64(__m512i index, __m512i a, __m512i b, __m512i c, __m512i d) {
@@ -220,8 +225,28 @@ AVX512 float forest_kernel_walk_trees(const float *row, int width, int depth, in
 // once. Its eight table entries are one gather, its eight accumulator columns (distinct within a
 // leaf: its features, then one spare column per padding slot) one gather and one scatter. Each
 // column gets the same float32 multiply and add, in the same leaf order, as the Swift loop.
-AVX512 void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
-                                      const float *values, const uint8_t *cold, float *lanes, int width) {
+AVX512 void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
+                                    const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                                    const float *values, float *lanes, int width, float *total, int columns) {
+    // Each node's cold set (the slots whose splits the row does not follow) from its parent's;
+    // splits come parents first. Scalar: a tree's splits depend on each other through `cold`.
+    cold[0] = 0;
+    for (int s = 0; s < split_count; s++) {
+        const int32_t *split = splits + 6 * (long)s;
+        const uint32_t packed = (uint32_t)split[0];
+        float threshold;
+        memcpy(&threshold, split + 1, sizeof threshold);
+        const float x = row[packed & 0x7FFFFFFFu];
+        const int right = x != x ? (int)(packed >> 31) : !(x < threshold);
+        const uint8_t mine = cold[split[2]];
+        const uint8_t both = (uint8_t)(mine | split[5]);
+        cold[split[3]] = right ? both : mine;
+        cold[split[4]] = right ? mine : both;
+    }
+    const int lane_floats = 4 * width;
+    for (int i = 0; i < lane_floats; i += 16) {
+        _mm512_mask_storeu_ps(lanes + i, lane_mask(lane_floats - i), _mm512_setzero_ps());
+    }
     const __mmask16 eight = 0xFF;
     const __m512i bits = _mm512_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512 minus_one = _mm512_set1_ps(-1.0f);
@@ -238,6 +263,15 @@ AVX512 void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end,
         const __m512i column = _mm512_maskz_loadu_epi32(eight, features + 8 * (long)k);
         const __m512 sum = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), eight, column, lane, 4), term);
         _mm512_mask_i32scatter_ps(lane, eight, column, sum, 4);
+    }
+    // total[j] += 0 + ((l0 + l1) + (l2 + l3)): the tree's contribution, started at zero, added to
+    // the row's, in the Swift loop's order.
+    for (int j = 0; j < columns; j += 16) {
+        const __mmask16 m = lane_mask(columns - j);
+        const __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(m, lanes + j), _mm512_maskz_loadu_ps(m, lanes + width + j));
+        const __m512 b = _mm512_add_ps(_mm512_maskz_loadu_ps(m, lanes + 2 * (long)width + j), _mm512_maskz_loadu_ps(m, lanes + 3 * (long)width + j));
+        const __m512 tree = _mm512_add_ps(_mm512_setzero_ps(), _mm512_add_ps(a, b));
+        _mm512_mask_storeu_ps(total + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, total + j), tree));
     }
 }
 
@@ -256,9 +290,11 @@ float forest_kernel_walk_trees(const float *row, int width, int depth, int trees
     return margin;
 }
 
-void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
-                               const float *values, const uint8_t *cold, float *lanes, int width) {
-    (void)leaves, (void)first, (void)end, (void)features, (void)hots, (void)values, (void)cold, (void)lanes, (void)width;
+void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
+                             const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                             const float *values, float *lanes, int width, float *total, int columns) {
+    (void)splits, (void)split_count, (void)row, (void)cold, (void)leaves, (void)first, (void)end, (void)features, (void)hots;
+    (void)values, (void)lanes, (void)width, (void)total, (void)columns;
 }
 
 #endif

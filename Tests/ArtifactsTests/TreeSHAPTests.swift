@@ -38,8 +38,9 @@ struct TreeSHAPTests {
         }
     }
 
-    /// The AVX-512 leaf loop and the Swift one: the same float operations in the same order, so
-    /// the same bits, on every fixture vector's readings with some values missing.
+    /// The AVX-512 kernel (a tree's cold sets, leaves and sum) and the Swift loops: the same float
+    /// operations in the same order, so the same bits, on every fixture vector's readings with
+    /// some values missing.
     @Test func testTheLeafKernelGivesTheSwiftLoopsBits() throws {
         for item in try Fixtures.loadedVectors() {
             let dump = try ForestDump(json: item.model.booster.modelJSON())

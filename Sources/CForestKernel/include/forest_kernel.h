@@ -26,11 +26,15 @@ void forest_kernel_walk_rows(const float *rows, int count, int width, int depth,
 float forest_kernel_walk_trees(const float *row, int width, int depth, int trees, const uint32_t *tables,
                                int missing, float margin);
 
-/// TreeSHAP leaf tables: for leaves `first..<end` (`leaves` holds (table offset, node, mask)
-/// triples; eight slots per leaf in `features` and `hots`), adds each slot's term to column
-/// `features[8k + j]` of accumulator row `k & 3` (`width` floats a row) at `lanes`. Only where
-/// `forest_kernel_available()` (an empty stub elsewhere).
-void forest_kernel_shap_leaves(const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
-                               const float *values, const uint8_t *cold, float *lanes, int width);
+/// TreeSHAP leaf tables, one tree for one row of `columns` values at `row`: each node's cold set
+/// into `cold` from `split_count` splits (six `int32_t`s each: packed feature, threshold bits,
+/// node, left, right, slot bit; parents first); then for leaves `first..<end` (`leaves` holds
+/// (table offset, node, mask) triples; eight slots per leaf in `features` and `hots`) each slot's
+/// term into column `features[8k + j]` of accumulator row `k & 3` (`width` floats a row) at
+/// `lanes`; then `total[j] += 0 + ((l0 + l1) + (l2 + l3))` for each of the `columns` columns.
+/// Only where `forest_kernel_available()` (an empty stub elsewhere).
+void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
+                             const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
+                             const float *values, float *lanes, int width, float *total, int columns);
 
 #endif
