@@ -220,9 +220,8 @@ AVX512 float forest_kernel_walk_trees(const float *row, int width, int depth, in
     return margin;
 }
 
-
-// TreeSHAP's leaf tables (Sources/Artifacts/TreeSHAP+Tables.swift): a leaf's eight slot terms at
-// once. Its eight table entries are one gather, its eight accumulator columns (distinct within a
+// TreeSHAP's leaf tables (Sources/Artifacts/TreeSHAP+Tables.swift), one tree for one row: the
+// cold sets, the leaves, the tree's sum into the row's. A leaf's eight slot terms go at once. Its eight table entries are one gather, its eight accumulator columns (distinct within a
 // leaf: its features, then one spare column per padding slot) one gather and one scatter. Each
 // column gets the same float32 multiply and add, in the same leaf order, as the Swift loop.
 AVX512 void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
