@@ -1,5 +1,6 @@
-// The compiled forest's inner loops with AVX-512 (CompiledForest.swift calls them when
-// `forest_kernel_available()` says the CPU has AVX-512F; otherwise the Swift walk runs).
+// The compiled forest's and TreeSHAP's inner loops with AVX-512 (CompiledForest.swift and
+// TreeSHAP+Tables.swift call them when `forest_kernel_available()` says the CPU has AVX-512F and
+// AVX-512VL, as every AVX-512 CPU but the Xeon Phi; otherwise the Swift loops run).
 //
 // Written by hand because nothing on this machine's package list evaluates gradient-boosted trees
 // and Swift has no gather or two-table permute: 16 lanes go down their trees a level at a time,
@@ -22,13 +23,11 @@
 
 int forest_kernel_available(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
 }
 
 #define AVX512 __attribute__((target("avx512f")))
-
-// The first `n` of 16 lanes (all 16 when n >= 16).
-static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+#define AVX512VL __attribute__((target("avx512f,avx512vl,avx2")))
 
 // table[index] for index 0...63, the table in four registers.
 static inline AVX512 __m512i lookup64(__m512i index, __m512i a, __m512i b, __m512i c, __m512i d) {
@@ -224,9 +223,9 @@ AVX512 float forest_kernel_walk_trees(const float *row, int width, int depth, in
 // cold sets, the leaves, the tree's sum into the row's. A leaf's eight slot terms go at once. Its eight table entries are one gather, its eight accumulator columns (distinct within a
 // leaf: its features, then one spare column per padding slot) one gather and one scatter. Each
 // column gets the same float32 multiply and add, in the same leaf order, as the Swift loop.
-AVX512 void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
+AVX512VL void forest_kernel_shap_tree(const int32_t *splits, int split_count, const float *row, uint8_t *cold,
                                     const int32_t *leaves, int first, int end, const int32_t *features, const float *hots,
-                                    const float *values, float *lanes, int width, float *total, int columns) {
+                                    const float *values, float *acc, int width, float *total, int columns) {
     // Each node's cold set (the slots whose splits the row does not follow) from its parent's;
     // splits come parents first. Scalar: a tree's splits depend on each other through `cold`.
     cold[0] = 0;
@@ -242,33 +241,32 @@ AVX512 void forest_kernel_shap_tree(const int32_t *splits, int split_count, cons
         cold[split[3]] = right ? both : mine;
         cold[split[4]] = right ? mine : both;
     }
-    const int lane_floats = 4 * width;
-    for (int i = 0; i < lane_floats; i += 16) {
-        _mm512_mask_storeu_ps(lanes + i, lane_mask(lane_floats - i), _mm512_setzero_ps());
-    }
-    const __mmask16 eight = 0xFF;
-    const __m512i bits = _mm512_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512 minus_one = _mm512_set1_ps(-1.0f);
+    // Four accumulator rows, leaf k on row k & 3 (see LeafTables.lanes).
+    for (int i = 0; i < 4 * width; i += 16) _mm512_mask_storeu_ps(acc + i, lanes(4 * width - i), _mm512_setzero_ps());
+    // 256-bit registers for a leaf's eight slots: a 512-bit gather or scatter with eight lanes
+    // masked off costs about what a full one does.
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256 minus_one = _mm256_set1_ps(-1.0f);
     for (int k = first; k < end; k++) {
         const int32_t *leaf = leaves + 3 * (long)k;
         const int hot = ~(int)cold[leaf[1]] & leaf[2];
-        float *lane = lanes + (long)(k & 3) * width;
-        const __m512i hot_bits = _mm512_set1_epi32(hot);
-        const __mmask16 on = _mm512_mask_test_epi32_mask(eight, hot_bits, bits);
+        float *lane = acc + (long)(k & 3) * width;
+        const __m256i hot_bits = _mm256_set1_epi32(hot);
+        const __mmask8 on = _mm256_test_epi32_mask(hot_bits, bits);
         // hot & ~bit: the row's hot set without the slot's own feature.
-        const __m512 entry = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), eight, _mm512_andnot_si512(bits, hot_bits), values + leaf[0], 4);
-        const __m512 factor = _mm512_mask_blend_ps(on, minus_one, _mm512_maskz_loadu_ps(eight, hots + 8 * (long)k));
-        const __m512 term = _mm512_mul_ps(factor, entry);
-        const __m512i column = _mm512_maskz_loadu_epi32(eight, features + 8 * (long)k);
-        const __m512 sum = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), eight, column, lane, 4), term);
-        _mm512_mask_i32scatter_ps(lane, eight, column, sum, 4);
+        const __m256 entry = _mm256_i32gather_ps(values + leaf[0], _mm256_andnot_si256(bits, hot_bits), 4);
+        const __m256 factor = _mm256_mask_blend_ps(on, minus_one, _mm256_loadu_ps(hots + 8 * (long)k));
+        const __m256 term = _mm256_mul_ps(factor, entry);
+        const __m256i column = _mm256_loadu_si256((const __m256i *)(features + 8 * (long)k));
+        const __m256 sum = _mm256_add_ps(_mm256_i32gather_ps(lane, column, 4), term);
+        _mm256_i32scatter_ps(lane, column, sum, 4);
     }
     // total[j] += 0 + ((l0 + l1) + (l2 + l3)): the tree's contribution, started at zero, added to
     // the row's, in the Swift loop's order.
     for (int j = 0; j < columns; j += 16) {
-        const __mmask16 m = lane_mask(columns - j);
-        const __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(m, lanes + j), _mm512_maskz_loadu_ps(m, lanes + width + j));
-        const __m512 b = _mm512_add_ps(_mm512_maskz_loadu_ps(m, lanes + 2 * (long)width + j), _mm512_maskz_loadu_ps(m, lanes + 3 * (long)width + j));
+        const __mmask16 m = lanes(columns - j);
+        const __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + j), _mm512_maskz_loadu_ps(m, acc + width + j));
+        const __m512 b = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + 2 * (long)width + j), _mm512_maskz_loadu_ps(m, acc + 3 * (long)width + j));
         const __m512 tree = _mm512_add_ps(_mm512_setzero_ps(), _mm512_add_ps(a, b));
         _mm512_mask_storeu_ps(total + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, total + j), tree));
     }

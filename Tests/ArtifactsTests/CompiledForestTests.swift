@@ -100,7 +100,7 @@ struct CompiledForestTests {
     /// levels (a node at the cut becomes a leaf), walked by the AVX-512 kernel and by the Swift
     /// walk (the C API's equal above) on edge rows, probes and the fixture rows, one at a time
     /// and in blocks, must agree bit for bit.
-    /// (Without AVX-512F the kernel must stay off, and the Swift walk serves both.)
+    /// (Without AVX-512F and VL the kernel must stay off, and the Swift walk serves both.)
     @Test(arguments: [1, 3, 4, 5])
     func testTheKernelEqualsTheSwiftWalkAtEveryDepth(depth: Int) throws {
         let item = try #require(try Fixtures.loadedVectors(predictor: .cAPI).first { $0.model.booster.boostedRounds >= 100 })

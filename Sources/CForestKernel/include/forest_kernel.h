@@ -12,7 +12,7 @@
 /// Widest row the kernel walks (its block of 16 rows is copied by columns onto the stack).
 #define FOREST_KERNEL_MAX_WIDTH 512
 
-/// 1 when this CPU runs the kernel (x86-64 with AVX-512F), else 0.
+/// 1 when this CPU runs the kernel (x86-64 with AVX-512F and AVX-512VL), else 0.
 int forest_kernel_available(void);
 
 /// Adds each tree's leaf to `out[r]` (tree after tree, in float32) for `count` (1...16)
