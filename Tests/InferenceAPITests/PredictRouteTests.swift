@@ -118,6 +118,15 @@ struct PredictRouteTests {
         }
     }
 
+    /// The media type is compared without parameters, blanks or case; anything else is 415.
+    @Test func testTheMediaTypeIsReadWithoutParametersBlanksOrCase() {
+        #expect(Request.mediaType(" Application/JSON ; charset=utf-8") == "application/json")
+        #expect(Request.mediaType("application/vnd.api+json") == "application/vnd.api+json")
+        #expect(Request.mediaType("\ttext/plain\t") == "text/plain")
+        #expect(Request.mediaType("") == "" && Request.mediaType(" ; x") == "")
+        #expect(Request.isJSON(Request.mediaType("APPLICATION/JSON")) && !Request.isJSON(Request.mediaType("application/jsonx")))
+    }
+
     @Test func testTooManyReadingsIs413() async throws {
         let app = try await buildApplication(configuration: TestApp.configuration { $0.maxReadingsPerRequest = 3 })
         let vector = try #require(try TestApp.defaultStoreVectors().first)

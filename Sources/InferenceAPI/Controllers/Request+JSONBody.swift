@@ -18,8 +18,8 @@ extension Request {
     /// The body, at most `limit` bytes, when `accepting` takes its media type (lowercased, without
     /// parameters; empty when the request names none); else 415 naming `expected`.
     func body(upTo limit: Int, accepting: (String) -> Bool, expected: String) async throws -> ByteBuffer {
-        let type = headers[.contentType]?.lowercased() ?? ""
-        let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let type = headers[.contentType] ?? ""
+        let media = Self.mediaType(type)
         guard accepting(media) else {
             throw APIError(
                 .unsupportedMediaType, code: "unsupported_media_type",
@@ -35,6 +35,19 @@ extension Request {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than \(limit) bytes")
         }
+    }
+
+    /// `type`'s media type: before any `;`, without surrounding spaces or tabs, in lower case.
+    /// By bytes: Foundation's trimming (through `CharacterSet`) and `lowercased()` took about 5 µs
+    /// of a 1-reading `/predict` (perf, 4 % of its server time).
+    static func mediaType(_ type: String) -> String {
+        var bytes = Substring(type).utf8
+        if let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) { bytes = bytes[..<semicolon] }
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return "" }
+        let trimmed = bytes[first...last]
+        if !trimmed.contains(where: { $0 &- UInt8(ascii: "A") < 26 }) { return String(Substring(trimmed)) }
+        return String(decoding: trimmed.map { $0 &- UInt8(ascii: "A") < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// A small JSON body decoded as `T`; a repeated key or anything that does not decode is a 400.
