@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -125,6 +126,11 @@ struct PredictRouteTests {
         #expect(Request.mediaType("\ttext/plain\t") == "text/plain")
         #expect(Request.mediaType("") == "" && Request.mediaType(" ; x") == "")
         #expect(Request.isJSON(Request.mediaType("APPLICATION/JSON")) && !Request.isJSON(Request.mediaType("application/jsonx")))
+        // A field sent once is read as sent; a repeated one joined, as HTTPFields does.
+        var fields: HTTPFields = [.contentType: "application/json"]
+        #expect(fields.value(.contentType) == "application/json" && fields.value(.contentLength) == nil)
+        fields.append(HTTPField(name: .contentType, value: "text/plain"))
+        #expect(fields.value(.contentType) == "application/json, text/plain" && fields.value(.contentType) == fields[.contentType])
     }
 
     @Test func testTooManyReadingsIs413() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 
 /// How every controller takes a JSON body: the content type checked (415), the body collected up
 /// to its limit (413), and for the small bodies that are not a measured hot path, decoded with
@@ -18,7 +19,7 @@ extension Request {
     /// The body, at most `limit` bytes, when `accepting` takes its media type (lowercased, without
     /// parameters; empty when the request names none); else 415 naming `expected`.
     func body(upTo limit: Int, accepting: (String) -> Bool, expected: String) async throws -> ByteBuffer {
-        let type = headers[.contentType] ?? ""
+        let type = headers.value(.contentType) ?? ""
         let media = Self.mediaType(type)
         guard accepting(media) else {
             throw APIError(
@@ -27,7 +28,7 @@ extension Request {
         }
         // A declared length over the limit is refused before a byte of the body is buffered; the
         // connection guard then reads and discards the rest (`ConnectionWatch`).
-        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+        if let declared = headers.value(.contentLength).flatMap({ Int($0) }), declared > limit {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than \(limit) bytes")
         }
         do {
@@ -64,5 +65,19 @@ extension Request {
     /// 400 `duplicate_key` when `body` repeats a key in one object (see JSONLexer+DuplicateKeys).
     static func refuseDuplicateKeys(_ body: ByteBuffer) throws {
         if let key = body.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) { throw APIError.duplicateKey(key) }
+    }
+}
+
+extension HTTPFields {
+    /// `self[name]` without building a string when the field is there once: `HTTPFields` joins
+    /// the values of every lookup (`joined(separator:)`, a new `String`), 1.2 µs per present field
+    /// in perf of a 1-reading `/predict`. A repeated field still gets the joined value.
+    func value(_ name: HTTPField.Name) -> String? {
+        var found: String?
+        for field in self where field.name == name {
+            if found != nil { return self[name] }
+            found = field.value
+        }
+        return found
     }
 }

@@ -56,7 +56,7 @@ struct EdgeMiddleware: RouterMiddleware {
     private func finish(_ headers: inout HTTPFields, cors: HTTPFields?, context: Context) {
         if let cors { headers.append(contentsOf: cors) }
         ResponseHeaders.add(to: &headers)
-        headers[.requestID] = context.id
+        headers.put(.requestID, context.id)
     }
 
     private func count(_ request: Request, context: Context, status: Int, started: UInt64) {
