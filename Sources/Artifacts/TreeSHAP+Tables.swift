@@ -126,7 +126,7 @@ struct LeafTables: Sendable {
                     guard slots[at] == UInt8(slot) else { return false }
                 } else {
                     slots[at] = UInt8(slot)
-                    assigned[parent - root] = true
+                    assigned[at] = true
                 }
             }
             let d = features.count

@@ -65,14 +65,14 @@ struct TreeSHAP: Sendable {
     var tabledTrees: Int { tables?.trees.count { $0 != nil } ?? 0 }
     var treeCount: Int { roots.count }
     var usesKernel: Bool { tables?.usesKernel ?? false }
-    /// Leaves tabled and the bytes of their tables and slots: what one row's explanation reads.
+    /// Leaves tabled and the bytes of their tables, slots and splits: what one row's explanation reads.
     var tableFootprint: (leaves: Int, bytes: Int) {
         guard let tables else { return (0, 0) }
         return (
             tables.leaves.count,
             tables.values.count * MemoryLayout<Float>.stride + tables.slotFeatures.count * MemoryLayout<Int32>.stride
                 + tables.slotHots.count * MemoryLayout<Float>.stride
-                + tables.leaves.count * MemoryLayout<LeafTables.Leaf>.stride
+                + tables.leaves.count * MemoryLayout<LeafTables.Leaf>.stride + tables.splits.count * MemoryLayout<LeafTables.Split>.stride
         )
     }
 

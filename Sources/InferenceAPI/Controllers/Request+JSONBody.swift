@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HTTPTypes
 
 /// How every controller takes a JSON body: the content type checked (415), the body collected up
 /// to its limit (413), and for the small bodies that are not a measured hot path, decoded with
@@ -65,19 +64,5 @@ extension Request {
     /// 400 `duplicate_key` when `body` repeats a key in one object (see JSONLexer+DuplicateKeys).
     static func refuseDuplicateKeys(_ body: ByteBuffer) throws {
         if let key = body.withUnsafeReadableBytes({ JSONLexer.firstDuplicateKey(in: $0) }) { throw APIError.duplicateKey(key) }
-    }
-}
-
-extension HTTPFields {
-    /// `self[name]` without building a string when the field is there once: `HTTPFields` joins
-    /// the values of every lookup (`joined(separator:)`, a new `String`), 1.2 µs per present field
-    /// in perf of a 1-reading `/predict`. A repeated field still gets the joined value.
-    func value(_ name: HTTPField.Name) -> String? {
-        var found: String?
-        for field in self where field.name == name {
-            if found != nil { return self[name] }
-            found = field.value
-        }
-        return found
     }
 }

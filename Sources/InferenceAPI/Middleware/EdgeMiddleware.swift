@@ -30,14 +30,10 @@ struct EdgeMiddleware: RouterMiddleware {
         var response: Response
         do {
             if loopbackOnly { try LoopbackHost.check(request) }
-            var preflight: Response?
-            switch cors?.decide(request) ?? .none {
-            case .none: break
-            case .preflight(let answer): preflight = answer
-            case .headers(let fields): corsHeaders = fields
-            }
-            if let preflight {
-                response = preflight
+            let decision = cors?.decide(request) ?? .none
+            if case .headers(let fields) = decision { corsHeaders = fields }
+            if case .preflight(let answer) = decision {
+                response = answer
             } else {
                 await authentication.identify(request, context: &context)
                 response = try await next(request, context)
