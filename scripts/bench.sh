@@ -233,7 +233,7 @@ if ! skipped http; then
     # of it the server reaches is a ratio taken under the same machine load, like the others.
     say "http: repetition $rep/$REPS, in-process C-API limit"
     MLRUNS_DIR="$ROOT/mlruns" "$BIN" bench-limits --rows "$OUT/bodies/predict-1000.json" --batches 1 100 1000 \
-      --trials 1 --seconds 0.5 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); d["rep"]=int(sys.argv[1]); print(json.dumps(d))' "$rep" \
+      --trials 1 --seconds 0.2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); d["rep"]=int(sys.argv[1]); print(json.dumps(d))' "$rep" \
       >>"$OUT/capi-interleaved.jsonl"
   done
   echo "{\"swift\":$(python3 bench/proc_rss.py "$SWIFT_PID" rss),\"reference\":$(python3 bench/proc_rss.py "$REF_PID" rss)}" >"$OUT/after-load-rss.json"

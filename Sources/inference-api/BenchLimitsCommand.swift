@@ -18,7 +18,9 @@ import InferenceAPI
 /// - `ReadingsDecoder` (request decoding + validation) on the bench's /predict bodies, per reading.
 ///
 /// Rows come from a /predict body (the bench's 1000-reading body), decoded by the server's own
-/// decoder and tiled to the largest batch. Every figure is the median of `--trials` timed loops.
+/// decoder and tiled to the largest batch. Every figure is the median of `--trials` timed loops,
+/// but the one-thread C API and compiled forest, which loop by turns, at least 7 turns each, and
+/// whose ratio is the median of the turns' ratios (issue 29: three runs within 10 %).
 struct BenchLimits: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-limits", abstract: "In-process limits for make bench: C API, compiled forest, HazardModel, ReadingsDecoder.")
@@ -122,9 +124,12 @@ struct BenchLimits: AsyncParsableCommand {
             let forestCall: @Sendable () throws -> Void = {
                 _ = try scaledBatch.withUnsafeBufferPointer { try forest.probabilities($0, rows: batch) }
             }
-            let c1 = try rate(threads: 1, batch: batch, capiCall)
+            // One thread: the C API and the compiled forest loop by turns, and the ratio is the
+            // median of each turn's own ratio, so a change in the machine's speed between two
+            // loops (up to 2x within minutes on a shared VM) does not enter it.
+            let paired = try pairedRates(batch: batch, capiCall, forestCall)
+            let (c1, f1) = (paired.a, paired.b)
             let c2 = try rate(threads: 2, batch: batch, capiCall)
-            let f1 = try rate(threads: 1, batch: batch, forestCall)
             let f2 = try rate(threads: 2, batch: batch, forestCall)
             // The Swift walk beside the AVX-512 one, in the same run (when the kernel serves).
             var swiftWalk: Double?
@@ -135,7 +140,7 @@ struct BenchLimits: AsyncParsableCommand {
             let m1 = try rate(threads: 1, batch: batch, modelCall)
             let m2 = try rate(threads: 2, batch: batch, modelCall)
             capi.append(["batch": batch, "rows_per_s_1t": c1, "rows_per_s_2t": c2])
-            var compiledRate: [String: Any] = ["batch": batch, "rows_per_s_1t": f1, "rows_per_s_2t": f2, "vs_capi_1t": f1 / c1, "vs_capi_2t": f2 / c2]
+            var compiledRate: [String: Any] = ["batch": batch, "rows_per_s_1t": f1, "rows_per_s_2t": f2, "vs_capi_1t": paired.ratio, "vs_capi_2t": f2 / c2]
             if let visits = forest.nodeVisitsPerRow { compiledRate["ns_per_node_visit_1t"] = 1e9 / (f1 * Double(visits)) }
             if let swiftWalk { compiledRate["rows_per_s_1t_swift_walk"] = swiftWalk }
             compiledRates.append(compiledRate)
@@ -208,29 +213,52 @@ struct BenchLimits: AsyncParsableCommand {
     func rate(threads: Int, batch: Int, _ body: @escaping @Sendable () throws -> Void) throws -> Double {
         try body()  // warm-up (thread-local buffers, caches)
         var rates: [Double] = []
-        let seconds = self.seconds
-        for _ in 0..<max(1, trials) {
-            let counts = Tally(threads)
-            let start = DispatchTime.now().uptimeNanoseconds
-            let deadline = start + UInt64(seconds * 1e9)
-            DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                var calls = 0
-                do {
-                    repeat {
-                        try body()
-                        calls += 1
-                    } while DispatchTime.now().uptimeNanoseconds < deadline
-                    counts.set(worker, .success(calls))
-                } catch {
-                    counts.set(worker, .failure(error))
-                }
-            }
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let total = try counts.total()
-            rates.append(Double(total * batch) / elapsed)
+        for _ in 0..<max(1, trials) { rates.append(try timedLoop(threads: threads, batch: batch, body)) }
+        return Self.median(rates)
+    }
+
+    /// One thread, `a` and `b` by turns (at least 7 turns each): the median rate of each and the
+    /// median of the turns' ratios b / a.
+    func pairedRates(
+        batch: Int, _ a: @escaping @Sendable () throws -> Void, _ b: @escaping @Sendable () throws -> Void
+    ) throws -> (a: Double, b: Double, ratio: Double) {
+        try a()
+        try b()
+        var ratesA: [Double] = [], ratesB: [Double] = [], ratios: [Double] = []
+        for _ in 0..<max(7, trials) {
+            let rateA = try timedLoop(threads: 1, batch: batch, a)
+            let rateB = try timedLoop(threads: 1, batch: batch, b)
+            ratesA.append(rateA)
+            ratesB.append(rateB)
+            ratios.append(rateB / rateA)
         }
-        rates.sort()
-        return rates[rates.count / 2]
+        return (Self.median(ratesA), Self.median(ratesB), Self.median(ratios))
+    }
+
+    /// Rows per second of `threads` callers looping on `body` for `seconds`.
+    private func timedLoop(threads: Int, batch: Int, _ body: @escaping @Sendable () throws -> Void) throws -> Double {
+        let counts = Tally(threads)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let deadline = start + UInt64(seconds * 1e9)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            var calls = 0
+            do {
+                repeat {
+                    try body()
+                    calls += 1
+                } while DispatchTime.now().uptimeNanoseconds < deadline
+                counts.set(worker, .success(calls))
+            } catch {
+                counts.set(worker, .failure(error))
+            }
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Double(try counts.total() * batch) / elapsed
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
     }
 }
 
