@@ -33,6 +33,34 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     }
     private var forwardedClient: String?
 
+    /// `ip:<clientAddress>`, the anonymous caller's rate-limit key. A peer's IPv4 address is
+    /// written digit by digit into one string: `SocketAddress.ipAddress` (inet_ntop, then a
+    /// C string copied) and an interpolation cost about 0.6 us on every request.
+    var addressKey: String {
+        guard forwardedClient == nil, case .v4(let peer) = remoteAddress else { return "ip:\(clientAddress)" }
+        return Self.addressKey(ipv4: UInt32(bigEndian: peer.address.sin_addr.s_addr))
+    }
+
+    /// `ip:a.b.c.d` for the address 0xaabbccdd.
+    static func addressKey(ipv4 address: UInt32) -> String {
+        String(unsafeUninitializedCapacity: 18) { buffer in
+            var at = 0
+            func put(_ byte: UInt8) {
+                buffer[at] = byte
+                at += 1
+            }
+            for byte in "ip:".utf8 { put(byte) }
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = UInt8(truncatingIfNeeded: address >> UInt32(shift))
+                if shift < 24 { put(UInt8(ascii: ".")) }
+                if octet >= 100 { put(UInt8(ascii: "0") + octet / 100) }
+                if octet >= 10 { put(UInt8(ascii: "0") + octet / 10 % 10) }
+                put(UInt8(ascii: "0") + octet % 10)
+            }
+            return at
+        }
+    }
+
     /// The tenant whose anomaly rows this request reads and writes.
     var tenant: String { principal?.tenant ?? "default" }
 

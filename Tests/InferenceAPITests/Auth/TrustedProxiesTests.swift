@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 @testable import InferenceAPI
@@ -24,6 +25,18 @@ struct TrustedProxiesTests {
         #expect(proxies.client(peer: "192.0.2.9", forwardedFor: ["203.0.113.7"]) == "192.0.2.9")
         #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["not-an-address"]) == "127.0.0.1")
         #expect(proxies.client(peer: "127.0.0.1", forwardedFor: []) == "127.0.0.1")
+    }
+
+    /// The anonymous caller's rate-limit key for an IPv4 peer, written without inet_ntop: what
+    /// NIO's own formatting of the same address gives.
+    @Test func testAnIPv4PeersKeyIsItsDottedAddress() throws {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [UInt32] = [0, 0xFFFF_FFFF, 0x7F00_0001, 0x0A00_6409, 0xC0A8_0A63, 0x0909_0909, 0x6464_6464]
+        for address in edges + (0..<500).map({ _ in UInt32.random(in: .min ... .max, using: &generator) }) {
+            let octets = (0..<4).map { String(UInt8(truncatingIfNeeded: address >> UInt32(24 - 8 * $0))) }
+            let peer = try SocketAddress(ipAddress: octets.joined(separator: "."), port: 80)
+            #expect(AppRequestContext.addressKey(ipv4: address) == "ip:\(peer.ipAddress ?? "")")
+        }
     }
 
     @Test(arguments: ["10.0.0.0/33", "300.1.1.1", "fd00::/129", "example.com"])
