@@ -28,13 +28,6 @@ struct RouteAccess: RouterMiddleware {
         let pattern = context.routePattern
         let caller = context.principal.flatMap { $0.kind == .development ? nil : $0.id } ?? context.addressKey
         let decision = limiter.take(caller: caller, pattern: pattern)
-        // Three fields appended one by one: an `HTTPFields` built by subscript and appended whole
-        // cost about 1.4 us a request.
-        let limits = [
-            HTTPField(name: .rateLimitLimit, value: String(decision.limit)),
-            HTTPField(name: .rateLimitRemaining, value: String(decision.remaining)),
-            HTTPField(name: .rateLimitReset, value: String(decision.reset)),
-        ]
         do {
             guard decision.allowed else {
                 telemetry?.rateLimited(route: pattern)
@@ -58,13 +51,21 @@ struct RouteAccess: RouterMiddleware {
                 }
             }
             var response = try await next(request, context)
-            for field in limits { response.headers.append(field) }
+            Self.addLimits(decision, to: &response.headers)
             return response
         } catch {
             guard var answer = APIError.mapping(error) else { throw error }
-            for field in limits { answer.headers.append(field) }
+            Self.addLimits(decision, to: &answer.headers)
             throw answer
         }
+    }
+
+    /// The three RateLimit fields, appended one by one onto the answer's headers (an
+    /// `HTTPFields` built by subscript and appended whole cost about 1.4 us a request).
+    private static func addLimits(_ decision: RateLimiter.Decision, to headers: inout HTTPFields) {
+        headers.append(HTTPField(name: .rateLimitLimit, value: String(decision.limit)))
+        headers.append(HTTPField(name: .rateLimitRemaining, value: String(decision.remaining)))
+        headers.append(HTTPField(name: .rateLimitReset, value: String(decision.reset)))
     }
 
     private static func authorize(_ principal: Principal?, failure: Authenticator.Failure?, scope: Scope) throws {
